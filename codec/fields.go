@@ -1,0 +1,221 @@
+package codec
+
+import "bytes"
+
+// Header is one field line. Name and Value are views into the buffer that was
+// parsed (or, for an unfolded response value, into the message's own scratch
+// space). They are valid until the caller reuses or discards that buffer.
+// Name keeps its case; Value has leading and trailing SP/HTAB removed.
+type Header struct {
+	Name  []byte
+	Value []byte
+}
+
+// fieldSection scans one field section: the headers after a start-line, or
+// the trailers after a last chunk (RFC 9112 §5, §7.1.2).
+//
+//	field-line = field-name ":" OWS field-value OWS
+type fieldSection struct {
+	buf   []byte
+	start int // index of the section's first byte
+	pos   int // index of the next line
+	lim   *Limits
+	count int // field lines so far
+
+	// response selects the user-agent rules: obs-fold is replaced by one SP
+	// (RFC 9112 §5.2 MUST) instead of being rejected.
+	response bool
+	// unfold receives unfolded values; only used when response is set.
+	unfold *[]byte
+}
+
+// Results of fieldSection.next besides a field line.
+type scan uint8
+
+const (
+	scanField scan = iota // a field line was returned
+	scanEnd               // the empty line ending the section was consumed
+	scanMore              // the section is not complete in buf
+)
+
+// next scans one line. On scanEnd, s.pos is just past the section.
+func (s *fieldSection) next() (name, value []byte, st scan, err error) {
+	buf, p := s.buf, s.pos
+	if p >= len(buf) {
+		return nil, nil, scanMore, nil
+	}
+	switch buf[p] {
+	case '\r':
+		if p+1 >= len(buf) {
+			return nil, nil, scanMore, nil
+		}
+		if buf[p+1] != '\n' {
+			return nil, nil, 0, ErrLineEnding
+		}
+		s.pos = p + 2
+		if s.pos-s.start > s.lim.MaxHeaderBytes {
+			return nil, nil, 0, ErrHeaderTooLarge
+		}
+		return nil, nil, scanEnd, nil
+	case '\n':
+		return nil, nil, 0, ErrLineEnding
+	case ' ', '\t':
+		// RFC 9112 §2.2, §5.2: a whitespace-led line right after the
+		// start-line, or an obs-fold in a request, is rejected. Folds
+		// in a response were consumed with the line they continue.
+		return nil, nil, 0, ErrObsFold
+	}
+	if s.count == s.lim.MaxFields {
+		return nil, nil, 0, ErrTooManyFields
+	}
+
+	nameEnd, err := scanName(buf, p)
+	if err != nil || nameEnd < 0 {
+		return nil, nil, scanMore, s.partial(err)
+	}
+	v, lineEnd, err := s.scanValue(nameEnd + 1)
+	if err != nil || lineEnd < 0 {
+		return nil, nil, scanMore, s.partial(err)
+	}
+	if lineEnd-p > s.lim.MaxFieldLine {
+		return nil, nil, 0, ErrFieldLineTooLong
+	}
+	if lineEnd-s.start > s.lim.MaxHeaderBytes {
+		return nil, nil, 0, ErrHeaderTooLarge
+	}
+	s.pos = lineEnd
+	s.count++
+	return buf[p:nameEnd], v, scanField, nil
+}
+
+// partial turns an incomplete line into a limit error when the bytes seen
+// so far already break a limit, so a peer cannot make us buffer without
+// bound; grammar errors pass through.
+func (s *fieldSection) partial(err error) error {
+	if err != nil {
+		return err
+	}
+	if len(s.buf)-s.start > s.lim.MaxHeaderBytes {
+		return ErrHeaderTooLarge
+	}
+	if len(s.buf)-s.pos > s.lim.MaxFieldLine {
+		return ErrFieldLineTooLong
+	}
+	return nil
+}
+
+// scanName returns the index of the colon ending the field name that starts
+// at p, or -1 when buf ends first.
+//
+//	field-name = token
+func scanName(buf []byte, p int) (int, error) {
+	i := p
+	for i < len(buf) && tchar[buf[i]] {
+		i++
+	}
+	if i == len(buf) {
+		return -1, nil
+	}
+	if buf[i] != ':' || i == p {
+		// RFC 9112 §5.1: no whitespace is allowed between the field
+		// name and the colon; a CR or LF here is a broken line.
+		return 0, ErrFieldName
+	}
+	return i, nil
+}
+
+// scanValue scans the field value that starts at p (just past the colon).
+// It returns the trimmed value and the index just past its line; lineEnd
+// is -1 when buf ends before the value does.
+func (s *fieldSection) scanValue(p int) (value []byte, lineEnd int, err error) {
+	buf := s.buf
+	p = skipOWS(buf, p)
+	cr, err := findCRLF(buf, p)
+	if err != nil || cr < 0 {
+		return nil, -1, err
+	}
+	value = trimOWSRight(buf[p:cr])
+	lineEnd = cr + 2
+	if !s.response {
+		return value, lineEnd, nil
+	}
+	// A response value continues over obs-fold lines; their end must be
+	// seen before the value is known.
+	if lineEnd >= len(buf) {
+		return nil, -1, nil
+	}
+	if c := buf[lineEnd]; c != ' ' && c != '\t' {
+		return value, lineEnd, nil
+	}
+	return s.unfoldValue(value, lineEnd)
+}
+
+// unfoldValue joins a response field value with its obs-fold continuation
+// lines, replacing each obs-fold (OWS CRLF RWS) by one SP (RFC 9112 §5.2).
+// The result lives in the message's scratch space.
+func (s *fieldSection) unfoldValue(first []byte, p int) (value []byte, lineEnd int, err error) {
+	buf := s.buf
+	start := len(*s.unfold)
+	out := append(*s.unfold, first...)
+	for p < len(buf) && (buf[p] == ' ' || buf[p] == '\t') {
+		q := skipOWS(buf, p)
+		cr, err := findCRLF(buf, q)
+		if err != nil || cr < 0 {
+			return nil, -1, err
+		}
+		out = append(out, ' ')
+		out = append(out, trimOWSRight(buf[q:cr])...)
+		p = cr + 2
+	}
+	if p >= len(buf) {
+		return nil, -1, nil
+	}
+	*s.unfold = out
+	return trimOWS(out[start:]), p, nil
+}
+
+// findCRLF returns the index of the CR that ends the field value starting at
+// p, after checking that every byte before it may appear in a field value.
+// It returns -1 when buf ends first (having checked what is there).
+//
+//	field-value = *field-content
+//	field-vchar = VCHAR / obs-text
+func findCRLF(buf []byte, p int) (int, error) {
+	cr := bytes.IndexByte(buf[p:], '\r')
+	end := len(buf)
+	if cr >= 0 {
+		end = p + cr
+	}
+	if i := invalidValueByte(buf[p:end]); i >= 0 {
+		if buf[p+i] == '\n' {
+			return 0, ErrLineEnding
+		}
+		return 0, ErrFieldValue
+	}
+	if cr < 0 || end+1 >= len(buf) {
+		return -1, nil
+	}
+	if buf[end+1] != '\n' {
+		return 0, ErrLineEnding // RFC 9112 §2.2: a bare CR is invalid
+	}
+	return end, nil
+}
+
+func skipOWS(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t') {
+		i++
+	}
+	return i
+}
+
+func trimOWSRight(b []byte) []byte {
+	n := len(b)
+	for n > 0 && (b[n-1] == ' ' || b[n-1] == '\t') {
+		n--
+	}
+	return b[:n]
+}
+
+func trimOWS(b []byte) []byte {
+	return trimOWSRight(b[skipOWS(b, 0):])
+}

@@ -1,0 +1,3 @@
+module github.com/loophttp/loophttp
+
+go 1.26
