@@ -1,0 +1,79 @@
+package codec
+
+import (
+	"net/textproto"
+	"strings"
+	"testing"
+)
+
+// TestTcharMatchesTextproto checks tchar against net/textproto, which
+// leaves a key unchanged when it holds a byte that is not a token byte.
+func TestTcharMatchesTextproto(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		key := "a" + string([]byte{byte(c)})
+		textprotoOK := textproto.CanonicalMIMEHeaderKey(key)[0] == 'A'
+		if tchar[c] != textprotoOK {
+			t.Errorf("tchar[%#x] = %v; net/textproto says %v", c, tchar[c], textprotoOK)
+		}
+	}
+}
+
+// TestByteClasses checks each table against the RFC ranges written out
+// independently of the tables' own strings.
+func TestByteClasses(t *testing.T) {
+	isAlnum := func(c int) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+	unreserved := func(c int) bool { return isAlnum(c) || strings.IndexByte("-._~", byte(c)) >= 0 }
+	subDelim := func(c int) bool { return strings.IndexByte("!$&'()*+,;=", byte(c)) >= 0 }
+	pchar := func(c int) bool { return unreserved(c) || subDelim(c) || c == ':' || c == '@' || c == '%' }
+	want := map[string]struct {
+		table *[256]bool
+		def   func(c int) bool
+	}{
+		"pathChar":      {&pathChar, func(c int) bool { return pchar(c) || c == '/' || c == '?' }},
+		"targetChar":    {&targetChar, func(c int) bool { return pchar(c) || c == '/' || c == '?' || c == '[' || c == ']' }},
+		"regNameChar":   {&regNameChar, func(c int) bool { return (unreserved(c) || subDelim(c) || c == '%') && c != ',' }},
+		"ipLiteralChar": {&ipLiteralChar, func(c int) bool { return unreserved(c) || subDelim(c) || c == ':' }},
+		"schemeChar":    {&schemeChar, func(c int) bool { return isAlnum(c) || c == '+' || c == '-' || c == '.' }},
+		"fieldVChar":    {&fieldVChar, func(c int) bool { return c == '\t' || c >= 0x20 && c != 0x7f }},
+		"qdtext": {&qdtext, func(c int) bool {
+			return c == '\t' || c == ' ' || c == 0x21 || c >= 0x23 && c <= 0x5b || c >= 0x5d && c <= 0x7e || c >= 0x80
+		}},
+		"quotedPair": {&quotedPair, func(c int) bool { return c == '\t' || c == ' ' || c >= 0x21 && c <= 0x7e || c >= 0x80 }},
+	}
+	for name, w := range want {
+		for c := 0; c < 256; c++ {
+			if w.table[c] != w.def(c) {
+				t.Errorf("%s[%#x] = %v; want %v", name, c, w.table[c], w.def(c))
+			}
+		}
+	}
+	for c := 0; c < 256; c++ {
+		v, ok := hexValue[c], strings.IndexByte("0123456789abcdefABCDEF", byte(c)) >= 0
+		if ok != (v != 0xff) {
+			t.Errorf("hexValue[%#x] = %#x", c, v)
+		}
+	}
+}
+
+// TestInvalidValueByte checks the SWAR scan against the byte table at every
+// position and alignment.
+func TestInvalidValueByte(t *testing.T) {
+	for n := 0; n <= 20; n++ {
+		for pos := 0; pos < n; pos++ {
+			for c := 0; c < 256; c++ {
+				b := []byte(strings.Repeat("a", n))
+				b[pos] = byte(c)
+				want := -1
+				if !fieldVChar[c] {
+					want = pos
+				}
+				if got := invalidValueByte(b); got != want {
+					t.Fatalf("invalidValueByte(%q) = %d; want %d", b, got, want)
+				}
+				if got := invalidValueByte(string(b)); got != want {
+					t.Fatalf("invalidValueByte(string %q) = %d; want %d", b, got, want)
+				}
+			}
+		}
+	}
+}
