@@ -96,7 +96,7 @@ var requestPolicyCases = []policyCase{
 	{name: "trailer trailer", policy: "trailer-framing-fields",
 		raw: "POST / HTTP/1.1\r\n" + host + "Transfer-Encoding: chunked\r\n\r\n0\r\nTrailer: x\r\n\r\n", status: 400},
 	{name: "trailer looks like request line",
-		raw: "POST / HTTP/1.1\r\n" + host + "Transfer-Encoding: chunked\r\n\r\n0\r\nX:POST / HTTP/1.1\r\n\r\n",
+		raw:   "POST / HTTP/1.1\r\n" + host + "Transfer-Encoding: chunked\r\n\r\n0\r\nX:POST / HTTP/1.1\r\n\r\n",
 		check: trailers([][2]string{{"X", "POST / HTTP/1.1"}})},
 	{name: "host port not digits", raw: "GET / HTTP/1.1\r\nHost: example.com:8o\r\n\r\n", status: 400},
 	{name: "host empty", raw: "GET / HTTP/1.1\r\nHost:\r\n\r\n", check: messages(1)},
