@@ -1,6 +1,5 @@
 package codec
 
-import "bytes"
 
 // Header is one field line. Name and Value are views into the buffer that was
 // parsed (or, for an unfolded response value, into the message's own scratch
@@ -73,9 +72,21 @@ func (s *fieldSection) next() (name, value []byte, st scan, err error) {
 	if err != nil || nameEnd < 0 {
 		return nil, nil, scanMore, s.partial(err)
 	}
-	v, lineEnd, err := s.scanValue(nameEnd + 1)
-	if err != nil || lineEnd < 0 {
+	// The value is scanned here rather than in a helper: this loop runs
+	// once per field of every message.
+	q := skipOWS(buf, nameEnd+1)
+	cr, err := valueEnd(buf, q)
+	if err != nil || cr < 0 || cr+1 >= len(buf) {
 		return nil, nil, scanMore, s.partial(err)
+	}
+	if buf[cr+1] != '\n' {
+		return nil, nil, 0, ErrLineEnding // RFC 9112 §2.2: a bare CR is invalid
+	}
+	value, lineEnd := trimOWSRight(buf[q:cr]), cr+2
+	if s.response {
+		if value, lineEnd, err = s.continuation(value, lineEnd); err != nil || lineEnd < 0 {
+			return nil, nil, scanMore, s.partial(err)
+		}
 	}
 	if lineEnd-p > s.lim.MaxFieldLine {
 		return nil, nil, 0, ErrFieldLineTooLong
@@ -85,7 +96,7 @@ func (s *fieldSection) next() (name, value []byte, st scan, err error) {
 	}
 	s.pos = lineEnd
 	s.count++
-	return buf[p:nameEnd], v, scanField, nil
+	return buf[p:nameEnd], value, scanField, nil
 }
 
 // partial turns an incomplete line into a limit error when the bytes seen
@@ -109,10 +120,7 @@ func (s *fieldSection) partial(err error) error {
 //
 //	field-name = token
 func scanName(buf []byte, p int) (int, error) {
-	i := p
-	for i < len(buf) && tchar[buf[i]] {
-		i++
-	}
+	i := skipClass(buf, p, &tchar)
 	if i == len(buf) {
 		return -1, nil
 	}
@@ -124,27 +132,14 @@ func scanName(buf []byte, p int) (int, error) {
 	return i, nil
 }
 
-// scanValue scans the field value that starts at p (just past the colon).
-// It returns the trimmed value and the index just past its line; lineEnd
-// is -1 when buf ends before the value does.
-func (s *fieldSection) scanValue(p int) (value []byte, lineEnd int, err error) {
-	buf := s.buf
-	p = skipOWS(buf, p)
-	cr, err := findCRLF(buf, p)
-	if err != nil || cr < 0 {
-		return nil, -1, err
-	}
-	value = trimOWSRight(buf[p:cr])
-	lineEnd = cr + 2
-	if !s.response {
-		return value, lineEnd, nil
-	}
-	// A response value continues over obs-fold lines; their end must be
-	// seen before the value is known.
-	if lineEnd >= len(buf) {
+// continuation extends a response field value that ends at lineEnd over
+// any obs-fold lines that follow. lineEnd is -1 when buf ends before it is
+// known whether the value continues.
+func (s *fieldSection) continuation(value []byte, lineEnd int) ([]byte, int, error) {
+	if lineEnd >= len(s.buf) {
 		return nil, -1, nil
 	}
-	if c := buf[lineEnd]; c != ' ' && c != '\t' {
+	if c := s.buf[lineEnd]; c != ' ' && c != '\t' {
 		return value, lineEnd, nil
 	}
 	return s.unfoldValue(value, lineEnd)
@@ -175,30 +170,59 @@ func (s *fieldSection) unfoldValue(first []byte, p int) (value []byte, lineEnd i
 }
 
 // findCRLF returns the index of the CR that ends the field value starting at
-// p, after checking that every byte before it may appear in a field value.
-// It returns -1 when buf ends first (having checked what is there).
+// p, checking in the same pass that every byte before it may appear in a
+// field value. It returns -1 when buf ends first (having checked what is
+// there).
 //
 //	field-value = *field-content
 //	field-vchar = VCHAR / obs-text
 func findCRLF(buf []byte, p int) (int, error) {
-	cr := bytes.IndexByte(buf[p:], '\r')
-	end := len(buf)
-	if cr >= 0 {
-		end = p + cr
+	cr, err := valueEnd(buf, p)
+	if err != nil || cr < 0 || cr+1 >= len(buf) {
+		return -1, err
 	}
-	if i := invalidValueByte(buf[p:end]); i >= 0 {
-		if buf[p+i] == '\n' {
-			return 0, ErrLineEnding
-		}
-		return 0, ErrFieldValue
-	}
-	if cr < 0 || end+1 >= len(buf) {
-		return -1, nil
-	}
-	if buf[end+1] != '\n' {
+	if buf[cr+1] != '\n' {
 		return 0, ErrLineEnding // RFC 9112 §2.2: a bare CR is invalid
 	}
-	return end, nil
+	return cr, nil
+}
+
+// valueEnd returns the index of the first CR at or after p, or -1 when
+// there is none in buf. Every byte before it must be a field-vchar, SP or
+// HTAB: a bare LF is ErrLineEnding and any other control byte ErrFieldValue.
+// Eight bytes are checked at a time, jumping straight to the first control
+// byte (the CR, or a rare HTAB) of a word that has one.
+func valueEnd(buf []byte, p int) (int, error) {
+	i := p
+	for i+8 <= len(buf) {
+		m := controlMask(load64(buf, i))
+		if m == 0 {
+			i += 8
+			continue
+		}
+		i += firstControl(m)
+		if c := buf[i]; c != '\t' {
+			return controlEnd(c, i)
+		}
+		i++
+	}
+	for ; i < len(buf); i++ {
+		if c := buf[i]; !fieldVChar[c] {
+			return controlEnd(c, i)
+		}
+	}
+	return -1, nil
+}
+
+// controlEnd judges the control byte c found at i in a field value.
+func controlEnd(c byte, i int) (int, error) {
+	switch c {
+	case '\r':
+		return i, nil
+	case '\n':
+		return 0, ErrLineEnding
+	}
+	return 0, ErrFieldValue
 }
 
 func skipOWS(b []byte, i int) int {

@@ -75,12 +75,17 @@ func ParseRequest(buf []byte, r *Request, lim *Limits) (int, error) {
 	}
 }
 
+// reset clears the results of the last parse. It leaves the inline field
+// storage as it is (clearing 16 entries on every request would cost more
+// than parsing a small request): only r.Headers[:len] is ever read.
 func (r *Request) reset() {
 	h := r.Headers[:0]
 	if cap(h) == 0 {
 		h = r.inline[:0]
 	}
-	*r = Request{Headers: h}
+	r.Method, r.Target, r.Form, r.Proto, r.Minor, r.Headers = nil, nil, 0, nil, 0, h
+	r.Framing, r.ContentLength, r.KeepAlive = FramingNone, -1, false
+	r.Host, r.Upgrade, r.ExpectContinue, r.ExpectOther = nil, nil, false, false
 	r.fields.reset()
 }
 
@@ -134,11 +139,10 @@ func (r *Request) parseRequestLine(buf []byte, lim *Limits) (int, error) {
 	}
 
 	t := m + 1
-	e := t
-	for e < len(buf) && targetChar[buf[e]] {
-		e++
-	}
+	e, brackets, err := scanTarget(buf, t)
 	switch {
+	case err != nil:
+		return 0, err
 	case e == len(buf):
 		return 0, lineLimit(buf, max, nil)
 	case buf[e] != ' ':
@@ -148,9 +152,11 @@ func (r *Request) parseRequestLine(buf []byte, lim *Limits) (int, error) {
 	}
 
 	v := e + 1
-	minor, err := parseVersion(buf[v:])
-	if err != nil {
-		return 0, err
+	minor, err := uint8(1), error(nil)
+	if len(buf) < v+10 || string(buf[v:v+10]) != "HTTP/1.1\r\n" {
+		if minor, err = parseVersion(buf[v:]); err != nil {
+			return 0, err
+		}
 	}
 	end := v + len("HTTP/1.1\r\n")
 	if end > len(buf) {
@@ -163,7 +169,7 @@ func (r *Request) parseRequestLine(buf []byte, lim *Limits) (int, error) {
 		return 0, ErrVersionUnsupported // HTTP/0.x and HTTP/2+: 505 (policy http-version)
 	}
 	r.Method, r.Target, r.Proto, r.Minor = buf[p:m], buf[t:e], buf[v:v+8], minor
-	r.Form, err = checkTarget(r.Method, r.Target)
+	r.Form, err = checkTarget(r.Method, r.Target, brackets)
 	return end, err
 }
 
@@ -272,10 +278,42 @@ func (r *Request) decide(lim *Limits) error {
 	return nil
 }
 
+// scanTarget returns the index of the first byte at or after t that cannot
+// be part of a request-target (or len(buf)), checking pct-encoding on the
+// way, and whether "[" or "]" was seen.
+func scanTarget(buf []byte, t int) (end int, brackets bool, err error) {
+	i := t
+	for {
+		i = skipClass(buf, i, &plainTargetChar)
+		if i == len(buf) {
+			return i, brackets, nil
+		}
+		switch buf[i] {
+		case '%':
+			// RFC 3986 §2.1: pct-encoded = "%" HEXDIG HEXDIG
+			for k := i + 1; k < i+3; k++ {
+				if k == len(buf) {
+					return k, brackets, nil
+				}
+				if hexValue[buf[k]] == 0xff {
+					return 0, false, ErrTarget
+				}
+			}
+			i += 3
+		case '[', ']':
+			brackets = true
+			i++
+		default:
+			return i, brackets, nil
+		}
+	}
+}
+
 // checkTarget checks the request-target against the form its method allows
 // (RFC 9112 §3.2; policy target-strict). The caller has checked that every
-// byte is a targetChar.
-func checkTarget(method, target []byte) (TargetForm, error) {
+// byte is a targetChar and every "%" a pct-encoding; brackets says whether
+// "[" or "]" occur, which only an IP-literal host may hold.
+func checkTarget(method, target []byte, brackets bool) (TargetForm, error) {
 	if string(method) == "CONNECT" {
 		// RFC 9112 §3.2.3: authority-form = uri-host ":" port
 		if !validHost(target, true) {
@@ -285,7 +323,7 @@ func checkTarget(method, target []byte) (TargetForm, error) {
 	}
 	switch {
 	case target[0] == '/':
-		if !validChars(target, &pathChar) {
+		if brackets {
 			return 0, ErrTarget
 		}
 		return FormOrigin, nil

@@ -71,13 +71,16 @@ func ParseResponse(buf []byte, r *Response, method []byte, lim *Limits) (int, er
 	}
 }
 
+// reset clears the results of the last parse, leaving the inline field
+// storage as it is (see Request.reset).
 func (r *Response) reset() {
 	h := r.Headers[:0]
 	if cap(h) == 0 {
 		h = r.inline[:0]
 	}
-	u := r.unfold[:0]
-	*r = Response{Headers: h, unfold: u}
+	r.Proto, r.Minor, r.Status, r.Reason, r.Headers = nil, 0, 0, nil, h
+	r.Framing, r.ContentLength, r.KeepAlive = FramingNone, -1, false
+	r.unfold = r.unfold[:0]
 	r.fields.reset()
 }
 

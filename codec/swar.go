@@ -1,24 +1,32 @@
 package codec
 
+import "math/bits"
+
 // SWAR ("SIMD within a register") checks eight bytes at a time with
-// ordinary 64-bit arithmetic. The classic bit tricks below report whether
-// any byte of a word is below a bound or equal to a value; they never miss a
-// byte, and the slow path re-checks one byte at a time to find which.
+// ordinary 64-bit arithmetic. The bit tricks below report whether any byte
+// of a word is in a class; a borrow can only add false hits above a true
+// one, so they never miss, and the slow path re-checks byte by byte.
 
 const (
 	ones  = 0x0101010101010101
 	highs = 0x8080808080808080
 )
 
-// hasLess reports whether some byte of x is less than n (n <= 128).
-func hasLess(x, n uint64) bool {
-	return (x-ones*n)&^x&highs != 0
+// controlMask sets the high bit of the bytes of x (little-endian) that are a
+// control byte (below 0x20) or DEL, and possibly of bytes above the first
+// such byte; the lowest set bit always marks the first one. The first term
+// is the "has a byte less than n" trick with n = 0x20, the second the "has a
+// zero byte" trick on x XOR 0x7f…; masking with ^x and ^y drops bytes of
+// 0x80 and above, which are obs-text.
+func controlMask(x uint64) uint64 {
+	y := x ^ (ones * 0x7f)
+	return ((x-ones*0x20)&^x | (y-ones)&^y) & highs
 }
 
-// hasByte reports whether some byte of x equals c.
-func hasByte(x, c uint64) bool {
-	y := x ^ (ones * c)
-	return (y-ones)&^y&highs != 0
+// firstControl returns the index in x of the first byte controlMask marks;
+// m must not be zero.
+func firstControl(m uint64) int {
+	return bits.TrailingZeros64(m) >> 3
 }
 
 // invalidValueByte returns the index of the first byte of b that may not
@@ -28,7 +36,7 @@ func invalidValueByte[T string | []byte](b T) int {
 	i := 0
 	for ; i+8 <= len(b); i += 8 {
 		x := load64(b, i)
-		if !hasLess(x, 0x20) && !hasByte(x, 0x7f) {
+		if controlMask(x) == 0 {
 			continue
 		}
 		for j := i; j < i+8; j++ {

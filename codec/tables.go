@@ -26,10 +26,20 @@ var targetChar = makeTable(alnum + "-._~" + "!$&'()*+,;=" + ":@" + "/?" + "%" + 
 // (RFC 9112 §3.2.1: absolute-path [ "?" query ]).
 var pathChar = makeTable(alnum + "-._~" + "!$&'()*+,;=" + ":@" + "/?" + "%")
 
+// plainTargetChar is pathChar without "%": the bytes scanTarget passes
+// over without looking further.
+var plainTargetChar = makeTable(alnum + "-._~" + "!$&'()*+,;=" + ":@" + "/?")
+
 // regNameChar marks the bytes of a reg-name host plus the port digits
 // (RFC 3986 §3.2.2: reg-name = *( unreserved / pct-encoded / sub-delims )).
 // The comma is left out: in Host it would make a list (RFC 9110 §5.3).
 var regNameChar = makeTable(alnum + "-._~" + "!$&'()*+;=" + "%")
+
+// plainRegNameChar is regNameChar without "%".
+var plainRegNameChar = makeTable(alnum + "-._~" + "!$&'()*+;=")
+
+// digit marks DIGIT (RFC 5234 B.1).
+var digit = makeTable("0123456789")
 
 // ipLiteralChar marks the bytes inside "[" "]" of an IP-literal
 // (RFC 3986 §3.2.2: IPv6address / IPvFuture).
@@ -103,6 +113,20 @@ func makeTable(chars string) (t [256]bool) {
 		t[chars[i]] = true
 	}
 	return t
+}
+
+// skipClass returns the index of the first byte at or after i that is not
+// in class, or len(b). It checks four bytes per step.
+func skipClass(b []byte, i int, class *[256]bool) int {
+	for ; i+4 <= len(b); i += 4 {
+		if !class[b[i]] || !class[b[i+1]] || !class[b[i+2]] || !class[b[i+3]] {
+			break
+		}
+	}
+	for i < len(b) && class[b[i]] {
+		i++
+	}
+	return i
 }
 
 // lower folds an ASCII upper-case letter to lower case.

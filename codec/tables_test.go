@@ -29,12 +29,15 @@ func TestByteClasses(t *testing.T) {
 		table *[256]bool
 		def   func(c int) bool
 	}{
-		"pathChar":      {&pathChar, func(c int) bool { return pchar(c) || c == '/' || c == '?' }},
-		"targetChar":    {&targetChar, func(c int) bool { return pchar(c) || c == '/' || c == '?' || c == '[' || c == ']' }},
-		"regNameChar":   {&regNameChar, func(c int) bool { return (unreserved(c) || subDelim(c) || c == '%') && c != ',' }},
-		"ipLiteralChar": {&ipLiteralChar, func(c int) bool { return unreserved(c) || subDelim(c) || c == ':' }},
-		"schemeChar":    {&schemeChar, func(c int) bool { return isAlnum(c) || c == '+' || c == '-' || c == '.' }},
-		"fieldVChar":    {&fieldVChar, func(c int) bool { return c == '\t' || c >= 0x20 && c != 0x7f }},
+		"pathChar":         {&pathChar, func(c int) bool { return pchar(c) || c == '/' || c == '?' }},
+		"targetChar":       {&targetChar, func(c int) bool { return pchar(c) || c == '/' || c == '?' || c == '[' || c == ']' }},
+		"regNameChar":      {&regNameChar, func(c int) bool { return (unreserved(c) || subDelim(c) || c == '%') && c != ',' }},
+		"plainRegNameChar": {&plainRegNameChar, func(c int) bool { return (unreserved(c) || subDelim(c)) && c != ',' }},
+		"digit":            {&digit, func(c int) bool { return c >= '0' && c <= '9' }},
+		"ipLiteralChar":    {&ipLiteralChar, func(c int) bool { return unreserved(c) || subDelim(c) || c == ':' }},
+		"plainTargetChar":  {&plainTargetChar, func(c int) bool { return pchar(c) && c != '%' || c == '/' || c == '?' }},
+		"schemeChar":       {&schemeChar, func(c int) bool { return isAlnum(c) || c == '+' || c == '-' || c == '.' }},
+		"fieldVChar":       {&fieldVChar, func(c int) bool { return c == '\t' || c >= 0x20 && c != 0x7f }},
 		"qdtext": {&qdtext, func(c int) bool {
 			return c == '\t' || c == ' ' || c == 0x21 || c >= 0x23 && c <= 0x5b || c >= 0x5d && c <= 0x7e || c >= 0x80
 		}},

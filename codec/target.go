@@ -47,18 +47,22 @@ func validHost(b []byte, requirePort bool) bool {
 	} else if i := indexByte(b, ':'); i >= 0 {
 		host, port, hasPort = b[:i], b[i+1:], true
 	}
-	if host != nil && (len(host) == 0 || !validChars(host, &regNameChar)) {
+	if host != nil && (len(host) == 0 || !validRegName(host)) {
 		return false
 	}
 	if requirePort && (!hasPort || len(port) == 0) {
 		return false
 	}
-	for _, c := range port {
-		if c < '0' || c > '9' {
-			return false
-		}
+	return skipClass(port, 0, &digit) == len(port)
+}
+
+// validRegName checks a reg-name, taking the common case (no
+// pct-encoding) four bytes at a time.
+func validRegName(b []byte) bool {
+	if skipClass(b, 0, &plainRegNameChar) == len(b) {
+		return true
 	}
-	return true
+	return validChars(b, &regNameChar)
 }
 
 // validAbsolute checks an absolute-form target (RFC 9112 §3.2.2):
