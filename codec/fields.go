@@ -1,6 +1,5 @@
 package codec
 
-
 // Header is one field line. Name and Value are views into the buffer that was
 // parsed (or, for an unfolded response value, into the message's own scratch
 // space). They are valid until the caller reuses or discards that buffer.
