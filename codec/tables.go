@@ -45,6 +45,10 @@ var digit = makeTable("0123456789")
 // (RFC 3986 §3.2.2: IPv6address / IPvFuture).
 var ipLiteralChar = makeTable(alnum + ":." + "-._~" + "!$&'()*+,;=")
 
+// userinfoChar marks the bytes of a URI userinfo
+// (RFC 3986 §3.2.1: userinfo = *( unreserved / pct-encoded / sub-delims / ":" )).
+var userinfoChar = makeTable(alnum + "-._~" + "!$&'()*+,;=" + ":" + "%")
+
 // schemeChar marks the bytes after the first of a URI scheme
 // (RFC 3986 §3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )).
 var schemeChar = makeTable(alnum + "+-.")

@@ -1,6 +1,7 @@
 package codec
 
 import (
+	"net/netip"
 	"net/textproto"
 	"strings"
 	"testing"
@@ -36,6 +37,7 @@ func TestByteClasses(t *testing.T) {
 		"digit":            {&digit, func(c int) bool { return c >= '0' && c <= '9' }},
 		"ipLiteralChar":    {&ipLiteralChar, func(c int) bool { return unreserved(c) || subDelim(c) || c == ':' }},
 		"plainTargetChar":  {&plainTargetChar, func(c int) bool { return pchar(c) && c != '%' || c == '/' || c == '?' }},
+		"userinfoChar":     {&userinfoChar, func(c int) bool { return unreserved(c) || subDelim(c) || c == ':' || c == '%' }},
 		"schemeChar":       {&schemeChar, func(c int) bool { return isAlnum(c) || c == '+' || c == '-' || c == '.' }},
 		"fieldVChar":       {&fieldVChar, func(c int) bool { return c == '\t' || c >= 0x20 && c != 0x7f }},
 		"qdtext": {&qdtext, func(c int) bool {
@@ -77,6 +79,36 @@ func TestInvalidValueByte(t *testing.T) {
 					t.Fatalf("invalidValueByte(string %q) = %d; want %d", b, got, want)
 				}
 			}
+		}
+	}
+}
+
+// TestValidIPv6MatchesNetip compares validIPv6 with net/netip on strings
+// built from IPv6-like pieces, and on a fixed list of edge cases.
+func TestValidIPv6MatchesNetip(t *testing.T) {
+	cases := []string{
+		"::", "::1", "1::", "1:2:3:4:5:6:7:8", "1:2:3:4:5:6:7::", "::2:3:4:5:6:7:8",
+		"1:2:3:4:5:6:7:8:9", "1::2::3", ":1::", "1:", ":1", "12345::", "::ffff:1.2.3.4",
+		"::ffff:01.2.3.4", "::ffff:256.1.1.1", "1.2.3.4", "::1.2.3", "1:2:3:4:5:6:1.2.3.4",
+		"1:2:3:4:5:6:7:1.2.3.4", "fe80::1%eth0", "", "g::", "1:::2", "0:0:0:0:0:0:0:0",
+	}
+	pieces := []string{"1", "ab", "ffff", "12345", ":", "::", ".", "1.2.3.4", "0", "00", "255", "g"}
+	var build func(prefix string, depth int)
+	build = func(prefix string, depth int) {
+		cases = append(cases, prefix)
+		if depth == 0 {
+			return
+		}
+		for _, p := range pieces {
+			build(prefix+p, depth-1)
+		}
+	}
+	build("", 4)
+	for _, s := range cases {
+		a, err := netip.ParseAddr(s)
+		want := err == nil && a.Is6() && a.Zone() == ""
+		if got := validIPv6([]byte(s)); got != want {
+			t.Errorf("validIPv6(%q) = %v; net/netip says %v", s, got, want)
 		}
 	}
 }

@@ -33,7 +33,7 @@ func validHost(b []byte, requirePort bool) bool {
 	host, port, hasPort := b, []byte(nil), false
 	if b[0] == '[' {
 		end := indexByte(b, ']')
-		if end < 2 || !validChars(b[1:end], &ipLiteralChar) {
+		if end < 0 || !validIPLiteral(b[1:end]) {
 			return false
 		}
 		rest := b[end+1:]
@@ -68,9 +68,11 @@ func validRegName(b []byte) bool {
 // validAbsolute checks an absolute-form target (RFC 9112 §3.2.2):
 //
 //	absolute-URI = scheme ":" hier-part [ "?" query ]
+//	hier-part    = "//" authority path-abempty / path-absolute / path-rootless / path-empty
+//	authority    = [ userinfo "@" ] host [ ":" port ]
 //
-// For http and https the authority must be a valid host without userinfo
-// (RFC 9110 §4.2.4: a recipient treats userinfo as an error).
+// http and https URIs must have an authority with a non-empty host and no
+// userinfo (RFC 9110 §4.2.1, §4.2.4: a recipient treats userinfo as an error).
 func validAbsolute(b []byte) bool {
 	colon := indexByte(b, ':')
 	if colon < 1 || !isAlpha(b[0]) {
@@ -81,24 +83,130 @@ func validAbsolute(b []byte) bool {
 			return false
 		}
 	}
-	rest := b[colon+1:]
+	scheme, rest := b[:colon], b[colon+1:]
+	web := equalFold(scheme, "http") || equalFold(scheme, "https")
 	if len(rest) < 2 || rest[0] != '/' || rest[1] != '/' {
-		return validChars(rest, &pathChar)
+		return !web && validChars(rest, &pathChar)
 	}
 	rest = rest[2:]
 	end := 0
 	for end < len(rest) && rest[end] != '/' && rest[end] != '?' {
 		end++
 	}
-	scheme := b[:colon]
-	if equalFold(scheme, "http") || equalFold(scheme, "https") {
-		if end == 0 || !validHost(rest[:end], false) {
+	authority := rest[:end]
+	if web {
+		if len(authority) == 0 || !validHost(authority, false) {
 			return false
 		}
-	} else if !validChars(rest[:end], &targetChar) {
+	} else if !validAuthority(authority) {
 		return false
 	}
 	return validChars(rest[end:], &pathChar)
+}
+
+// validAuthority checks a non-http authority: [ userinfo "@" ] host [ ":" port ]
+// with userinfo = *( unreserved / pct-encoded / sub-delims / ":" ).
+func validAuthority(b []byte) bool {
+	if at := indexByte(b, '@'); at >= 0 {
+		if !validChars(b[:at], &userinfoChar) {
+			return false
+		}
+		b = b[at+1:]
+	}
+	return validHost(b, false)
+}
+
+// validIPLiteral checks the text between "[" and "]" (RFC 3986 §3.2.2):
+//
+//	IP-literal = "[" ( IPv6address / IPvFuture ) "]"
+//	IPvFuture  = "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" )
+//
+// A zone identifier (RFC 6874) is not part of the grammar RFC 9110 cites
+// and is rejected.
+func validIPLiteral(b []byte) bool {
+	if len(b) > 0 && lower(b[0]) == 'v' {
+		i := 1
+		for i < len(b) && hexValue[b[i]] != 0xff {
+			i++
+		}
+		return i > 1 && i+1 < len(b) && b[i] == '.' && validChars(b[i+1:], &ipLiteralChar)
+	}
+	return validIPv6(b)
+}
+
+// validIPv6 checks the textual IPv6 address of RFC 4291 §2.2 (RFC 3986
+// IPv6address): eight h16 groups of 1 to 4 hex digits, or fewer with one
+// "::", the last 32 bits optionally as a dotted IPv4 address.
+func validIPv6(b []byte) bool {
+	groups, double, i := 0, false, 0
+	if len(b) >= 2 && b[0] == ':' && b[1] == ':' {
+		double, i = true, 2
+		if i == len(b) {
+			return true // "::"
+		}
+	}
+	for {
+		j := i
+		for j < len(b) && j-i < 5 && hexValue[b[j]] != 0xff {
+			j++
+		}
+		if j < len(b) && b[j] == '.' {
+			if !validIPv4(b[i:]) {
+				return false
+			}
+			groups += 2
+			break
+		}
+		if j == i || j-i > 4 {
+			return false
+		}
+		groups++
+		if j == len(b) {
+			break
+		}
+		if b[j] != ':' || j+1 == len(b) {
+			return false
+		}
+		j++
+		if b[j] == ':' {
+			if double {
+				return false
+			}
+			double = true
+			j++
+			if j == len(b) {
+				break
+			}
+		}
+		i = j
+	}
+	if double {
+		return groups <= 7
+	}
+	return groups == 8
+}
+
+// validIPv4 checks dec-octet "." dec-octet "." dec-octet "." dec-octet,
+// where a dec-octet is 0..255 without leading zeros (RFC 3986 §3.2.2).
+func validIPv4(b []byte) bool {
+	for part := 0; part < 4; part++ {
+		n, v := 0, 0
+		for n < len(b) && n < 4 && b[n] >= '0' && b[n] <= '9' {
+			v = v*10 + int(b[n]-'0')
+			n++
+		}
+		if n == 0 || n > 3 || v > 255 || n > 1 && b[0] == '0' {
+			return false
+		}
+		b = b[n:]
+		if part < 3 {
+			if len(b) == 0 || b[0] != '.' {
+				return false
+			}
+			b = b[1:]
+		}
+	}
+	return len(b) == 0
 }
 
 func isAlpha(c byte) bool {
