@@ -46,6 +46,8 @@
 //	reason                                     stricter  the input shows
 //	-----------------------------------------  --------  ----------------------------------------------
 //	bare-lf (README §4)                        loophttp  a head or trailer line ending in a bare LF
+//	start-line-whitespace (README §4)          loophttp  a request-line with a doubled SP, an HTAB, or
+//	                                                     whitespace at either end (or an empty target)
 //	obs-fold-request (README §4)               loophttp  a header or trailer line starting with SP or HTAB
 //	http-version (README §4)                   loophttp  a major version other than 1 (HTTP/0.x, HTTP/2+)
 //	target-strict (README §4; RFC 9112 §3.2,   loophttp  a target outside RFC 3986: a fragment, non-ASCII

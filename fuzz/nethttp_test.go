@@ -396,6 +396,13 @@ var differences = []difference{
 	{Key: "bare-lf", Dir: oursStricter,
 		Errs:    []codec.Error{codec.ErrLineEnding, codec.ErrVersion},
 		Present: func(v *view) bool { return v.bareLF }},
+	// README §4 start-line-whitespace: exactly one SP between the
+	// elements of the request-line. net/http cuts at the first two SPs, so
+	// it accepts doubled, leading or trailing whitespace and an empty
+	// target.
+	{Key: "start-line-whitespace", Dir: oursStricter,
+		Errs:    []codec.Error{codec.ErrStartLineSpace},
+		Present: func(v *view) bool { return badStartLineSpace(v.requestLine) }},
 	// README §4 obs-fold-request: obs-fold in a request (headers or
 	// trailers) gets 400. net/http unfolds it.
 	{Key: "obs-fold-request", Dir: oursStricter,
@@ -616,8 +623,9 @@ type view struct {
 	chunked                 bool
 	chunks                  []chunkLine
 	trailers                []field
-	bareLF                  bool // a head or trailer line ends in a bare LF
-	folded                  bool // a head or trailer field has a continuation line
+	requestLine             []byte // the first line, without its line ending
+	bareLF                  bool   // a head or trailer line ends in a bare LF
+	folded                  bool   // a head or trailer field has a continuation line
 }
 
 // field is one field line with its continuation lines.
@@ -661,6 +669,7 @@ func parseView(data []byte) *view {
 		return v
 	}
 	v.bareLF = first.bareLF
+	v.requestLine = first.text
 	var rest []byte
 	v.method, rest, _ = bytes.Cut(first.text, []byte(" "))
 	v.target, v.version, _ = bytes.Cut(rest, []byte(" "))
@@ -1082,4 +1091,15 @@ func targetHost(method, target []byte) []byte {
 		return nil
 	}
 	return host
+}
+
+// badStartLineSpace reports a request-line whose elements are not separated
+// by exactly one SP: a doubled SP, an HTAB, or whitespace at either end.
+func badStartLineSpace(l []byte) bool {
+	if len(l) == 0 {
+		return false
+	}
+	first, last := l[0], l[len(l)-1]
+	return bytes.Contains(l, []byte("  ")) || bytes.IndexByte(l, '\t') >= 0 ||
+		first == ' ' || last == ' '
 }

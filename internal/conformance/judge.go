@@ -101,6 +101,12 @@ func compareMessages(got, want []Message) string {
 	return ""
 }
 
+// CompareMessage returns how got differs from want in the fields want
+// states, or "".
+func CompareMessage(got, want *Message) string {
+	return compareMessage(got, want)
+}
+
 func compareMessage(g, w *Message) string {
 	octets := []struct {
 		name string
