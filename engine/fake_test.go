@@ -1,0 +1,232 @@
+package engine
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/loophttp/loophttp/codec"
+	"github.com/loophttp/loophttp/internal/conformance"
+)
+
+// fakeConn is an in-memory Conn. Output is collected in out; buffered
+// simulates bytes not yet written to the wire, for backpressure tests.
+type fakeConn struct {
+	in          []byte
+	out         []byte
+	buffered    int  // reported by Buffered
+	holdOutput  bool // count written bytes as buffered until drained
+	closed      bool
+	writeClosed bool
+	deadline    time.Time
+	flushes     int
+}
+
+func (f *fakeConn) Input() []byte  { return f.in[:len(f.in):len(f.in)] }
+func (f *fakeConn) Discard(n int)  { f.in = f.in[n:] }
+func (f *fakeConn) Flush()         { f.flushes++ }
+func (f *fakeConn) Buffered() int  { return f.buffered }
+func (f *fakeConn) CloseWrite()    { f.writeClosed = true }
+func (f *fakeConn) Close()         { f.closed = true }
+func (f *fakeConn) SetDeadline(t time.Time) {
+	f.deadline = t
+}
+
+func (f *fakeConn) Write(p []byte) {
+	if f.closed || f.writeClosed {
+		panic("write after close")
+	}
+	f.out = append(f.out, p...)
+	if f.holdOutput {
+		f.buffered += len(p)
+	}
+}
+
+// fakeClock is a clock tests move by hand.
+type fakeClock struct{ now time.Time }
+
+func (c *fakeClock) advance(d time.Duration) time.Time {
+	c.now = c.now.Add(d)
+	return c.now
+}
+
+// recorder is a Handler that records what reaches it and, by default,
+// answers each request with "ok" once its body has ended.
+type recorder struct {
+	t        testing.TB
+	msgs     []conformance.Message
+	cur      conformance.Message
+	closes   []error
+	requests int
+	// onRequest, onEnd replace the default behaviour when set.
+	onRequest func(s *Stream, req *codec.Request)
+	onEnd     func(s *Stream)
+	drains    int
+}
+
+func (r *recorder) Request(s *Stream, req *codec.Request) {
+	r.requests++
+	r.cur = conformance.Message{
+		Method:  octets(req.Method),
+		Target:  octets(req.Target),
+		Version: octets(req.Proto),
+		Body:    octets(nil),
+	}
+	r.cur.Headers = []conformance.Field{}
+	for _, h := range req.Headers {
+		r.cur.Headers = append(r.cur.Headers, conformance.Field{bytes.Clone(h.Name), bytes.Clone(h.Value)})
+	}
+	ka := req.KeepAlive
+	r.cur.KeepAlive = &ka
+	if r.onRequest != nil {
+		r.onRequest(s, req)
+	}
+}
+
+func (r *recorder) Body(s *Stream, chunk []byte) {
+	*r.cur.Body = append(*r.cur.Body, chunk...)
+}
+
+func (r *recorder) End(s *Stream, trailers []codec.Header) {
+	for _, h := range trailers {
+		r.cur.Trailers = append(r.cur.Trailers, conformance.Field{bytes.Clone(h.Name), bytes.Clone(h.Value)})
+	}
+	r.msgs = append(r.msgs, r.cur)
+	if r.onEnd != nil {
+		r.onEnd(s)
+		return
+	}
+	if !s.Ended() {
+		if err := s.End([]byte("ok")); err != nil {
+			r.t.Errorf("End: %v", err)
+		}
+	}
+}
+
+func (r *recorder) Drain(s *Stream)            { r.drains++ }
+func (r *recorder) Close(s *Stream, err error) { r.closes = append(r.closes, err) }
+
+func octets(b []byte) *conformance.Octets {
+	o := conformance.Octets(bytes.Clone(b))
+	if o == nil {
+		o = conformance.Octets{}
+	}
+	return &o
+}
+
+// harness ties a ServerConn to a fake conn, clock and recorder.
+type harness struct {
+	t     testing.TB
+	conn  *fakeConn
+	clock *fakeClock
+	rec   *recorder
+	sc    *ServerConn
+}
+
+func newHarness(t testing.TB, cfg Config) *harness {
+	t.Helper()
+	rc, err := cfg.Resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, conn: &fakeConn{}, clock: &fakeClock{now: time.Unix(1700000000, 0)}, rec: &recorder{t: t}}
+	loop := NewLoop(&rc, nil)
+	h.sc = loop.NewServerConn(h.conn, h.rec)
+	h.sc.Open(h.clock.now)
+	return h
+}
+
+// send delivers p as newly arrived input.
+func (h *harness) send(p string) {
+	if h.conn.closed {
+		return
+	}
+	h.conn.in = append(h.conn.in, p...)
+	h.sc.OnData(h.clock.now)
+}
+
+// eof reports the peer's half-close.
+func (h *harness) eof() {
+	if !h.conn.closed {
+		h.sc.OnEOF(h.clock.now)
+	}
+}
+
+// fire advances the clock to the armed deadline and fires the timer.
+func (h *harness) fire() {
+	h.t.Helper()
+	if h.conn.deadline.IsZero() {
+		h.t.Fatal("no timer armed")
+	}
+	h.clock.now = h.conn.deadline
+	h.sc.OnTimer(h.clock.now)
+}
+
+// responses parses the output as responses to the recorded methods; it
+// fails the test on output that does not parse.
+func (h *harness) responses() []parsedResponse {
+	h.t.Helper()
+	return parseResponses(h.t, h.conn.out, h.methods())
+}
+
+// methods returns the methods of the requests that reached the handler.
+func (h *harness) methods() []string {
+	var ms []string
+	for _, m := range h.rec.msgs {
+		ms = append(ms, string(*m.Method))
+	}
+	return ms
+}
+
+type parsedResponse struct {
+	status  int
+	headers map[string]string
+	body    string
+}
+
+// parseResponses parses a stream of responses to requests with methods
+// (GET for any beyond them), with bodies framed by Content-Length, chunked,
+// or to the end.
+func parseResponses(t testing.TB, out []byte, methods []string) []parsedResponse {
+	t.Helper()
+	var rs []parsedResponse
+	var r codec.Response
+	for len(out) > 0 {
+		method := "GET"
+		if len(rs) < len(methods) {
+			method = methods[len(rs)]
+		}
+		n, err := codec.ParseResponse(out, &r, []byte(method), nil)
+		if err != nil || n == 0 {
+			t.Fatalf("output does not parse as responses (%v): %q", err, out)
+		}
+		pr := parsedResponse{status: r.Status, headers: map[string]string{}}
+		for _, f := range r.Headers {
+			pr.headers[string(bytes.ToLower(f.Name))] = string(f.Value)
+		}
+		out = out[n:]
+		switch r.Framing {
+		case codec.FramingLength:
+			pr.body, out = string(out[:r.ContentLength]), out[r.ContentLength:]
+		case codec.FramingChunked:
+			var d codec.ChunkedDecoder
+			for {
+				k, data, done, err := d.Decode(out, nil)
+				if err != nil || (k == 0 && !done) {
+					t.Fatalf("bad chunked response body (%v): %q", err, out)
+				}
+				pr.body += string(data)
+				out = out[k:]
+				if done {
+					break
+				}
+			}
+		case codec.FramingClose:
+			pr.body, out = string(out), nil
+		case codec.FramingTunnel, codec.FramingUpgrade:
+			pr.body, out = string(out), nil // tunnel bytes, not HTTP
+		}
+		rs = append(rs, pr)
+	}
+	return rs
+}

@@ -1,0 +1,614 @@
+package engine
+
+import (
+	"bytes"
+	"errors"
+	"runtime/debug"
+	"time"
+
+	"github.com/loophttp/loophttp/codec"
+)
+
+// Loop holds what the connections of one event loop share: scratch space
+// for parsing and serialising, and a pool of chunked decoders. It is owned
+// by its loop; nothing in it is safe for concurrent use.
+type Loop struct {
+	cfg      *Config
+	date     *codec.DateCache
+	req      codec.Request // the head being parsed; valid during Handler.Request
+	scratch  []byte        // response heads are built here, then copied to the Conn
+	decoders []*codec.ChunkedDecoder
+}
+
+// NewLoop returns the shared state for the connections of one loop. cfg
+// must be resolved (Config.Resolve); date may be shared by all loops.
+func NewLoop(cfg *Config, date *codec.DateCache) *Loop {
+	if date == nil {
+		date = new(codec.DateCache)
+	}
+	return &Loop{cfg: cfg, date: date, scratch: make([]byte, 0, 512)}
+}
+
+func (l *Loop) decoder() *codec.ChunkedDecoder {
+	if n := len(l.decoders); n > 0 {
+		d := l.decoders[n-1]
+		l.decoders = l.decoders[:n-1]
+		d.Reset()
+		return d
+	}
+	return new(codec.ChunkedDecoder)
+}
+
+func (l *Loop) releaseDecoder(d *codec.ChunkedDecoder) {
+	l.decoders = append(l.decoders, d)
+}
+
+// phase is where a connection is in reading its input.
+type phase uint8
+
+const (
+	phaseHead    phase = iota // between requests, or inside a request head
+	phaseBody                 // delivering a request body to the handler
+	phaseWait                 // body read; waiting for the response to end
+	phaseDiscard              // response ended; dropping the rest of the body
+	phaseTunnel               // after CONNECT 2xx or 101: input is raw bytes for the handler
+	phaseClosing              // staged close: write side shut, draining input
+	phaseClosed
+)
+
+// ServerConn is the state machine of one server connection: it parses
+// requests from the Conn's input, hands them to the Handler one at a time,
+// frames the responses and keeps the timeouts. Its methods are called only
+// on the connection's loop. It does not allocate in steady state.
+type ServerConn struct {
+	loop *Loop
+	cfg  *Config
+	conn Conn
+	h    Handler
+
+	phase     phase
+	stream    Stream // the exchange in progress; reused for every request
+	framing   codec.Framing
+	remaining int64 // body bytes left (FramingLength) or to discard
+	dec       *codec.ChunkedDecoder
+
+	now        time.Time
+	headStart  time.Time // when the current request head started to be awaited
+	lastActive time.Time // last read or write, for IdleTimeout
+	served     int       // requests taken on this connection
+	parsedLen  int       // input length at the last incomplete head parse
+
+	inProcess  bool // process is on the stack: nested calls only mark work
+	overWater  bool // output is above HighWater; waiting for OnDrain
+	closeAfter bool // close once the current response has ended
+	idleKeep   bool // the handler kept the connection on an idle timeout
+	panicked   bool
+}
+
+// NewServerConn returns the state machine for a new connection. Call Open
+// next, on the connection's loop.
+func (l *Loop) NewServerConn(conn Conn, h Handler) *ServerConn {
+	c := &ServerConn{loop: l, cfg: l.cfg, conn: conn, h: h}
+	c.stream.c = c
+	return c
+}
+
+// Reset prepares a ServerConn taken from a pool for a new connection.
+func (c *ServerConn) Reset(conn Conn, h Handler) {
+	gen := c.stream.gen
+	*c = ServerConn{loop: c.loop, cfg: c.cfg, conn: conn, h: h}
+	c.stream = Stream{c: c, gen: gen + 1}
+}
+
+// Open starts the connection: the headers timeout runs from now.
+func (c *ServerConn) Open(now time.Time) {
+	c.now, c.headStart, c.lastActive = now, now, now
+	c.armTimer()
+}
+
+// OnData is called when new input is available.
+func (c *ServerConn) OnData(now time.Time) {
+	c.now, c.lastActive = now, now
+	c.idleKeep = false
+	c.process()
+	if c.phase < phaseClosing && len(c.conn.Input()) > c.cfg.MaxUnread {
+		c.close(ErrTooMuchUnread)
+		return
+	}
+	c.armTimer()
+}
+
+// OnEOF is called when the peer has finished sending (a read returned
+// end of file). Complete requests already buffered are answered; a
+// request cut short is dropped (RFC 9112 §8: an incomplete message is
+// never handed on as complete), and the connection closes once the
+// response in progress, if any, has ended.
+func (c *ServerConn) OnEOF(now time.Time) {
+	c.now = now
+	c.parsedLen = 0 // no more bytes will come: parse what is there
+	c.process()
+	switch {
+	case c.phase >= phaseClosing:
+		if c.phase == phaseClosing {
+			c.close(nil)
+		}
+	case c.phase == phaseBody || c.phase == phaseDiscard:
+		c.close(ErrBodyIncomplete)
+	case c.phase == phaseTunnel:
+		c.callEnd(&c.stream, nil) // the peer's half of the tunnel is done
+		if c.stream.ended {
+			c.close(nil)
+		}
+	case c.stream.active && !c.stream.ended:
+		c.closeAfter = true // answer what is in progress, then close
+		c.conn.Discard(len(c.conn.Input()))
+	default:
+		c.close(nil)
+	}
+}
+
+// OnDrain is called when the output has been written out after being over
+// HighWater.
+func (c *ServerConn) OnDrain(now time.Time) {
+	c.now = now
+	if !c.overWater || c.conn.Buffered() >= c.cfg.HighWater {
+		return
+	}
+	c.overWater = false
+	if s := &c.stream; s.active && !s.ended {
+		c.callDrain(s)
+	}
+	c.process()
+	c.armTimer()
+}
+
+// Closed reports whether the connection has closed.
+func (c *ServerConn) Closed() bool { return c.phase == phaseClosed }
+
+// process works through the buffered input as far as it can: request
+// heads, bodies, pipelined requests. It never runs twice on the stack: a
+// nested call (a response ended from inside a handler) only lets the outer
+// loop go on.
+func (c *ServerConn) process() {
+	if c.inProcess {
+		return
+	}
+	c.inProcess = true
+	defer func() { c.inProcess = false }()
+	for c.step() {
+	}
+}
+
+// step takes one step of process and reports whether another may follow.
+func (c *ServerConn) step() bool {
+	switch c.phase {
+	case phaseHead:
+		return c.readHead()
+	case phaseBody:
+		return c.readBody(true)
+	case phaseDiscard:
+		return c.readBody(false)
+	case phaseTunnel:
+		return c.readTunnel()
+	case phaseClosing:
+		c.conn.Discard(len(c.conn.Input()))
+	}
+	return false
+}
+
+// readHead parses the next request head, if the previous exchange is over
+// and the output has room.
+func (c *ServerConn) readHead() bool {
+	if c.stream.active || c.overWater || c.closeAfter {
+		return false
+	}
+	in := c.conn.Input()
+	if len(in) == 0 || !c.worthParsing(in) {
+		return false
+	}
+	req := &c.loop.req
+	n, err := codec.ParseRequest(in, req, &c.cfg.Limits)
+	if err != nil {
+		c.protocolError(err, nil)
+		return false
+	}
+	if n == 0 {
+		c.parsedLen = len(in)
+		return false
+	}
+	c.parsedLen = 0
+	c.startRequest(req, n)
+	return c.phase != phaseClosed
+}
+
+// worthParsing decides whether an incomplete head is worth parsing again:
+// only once a new line has arrived, or the input has doubled. A peer that
+// trickles a head byte by byte then costs linear, not quadratic, work; the
+// outcome is the same, since errors show within a line or at the limits.
+func (c *ServerConn) worthParsing(in []byte) bool {
+	p := c.parsedLen
+	if p == 0 || p >= len(in) || len(in) >= 2*p {
+		return true
+	}
+	return bytes.IndexByte(in[p:], '\n') >= 0
+}
+
+// startRequest begins the exchange for a parsed head of n bytes.
+func (c *ServerConn) startRequest(req *codec.Request, n int) {
+	c.served++
+	s := &c.stream
+	s.begin(req)
+	c.closeAfter = !req.KeepAlive
+	c.framing, c.remaining = req.Framing, req.ContentLength
+	if req.ExpectOther {
+		// RFC 9110 §10.1.1: an expectation we cannot meet gets 417.
+		c.conn.Discard(n)
+		c.closeAfter = true
+		s.bodyDone = true
+		c.callRequestFailed(s, 417)
+		return
+	}
+	body := c.framing != codec.FramingNone
+	if req.ExpectContinue && body && !c.cfg.ManualContinue && len(c.conn.Input()) == n {
+		// RFC 9110 §10.1.1: answer 100 only while the body has not started.
+		s.WriteContinue()
+	}
+	c.phase = phaseBody
+	if c.framing == codec.FramingChunked {
+		c.dec = c.loop.decoder()
+	}
+	c.callRequest(s, req)
+	c.conn.Discard(n) // req's views die here, after the handler has returned
+	if !body && c.phase == phaseBody {
+		c.bodyEnd(nil)
+	}
+}
+
+// readBody moves request body bytes from the input to the handler (or,
+// when deliver is false, drops them). It reports whether it made progress.
+func (c *ServerConn) readBody(deliver bool) bool {
+	in := c.conn.Input()
+	if len(in) == 0 || deliver && c.stream.paused {
+		return false
+	}
+	if c.framing == codec.FramingLength {
+		n := int(min(c.remaining, int64(len(in))))
+		c.remaining -= int64(n)
+		if deliver {
+			c.callBody(&c.stream, in[:n])
+		}
+		c.conn.Discard(n)
+		if c.remaining == 0 {
+			c.bodyEnd(nil)
+		}
+		return c.phase != phaseClosed
+	}
+	n, data, done, err := c.dec.Decode(in, &c.cfg.Limits)
+	if err != nil {
+		c.protocolError(err, &c.stream)
+		return false
+	}
+	if deliver && len(data) > 0 {
+		c.callBody(&c.stream, data)
+	}
+	if !deliver && c.discardedTooMuch(int64(len(data))) {
+		return false
+	}
+	if done {
+		c.bodyEnd(c.dec.Trailers) // trailers are views into in: end before Discard
+	}
+	c.conn.Discard(n)
+	return n > 0 && c.phase != phaseClosed
+}
+
+// readTunnel hands every input byte to the handler as tunnel data.
+func (c *ServerConn) readTunnel() bool {
+	in := c.conn.Input()
+	if len(in) == 0 || c.stream.paused {
+		return false
+	}
+	c.callBody(&c.stream, in)
+	if c.phase == phaseTunnel {
+		c.conn.Discard(len(in))
+	}
+	return false
+}
+
+// discardedTooMuch counts dropped body bytes and closes the connection
+// once they pass MaxDiscard (RFC 9112 §9.3: discard a bounded remainder or
+// close).
+func (c *ServerConn) discardedTooMuch(n int64) bool {
+	c.remaining += n
+	if c.remaining > c.cfg.MaxDiscard {
+		c.close(ErrConnClosed)
+		return true
+	}
+	return false
+}
+
+// bodyEnd is reached when the request body is complete. trailers are
+// views into the input and the decoder, so both live until End returns.
+func (c *ServerConn) bodyEnd(trailers []codec.Header) {
+	s := &c.stream
+	deliver := c.phase == phaseBody
+	s.bodyDone = true
+	c.phase = phaseWait
+	dec := c.dec
+	c.dec = nil
+	if deliver {
+		c.callEnd(s, trailers) // may end the response, and so the exchange
+	}
+	if dec != nil {
+		c.loop.releaseDecoder(dec)
+	}
+	if c.phase == phaseWait && s.ended {
+		c.finish()
+	}
+}
+
+// responseEnded is called by the stream when its response is complete.
+func (c *ServerConn) responseEnded() {
+	s := &c.stream
+	if s.closeConn {
+		c.closeAfter = true
+	}
+	switch {
+	case c.phase == phaseClosed:
+		return
+	case s.bodyDone:
+		c.finish()
+	case c.phase == phaseBody:
+		// The handler answered without reading the whole body: drop the
+		// rest, up to MaxDiscard (RFC 9112 §9.3).
+		if c.framing == codec.FramingLength && c.remaining > c.cfg.MaxDiscard || c.closeAfter {
+			c.finishStream(nil)
+			c.close(nil)
+			return
+		}
+		c.phase = phaseDiscard
+		if c.framing == codec.FramingChunked {
+			c.remaining = 0
+		}
+		c.finishStream(nil)
+	}
+	if !c.inProcess && c.phase != phaseClosed {
+		c.process()
+		c.conn.Flush()
+		c.armTimer()
+	}
+}
+
+// finish ends the exchange and readies the connection for the next
+// request, or closes it.
+func (c *ServerConn) finish() {
+	c.finishStream(nil)
+	c.stream.active = false
+	if c.closeAfter {
+		c.close(nil)
+		return
+	}
+	c.phase = phaseHead
+	c.headStart = c.now
+}
+
+// finishStream reports the end of the exchange to the handler, once. The
+// stream stays active (blocking the next request) until finish.
+func (c *ServerConn) finishStream(err error) {
+	s := &c.stream
+	if !s.active || s.finished {
+		return
+	}
+	s.finished = true
+	c.callClose(s, err)
+}
+
+// protocolError answers a codec error with its status and a staged close
+// (RFC 9112 §9.6). s is the stream whose body broke, or nil for a head.
+func (c *ServerConn) protocolError(err error, s *Stream) {
+	status := 400
+	var ce codec.Error
+	if errors.As(err, &ce) {
+		status = ce.Status()
+	}
+	if s != nil && s.active {
+		if !s.headSent {
+			s.writeError(status)
+		}
+		c.abortStream(err)
+	} else {
+		c.stream.writeErrorFor(status)
+	}
+	c.stageClose()
+}
+
+// stageClose shuts the write side, then drains input for a short while so
+// the peer reads the error instead of a reset (RFC 9112 §9.6).
+func (c *ServerConn) stageClose() {
+	if c.phase >= phaseClosing {
+		return
+	}
+	c.phase = phaseClosing
+	c.conn.Discard(len(c.conn.Input()))
+	c.conn.CloseWrite()
+	c.armTimer()
+}
+
+// close closes the connection now, after flushing the output; err, if not
+// nil, cuts short a stream in progress.
+func (c *ServerConn) close(err error) {
+	if c.phase == phaseClosed {
+		return
+	}
+	if err == nil {
+		err = ErrConnClosed
+	}
+	c.abortStream(err)
+	c.phase = phaseClosed
+	c.releaseResources()
+	c.conn.SetDeadline(time.Time{})
+	c.conn.Close()
+}
+
+// OnClose is called by the transport when the connection has closed, for
+// whatever reason. It is safe to call more than once.
+func (c *ServerConn) OnClose(now time.Time) {
+	c.now = now
+	err := ErrConnClosed
+	if c.phase == phaseBody {
+		err = ErrBodyIncomplete
+	}
+	c.abortStream(err)
+	c.phase = phaseClosed
+	c.releaseResources()
+}
+
+func (c *ServerConn) abortStream(err error) {
+	if s := &c.stream; s.active && !s.finished {
+		c.finishStream(err)
+	}
+	c.stream.active = false
+}
+
+func (c *ServerConn) releaseResources() {
+	if c.dec != nil {
+		c.loop.releaseDecoder(c.dec)
+		c.dec = nil
+	}
+}
+
+// OnTimer is called when the deadline set with Conn.SetDeadline passes.
+func (c *ServerConn) OnTimer(now time.Time) {
+	c.now = now
+	switch c.phase {
+	case phaseClosed:
+		return
+	case phaseClosing:
+		c.close(nil)
+		return
+	}
+	if d := c.headDeadline(); !d.IsZero() && !now.Before(d) {
+		if len(c.conn.Input()) > 0 {
+			// A head that did not complete in time: 408 (RFC 9110
+			// §15.5.9), then close.
+			c.stream.writeErrorFor(408)
+		}
+		c.close(ErrHeadersTimeout)
+		return
+	}
+	if d := c.idleDeadline(); !d.IsZero() && !now.Before(d) {
+		if th, ok := c.h.(TimeoutHandler); ok && c.stream.active && c.callTimeout(th, &c.stream) {
+			c.lastActive, c.idleKeep = now, true
+		} else {
+			c.close(ErrIdleTimeout)
+			return
+		}
+	}
+	c.armTimer()
+}
+
+// TimeoutHandler is implemented by handlers that want to decide what an
+// idle timeout does to a stream in progress (Node's 'timeout' event).
+// Returning true keeps the connection and restarts the timer.
+type TimeoutHandler interface {
+	Timeout(s *Stream) bool
+}
+
+// headDeadline is when the awaited request head must be complete, or zero.
+func (c *ServerConn) headDeadline() time.Time {
+	if c.phase != phaseHead || c.stream.active || c.closeAfter {
+		return time.Time{}
+	}
+	waiting := len(c.conn.Input()) == 0 && c.served > 0
+	if waiting && c.cfg.KeepAliveTimeout != Disabled {
+		return c.headStart.Add(c.cfg.KeepAliveTimeout)
+	}
+	if c.cfg.HeadersTimeout == Disabled {
+		return time.Time{}
+	}
+	return c.headStart.Add(c.cfg.HeadersTimeout)
+}
+
+func (c *ServerConn) idleDeadline() time.Time {
+	if c.cfg.IdleTimeout == Disabled {
+		return time.Time{}
+	}
+	return c.lastActive.Add(c.cfg.IdleTimeout)
+}
+
+// armTimer sets the connection's one timer to the nearest deadline.
+func (c *ServerConn) armTimer() {
+	var d time.Time
+	switch c.phase {
+	case phaseClosed:
+		return
+	case phaseClosing:
+		if c.cfg.CloseDrainTimeout != Disabled {
+			d = c.now.Add(c.cfg.CloseDrainTimeout)
+		}
+	default:
+		d = c.headDeadline()
+		if i := c.idleDeadline(); !i.IsZero() && (d.IsZero() || i.Before(d)) {
+			d = i
+		}
+	}
+	c.conn.SetDeadline(d)
+}
+
+// The call* methods run handler callbacks, recovering a panic: it is
+// logged with its stack, answered with 500 if the head is not out, and the
+// connection is closed; the server carries on.
+
+func (c *ServerConn) callRequest(s *Stream, req *codec.Request) {
+	defer c.recoverHandler(s)
+	c.h.Request(s, req)
+}
+
+func (c *ServerConn) callBody(s *Stream, chunk []byte) {
+	defer c.recoverHandler(s)
+	c.h.Body(s, chunk)
+}
+
+func (c *ServerConn) callEnd(s *Stream, trailers []codec.Header) {
+	defer c.recoverHandler(s)
+	c.h.End(s, trailers)
+}
+
+func (c *ServerConn) callDrain(s *Stream) {
+	defer c.recoverHandler(s)
+	c.h.Drain(s)
+}
+
+func (c *ServerConn) callTimeout(th TimeoutHandler, s *Stream) bool {
+	defer c.recoverHandler(s)
+	return th.Timeout(s)
+}
+
+func (c *ServerConn) callClose(s *Stream, err error) {
+	if c.panicked {
+		return // the handler already failed; do not call it again
+	}
+	defer c.recoverHandler(s)
+	c.h.Close(s, err)
+}
+
+// callRequestFailed answers a request the engine refuses before the
+// handler sees it.
+func (c *ServerConn) callRequestFailed(s *Stream, status int) {
+	s.writeError(status)
+	c.abortStream(nil)
+	c.close(nil)
+}
+
+func (c *ServerConn) recoverHandler(s *Stream) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	c.panicked = true
+	c.cfg.Logger.Error("loophttp: handler panicked", "panic", v, "stack", string(debug.Stack()))
+	if s.active && !s.headSent {
+		s.writeError(500)
+	}
+	s.active = false
+	c.close(ErrHandlerPanic)
+}

@@ -1,0 +1,434 @@
+package engine
+
+import (
+	"strconv"
+
+	"github.com/loophttp/loophttp/codec"
+)
+
+// Stream is one request/response exchange on a server connection. The
+// engine reuses one Stream per connection for every request, so a handler
+// must not use a Stream after Handler.Close was called for it; Gen tells
+// exchanges apart. Every method must be called on the connection's loop.
+type Stream struct {
+	c   *ServerConn
+	gen uint32
+
+	// Data belongs to the handler: it may keep its per-request state here.
+	// The engine clears it when a new exchange begins.
+	Data any
+
+	// What the engine needs to know of the request.
+	isHead    bool // responses to HEAD carry no body
+	isConnect bool // a 2xx answer opens a tunnel
+	upgrade   bool // the request asked to switch protocols
+	minor   uint8 // HTTP/1.minor of the request
+	reqKeep bool  // the request allows the connection to persist
+
+	// Response state.
+	status    int
+	reason    []byte // the handler's reason phrase; nil for the table's
+	fields    []byte // serialised field lines set by the handler
+	userLen   int64  // Content-Length the handler set; -1 when none
+	userTE    bool   // the handler set Transfer-Encoding: chunked
+	userClose bool   // the handler set Connection: close
+	written   int64  // body bytes written
+	chunked   bool   // the body is sent chunked
+	noBody    bool   // the response must not carry a body
+
+	active    bool // an exchange is in progress
+	headSent  bool
+	ended     bool
+	finished  bool // Handler.Close was called
+	bodyDone  bool // the request body has been read (or dropped) in full
+	closeConn bool // the connection closes after this response
+	paused    bool
+	tunnel    bool // the connection carries raw bytes after the head
+}
+
+// begin starts a new exchange for req.
+func (s *Stream) begin(req *codec.Request) {
+	fields := s.fields[:0]
+	*s = Stream{c: s.c, gen: s.gen + 1, fields: fields, userLen: -1}
+	s.active = true
+	s.isHead = string(req.Method) == "HEAD"
+	s.isConnect = string(req.Method) == "CONNECT"
+	s.upgrade = req.Upgrade != nil
+	s.minor = req.Minor
+	s.reqKeep = req.KeepAlive
+	s.status = 200
+}
+
+// Gen returns the number of this exchange on its connection; a stale
+// reference to a reused Stream can be told by a changed Gen.
+func (s *Stream) Gen() uint32 { return s.gen }
+
+// HeadSent reports whether the response head has been written.
+func (s *Stream) HeadSent() bool { return s.headSent }
+
+// Ended reports whether the response has been ended.
+func (s *Stream) Ended() bool { return s.ended }
+
+// Pause stops delivering the request body until Resume. Input then stays
+// buffered in the transport.
+func (s *Stream) Pause() { s.paused = true }
+
+// Resume delivers the request body again.
+func (s *Stream) Resume() {
+	if !s.paused {
+		return
+	}
+	s.paused = false
+	if c := s.c; !c.inProcess && c.phase != phaseClosed {
+		c.process()
+		c.conn.Flush()
+		c.armTimer()
+	}
+}
+
+// SetHead sets the status, the reason phrase (empty for the status table's)
+// and replaces the header fields of the response, before the head is sent.
+// Fields are validated (no CR, LF, NUL or other CTL; token names) and copied.
+// Content-Length, Transfer-Encoding and Connection set here are honoured
+// when framing the response; Date is added by the engine.
+func (s *Stream) SetHead(status int, reason string, fields []codec.Header) error {
+	if s.ended || !s.active {
+		return ErrStreamDone
+	}
+	if s.headSent {
+		return ErrHeadSent
+	}
+	if status < 200 || status > 599 {
+		return codec.ErrStatus // 1xx go through WriteInformation
+	}
+	s.fields, s.userLen, s.userTE, s.userClose = s.fields[:0], -1, false, false
+	for _, f := range fields {
+		if err := s.addField(f.Name, f.Value); err != nil {
+			s.fields = s.fields[:0]
+			return err
+		}
+	}
+	s.status, s.reason = status, nil
+	if reason != "" {
+		if _, err := codec.AppendStatusLineReason(nil, status, reason); err != nil {
+			return err
+		}
+		s.reason = append(s.reason[:0], reason...)
+	}
+	return nil
+}
+
+// addField appends one field line, noting the framing fields.
+func (s *Stream) addField(name, value []byte) error {
+	var err error
+	if s.fields, err = codec.AppendHeader(s.fields, name, value); err != nil {
+		return err
+	}
+	switch {
+	case asciiEqualFold(name, "content-length"):
+		n, perr := strconv.ParseInt(string(value), 10, 64)
+		if perr != nil || n < 0 {
+			return codec.ErrContentLength
+		}
+		s.userLen = n
+	case asciiEqualFold(name, "transfer-encoding"):
+		if !asciiEqualFold(value, "chunked") {
+			return codec.ErrTransferCoding // the engine encodes only chunked
+		}
+		s.userTE = true
+	case asciiEqualFold(name, "connection"):
+		s.userClose = containsToken(value, "close")
+	}
+	return nil
+}
+
+// Write sends body bytes, sending the head first if it has not gone out. It
+// reports false when the output is over HighWater: the handler should wait
+// for Handler.Drain before writing more (the bytes were still taken).
+func (s *Stream) Write(p []byte) (bool, error) {
+	if s.ended || !s.active {
+		return false, ErrStreamDone
+	}
+	if !s.headSent {
+		s.sendHead(-1)
+	}
+	if len(p) > 0 {
+		if err := s.writeBody(p); err != nil {
+			return false, err
+		}
+	}
+	return s.below(), nil
+}
+
+// Tunnel answers a CONNECT with a 2xx status, or an Upgrade request with
+// 101, and turns the connection into a byte pipe (RFC 9110 §9.3.6, §7.8):
+// the head carries no framing fields, every later input byte (including
+// any already buffered) reaches Handler.Body, Write sends raw bytes, End
+// sends its bytes and closes the connection. Nothing after it is parsed as
+// HTTP.
+func (s *Stream) Tunnel(status int, fields []codec.Header) error {
+	if s.headSent || s.ended || !s.active {
+		return ErrHeadSent
+	}
+	switch {
+	case status == 101 && s.upgrade:
+	case status >= 200 && status < 300 && s.isConnect:
+	default:
+		return codec.ErrStatus
+	}
+	c := s.c
+	b, _ := codec.AppendStatusLine(c.loop.scratch[:0], status)
+	for _, f := range fields {
+		var err error
+		if b, err = codec.AppendHeader(b, f.Name, f.Value); err != nil {
+			return err
+		}
+	}
+	b = append(b, '\r', '\n')
+	c.loop.scratch = b[:0]
+	c.conn.Write(b)
+	s.headSent, s.tunnel, s.status = true, true, status
+	s.bodyDone = true
+	c.closeAfter = true
+	c.phase = phaseTunnel
+	if c.dec != nil {
+		c.loop.releaseDecoder(c.dec)
+		c.dec = nil
+	}
+	return nil
+}
+
+// End sends p as the last body bytes and ends the response. When the head
+// has not gone out yet, the body is framed with Content-Length.
+func (s *Stream) End(p []byte) error {
+	return s.EndTrailers(p, nil)
+}
+
+// EndTrailers is End with trailer fields, sent when the body is chunked
+// (and dropped otherwise, as HTTP/1.1 has nowhere else to put them).
+func (s *Stream) EndTrailers(p []byte, trailers []codec.Header) error {
+	if s.ended || !s.active {
+		return ErrStreamDone
+	}
+	if !s.headSent {
+		n := int64(len(p))
+		if s.userTE || len(trailers) > 0 && s.minor >= 1 && s.userLen < 0 {
+			n = -1 // chunked, so the trailers can go out
+		}
+		s.sendHead(n)
+	}
+	if len(p) > 0 {
+		if err := s.writeBody(p); err != nil {
+			return err
+		}
+	}
+	c := s.c
+	switch {
+	case s.tunnel:
+		s.ended = true
+		c.finishStream(nil)
+		c.close(nil)
+		return nil
+	case s.chunked:
+		out, err := codec.AppendLastChunk(c.loop.scratch[:0], trailers)
+		if err != nil {
+			return err
+		}
+		c.conn.Write(out)
+	case s.userLen >= 0 && s.written < s.userLen && !s.noBody:
+		// The declared length was not met: the framing is broken, so
+		// the connection cannot carry another response.
+		s.closeConn = true
+	}
+	s.ended = true
+	c.lastActive = c.now
+	if s.closeConn {
+		c.closeAfter = true
+	}
+	c.responseEnded()
+	return nil
+}
+
+func (s *Stream) writeBody(p []byte) error {
+	c := s.c
+	if s.noBody {
+		// HEAD, 204 and 304 never carry a body (RFC 9112 §6.3): the
+		// bytes are dropped, as Node does.
+		s.written += int64(len(p))
+		return nil
+	}
+	if s.userLen >= 0 && s.written+int64(len(p)) > s.userLen {
+		return ErrLengthMismatch
+	}
+	s.written += int64(len(p))
+	if s.chunked {
+		c.conn.Write(codec.AppendChunkHeader(c.loop.scratch[:0], len(p)))
+		c.conn.Write(p)
+		c.conn.Write(crlf)
+	} else {
+		c.conn.Write(p)
+	}
+	c.lastActive = c.now
+	return nil
+}
+
+var crlf = []byte("\r\n")
+
+// below reports whether the output is under HighWater, noting when it is
+// not so OnDrain can resume the connection.
+func (s *Stream) below() bool {
+	c := s.c
+	if c.conn.Buffered() < c.cfg.HighWater {
+		return true
+	}
+	c.overWater = true
+	return false
+}
+
+// sendHead writes the response head. length is the whole body's length
+// when End knows it, or -1 when the body streams. It chooses the framing
+// (RFC 9112 §6): no body for HEAD, 204 and 304; Content-Length when known;
+// chunked on HTTP/1.1; else the body ends at close (HTTP/1.0).
+func (s *Stream) sendHead(length int64) {
+	c := s.c
+	s.headSent = true
+	// RFC 9110 §9.3.6: a 2xx to CONNECT carries no framing fields; answered
+	// through End rather than Tunnel, the tunnel closes at once.
+	connectOK := s.isConnect && s.status < 300
+	s.noBody = s.status == 204 || s.status == 304 || connectOK
+	if connectOK {
+		c.closeAfter = true
+	}
+	s.closeConn = !s.reqKeep || s.userClose || c.closeAfter
+	b := c.loop.scratch[:0]
+	if s.reason != nil {
+		b, _ = codec.AppendStatusLineReason(b, s.status, s.reason)
+	} else {
+		b, _ = codec.AppendStatusLine(b, s.status)
+	}
+	b = append(b, s.fields...)
+	switch {
+	case s.noBody:
+	case s.userLen >= 0:
+		// The handler's Content-Length is already among the fields.
+	case s.userTE && s.minor >= 1:
+		s.chunked = true
+	case length >= 0:
+		b = append(b, "Content-Length: "...)
+		b = strconv.AppendInt(b, length, 10)
+		b = append(b, '\r', '\n')
+	case s.isHead:
+	case s.minor >= 1:
+		s.chunked = true
+		b = append(b, "Transfer-Encoding: chunked\r\n"...)
+	default:
+		s.closeConn = true // HTTP/1.0 without a length: close-delimited
+	}
+	if s.isHead {
+		s.noBody = true
+	}
+	b = append(b, "Date: "...)
+	b = c.loop.date.Append(b, c.now)
+	b = append(b, '\r', '\n')
+	if s.closeConn && !s.userClose {
+		b = append(b, "Connection: close\r\n"...)
+	} else if !s.closeConn && s.minor == 0 {
+		b = append(b, "Connection: keep-alive\r\n"...)
+	}
+	b = append(b, '\r', '\n')
+	c.loop.scratch = b[:0]
+	c.conn.Write(b)
+	c.lastActive = c.now
+}
+
+// WriteContinue sends "100 Continue" (RFC 9110 §15.2.1) if the head has
+// not gone out. With Config.ManualContinue the handler calls it to accept
+// the body of an "Expect: 100-continue" request.
+func (s *Stream) WriteContinue() {
+	if !s.headSent && s.active && !s.ended {
+		s.c.conn.Write([]byte("HTTP/1.1 100 Continue\r\n\r\n"))
+	}
+}
+
+// WriteInformation sends an interim 1xx response other than 101 (for
+// example 103 Early Hints) before the final response.
+func (s *Stream) WriteInformation(status int, fields []codec.Header) error {
+	if s.headSent || s.ended || !s.active {
+		return ErrHeadSent
+	}
+	if status < 100 || status > 199 || status == 101 {
+		return codec.ErrStatus
+	}
+	c := s.c
+	b, _ := codec.AppendStatusLine(c.loop.scratch[:0], status)
+	for _, f := range fields {
+		var err error
+		if b, err = codec.AppendHeader(b, f.Name, f.Value); err != nil {
+			return err
+		}
+	}
+	b = append(b, '\r', '\n')
+	c.loop.scratch = b[:0]
+	c.conn.Write(b)
+	return nil
+}
+
+// writeError sends a small error response for this exchange with
+// Connection: close.
+func (s *Stream) writeError(status int) {
+	s.fields, s.userLen, s.userTE, s.userClose = s.fields[:0], -1, false, false
+	s.status, s.reason = status, nil
+	s.c.closeAfter = true
+	s.sendHead(0)
+	s.ended = true
+}
+
+// writeErrorFor sends an error response when no exchange is in progress
+// (a head that failed to parse or arrive).
+func (s *Stream) writeErrorFor(status int) {
+	s.active, s.isHead, s.minor, s.reqKeep = true, false, 1, false
+	s.headSent, s.ended = false, false
+	s.writeError(status)
+	s.active = false
+}
+
+func asciiEqualFold(b []byte, lower string) bool {
+	if len(b) != len(lower) {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// containsToken reports whether the comma-separated list v holds token.
+func containsToken(v []byte, token string) bool {
+	for len(v) > 0 {
+		i := 0
+		for i < len(v) && v[i] != ',' {
+			i++
+		}
+		m := v[:i]
+		for len(m) > 0 && (m[0] == ' ' || m[0] == '\t') {
+			m = m[1:]
+		}
+		for len(m) > 0 && (m[len(m)-1] == ' ' || m[len(m)-1] == '\t') {
+			m = m[:len(m)-1]
+		}
+		if asciiEqualFold(m, token) {
+			return true
+		}
+		if i == len(v) {
+			break
+		}
+		v = v[i+1:]
+	}
+	return false
+}
