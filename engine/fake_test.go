@@ -22,12 +22,12 @@ type fakeConn struct {
 	flushes     int
 }
 
-func (f *fakeConn) Input() []byte  { return f.in[:len(f.in):len(f.in)] }
-func (f *fakeConn) Discard(n int)  { f.in = f.in[n:] }
-func (f *fakeConn) Flush()         { f.flushes++ }
-func (f *fakeConn) Buffered() int  { return f.buffered }
-func (f *fakeConn) CloseWrite()    { f.writeClosed = true }
-func (f *fakeConn) Close()         { f.closed = true }
+func (f *fakeConn) Input() []byte { return f.in[:len(f.in):len(f.in)] }
+func (f *fakeConn) Discard(n int) { f.in = f.in[n:] }
+func (f *fakeConn) Flush()        { f.flushes++ }
+func (f *fakeConn) Buffered() int { return f.buffered }
+func (f *fakeConn) CloseWrite()   { f.writeClosed = true }
+func (f *fakeConn) Close()        { f.closed = true }
 func (f *fakeConn) SetDeadline(t time.Time) {
 	f.deadline = t
 }

@@ -19,11 +19,11 @@ type Stream struct {
 	Data any
 
 	// What the engine needs to know of the request.
-	isHead    bool // responses to HEAD carry no body
-	isConnect bool // a 2xx answer opens a tunnel
-	upgrade   bool // the request asked to switch protocols
-	minor   uint8 // HTTP/1.minor of the request
-	reqKeep bool  // the request allows the connection to persist
+	isHead    bool  // responses to HEAD carry no body
+	isConnect bool  // a 2xx answer opens a tunnel
+	upgrade   bool  // the request asked to switch protocols
+	minor     uint8 // HTTP/1.minor of the request
+	reqKeep   bool  // the request allows the connection to persist
 
 	// Response state.
 	status    int
