@@ -300,6 +300,11 @@ func (s *Stream) sendHead(length int64) {
 		c.closeAfter = true
 	}
 	s.closeConn = !s.reqKeep || s.userClose || c.closeAfter
+	if !s.bodyDone && c.framing == codec.FramingLength && c.remaining > c.cfg.MaxDiscard {
+		// The unread body is more than the engine will drop: say now
+		// that the connection closes (RFC 9112 §9.6).
+		s.closeConn = true
+	}
 	b := c.loop.scratch[:0]
 	if s.reason != nil {
 		b, _ = codec.AppendStatusLineReason(b, s.status, s.reason)

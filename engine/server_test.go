@@ -1,0 +1,506 @@
+package engine
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/loophttp/loophttp/codec"
+)
+
+const get = "GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+
+func TestKeepAliveAndPipeliningInOrder(t *testing.T) {
+	h := newHarness(t, Config{})
+	n := 0
+	h.rec.onEnd = func(s *Stream) {
+		n++
+		s.End([]byte(strings.Repeat("x", n)))
+	}
+	h.send(get + "GET /2 HTTP/1.1\r\nHost: a\r\n\r\n" + "POST /3 HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\nz")
+	rs := h.responses()
+	if len(rs) != 3 || rs[0].body != "x" || rs[1].body != "xx" || rs[2].body != "xxx" {
+		t.Fatalf("responses %+v; want three in order", rs)
+	}
+	if h.conn.closed {
+		t.Fatal("keep-alive connection closed")
+	}
+	if len(h.rec.closes) != 3 || h.rec.closes[0] != nil {
+		t.Fatalf("Close calls %v; want three nil", h.rec.closes)
+	}
+}
+
+func TestResponseFraming(t *testing.T) {
+	tests := []struct {
+		name, req string
+		respond   func(s *Stream)
+		check     func(t *testing.T, out string)
+	}{
+		{"end knows the length", get, func(s *Stream) { s.End([]byte("hello")) }, func(t *testing.T, out string) {
+			want(t, out, "Content-Length: 5\r\n", "\r\n\r\nhello")
+			dont(t, out, "Transfer-Encoding", "Connection:")
+		}},
+		{"streaming on 1.1 is chunked", get, func(s *Stream) { s.Write([]byte("he")); s.End([]byte("llo")) }, func(t *testing.T, out string) {
+			want(t, out, "Transfer-Encoding: chunked\r\n", "\r\n\r\n2\r\nhe\r\n3\r\nllo\r\n0\r\n\r\n")
+			dont(t, out, "Content-Length")
+		}},
+		{"streaming on 1.0 closes", "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", func(s *Stream) { s.Write([]byte("he")); s.End([]byte("llo")) }, func(t *testing.T, out string) {
+			want(t, out, "Connection: close\r\n", "\r\n\r\nhello")
+			dont(t, out, "Transfer-Encoding", "Content-Length")
+		}},
+		{"1.0 keep-alive is echoed", "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", func(s *Stream) { s.End([]byte("ok")) }, func(t *testing.T, out string) {
+			want(t, out, "Connection: keep-alive\r\n", "Content-Length: 2\r\n")
+		}},
+		{"head has no body", "HEAD / HTTP/1.1\r\nHost: a\r\n\r\n", func(s *Stream) { s.End([]byte("hello")) }, func(t *testing.T, out string) {
+			want(t, out, "Content-Length: 5\r\n")
+			if !strings.HasSuffix(out, "\r\n\r\n") {
+				t.Errorf("HEAD response carries a body: %q", out)
+			}
+		}},
+		{"204 has no body or length", get, func(s *Stream) { s.SetHead(204, "", nil); s.End([]byte("x")) }, func(t *testing.T, out string) {
+			want(t, out, "HTTP/1.1 204 No Content\r\n")
+			dont(t, out, "Content-Length", "Transfer-Encoding")
+			if !strings.HasSuffix(out, "\r\n\r\n") {
+				t.Errorf("204 carries a body: %q", out)
+			}
+		}},
+		{"304 has no body", get, func(s *Stream) { s.SetHead(304, "", nil); s.Write([]byte("x")); s.End(nil) }, func(t *testing.T, out string) {
+			dont(t, out, "Content-Length", "Transfer-Encoding", "\r\n\r\nx")
+		}},
+		{"handler content-length is honoured", get, func(s *Stream) {
+			s.SetHead(200, "Fine", []codec.Header{{Name: []byte("Content-Length"), Value: []byte("4")}})
+			s.Write([]byte("ab"))
+			s.End([]byte("cd"))
+		}, func(t *testing.T, out string) {
+			want(t, out, "HTTP/1.1 200 Fine\r\n", "Content-Length: 4\r\n", "\r\n\r\nabcd")
+			dont(t, out, "chunked")
+		}},
+		{"request close gets connection close", "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", func(s *Stream) { s.End(nil) }, func(t *testing.T, out string) {
+			want(t, out, "Connection: close\r\n", "Content-Length: 0\r\n")
+		}},
+		{"trailers force chunked", get, func(s *Stream) {
+			s.EndTrailers([]byte("b"), []codec.Header{{Name: []byte("X-Sum"), Value: []byte("1")}})
+		}, func(t *testing.T, out string) {
+			want(t, out, "Transfer-Encoding: chunked\r\n", "1\r\nb\r\n0\r\nX-Sum: 1\r\n\r\n")
+		}},
+		{"date is present", get, func(s *Stream) { s.End(nil) }, func(t *testing.T, out string) {
+			want(t, out, "Date: Tue, 14 Nov 2023 22:13:20 GMT\r\n")
+		}},
+		{"information before final", get, func(s *Stream) {
+			s.WriteInformation(103, []codec.Header{{Name: []byte("Link"), Value: []byte("</a>")}})
+			s.End(nil)
+		}, func(t *testing.T, out string) {
+			if !strings.HasPrefix(out, "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\n") {
+				t.Errorf("got %q", out)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, Config{})
+			h.rec.onEnd = tt.respond
+			h.send(tt.req)
+			tt.check(t, string(h.conn.out))
+		})
+	}
+}
+
+func want(t *testing.T, out string, subs ...string) {
+	t.Helper()
+	for _, s := range subs {
+		if !strings.Contains(out, s) {
+			t.Errorf("output lacks %q:\n%q", s, out)
+		}
+	}
+}
+
+func dont(t *testing.T, out string, subs ...string) {
+	t.Helper()
+	for _, s := range subs {
+		if strings.Contains(out, s) {
+			t.Errorf("output has %q:\n%q", s, out)
+		}
+	}
+}
+
+func TestHeadRefusesInjection(t *testing.T) {
+	h := newHarness(t, Config{})
+	var err error
+	h.rec.onEnd = func(s *Stream) {
+		err = s.SetHead(200, "", []codec.Header{{Name: []byte("X"), Value: []byte("a\r\nSet-Cookie: evil")}})
+		s.End(nil)
+	}
+	h.send(get)
+	if !errors.Is(err, codec.ErrFieldValue) || strings.Contains(string(h.conn.out), "evil") {
+		t.Fatalf("SetHead err %v, output %q; want ErrFieldValue and nothing injected", err, h.conn.out)
+	}
+}
+
+func TestStreamMisuse(t *testing.T) {
+	h := newHarness(t, Config{})
+	var errs []error
+	h.rec.onEnd = func(s *Stream) {
+		s.End(nil)
+		_, werr := s.Write([]byte("late"))
+		errs = append(errs, werr, s.End(nil), s.SetHead(200, "", nil))
+	}
+	h.send(get)
+	for i, err := range errs {
+		if !errors.Is(err, ErrStreamDone) {
+			t.Errorf("call %d after End: %v; want ErrStreamDone", i, err)
+		}
+	}
+	if strings.Contains(string(h.conn.out), "late") {
+		t.Errorf("write after End reached the wire")
+	}
+}
+
+func TestAsyncCompletionAndPipelining(t *testing.T) {
+	h := newHarness(t, Config{})
+	var held []*Stream
+	h.rec.onEnd = func(s *Stream) { held = append(held, s) }
+	h.send(get + "GET /2 HTTP/1.1\r\nHost: a\r\n\r\n")
+	if len(held) != 1 || len(h.conn.out) != 0 {
+		t.Fatalf("%d requests held, output %q; want the first only, no output", len(held), h.conn.out)
+	}
+	flushes := h.conn.flushes
+	held[0].End([]byte("one")) // later, on the loop
+	if len(held) != 2 || h.conn.flushes == flushes {
+		t.Fatalf("after End: %d requests held, flushes %d; want the second taken and a flush", len(held), h.conn.flushes)
+	}
+	held[1].End([]byte("two"))
+	rs := h.responses()
+	if len(rs) != 2 || rs[0].body != "one" || rs[1].body != "two" {
+		t.Fatalf("responses %+v", rs)
+	}
+}
+
+func TestHeadersTimeoutSlowloris(t *testing.T) {
+	h := newHarness(t, Config{HeadersTimeout: 10 * time.Second})
+	h.send("GET / HTTP/1.1\r\nHo")
+	if want := h.clock.now.Add(10 * time.Second); !h.conn.deadline.Equal(want) {
+		t.Fatalf("deadline %v; want %v", h.conn.deadline, want)
+	}
+	h.clock.advance(9 * time.Second)
+	h.send("s") // trickling does not extend the headers timeout
+	h.fire()
+	if !h.conn.closed || !strings.HasPrefix(string(h.conn.out), "HTTP/1.1 408 ") {
+		t.Fatalf("closed %v, output %q; want 408 and close", h.conn.closed, h.conn.out)
+	}
+	if h.rec.requests != 0 {
+		t.Fatal("incomplete head reached the handler")
+	}
+}
+
+func TestKeepAliveTimeoutClosesQuietly(t *testing.T) {
+	h := newHarness(t, Config{KeepAliveTimeout: 5 * time.Second})
+	h.send(get)
+	h.clock.advance(time.Second)
+	out := len(h.conn.out)
+	h.fire()
+	if !h.conn.closed || len(h.conn.out) != out {
+		t.Fatalf("closed %v, extra output %q; want a quiet close", h.conn.closed, h.conn.out[out:])
+	}
+}
+
+func TestTimeoutsDisabled(t *testing.T) {
+	h := newHarness(t, Config{HeadersTimeout: Disabled, KeepAliveTimeout: Disabled, IdleTimeout: Disabled})
+	h.send(get)
+	if !h.conn.deadline.IsZero() {
+		t.Fatalf("deadline %v armed with every timeout disabled", h.conn.deadline)
+	}
+}
+
+func TestIdleTimeoutDuringSlowResponse(t *testing.T) {
+	h := newHarness(t, Config{IdleTimeout: 30 * time.Second})
+	h.rec.onEnd = func(s *Stream) {} // never answers
+	h.send(get)
+	h.fire()
+	if !h.conn.closed || len(h.rec.closes) != 1 || !errors.Is(h.rec.closes[0], ErrIdleTimeout) {
+		t.Fatalf("closed %v, Close calls %v; want closed with ErrIdleTimeout", h.conn.closed, h.rec.closes)
+	}
+}
+
+type keepingHandler struct {
+	*recorder
+	timeouts int
+}
+
+func (k *keepingHandler) Timeout(s *Stream) bool { k.timeouts++; return k.timeouts < 2 }
+
+func TestIdleTimeoutHandlerMayKeep(t *testing.T) {
+	h := newHarness(t, Config{IdleTimeout: 30 * time.Second})
+	k := &keepingHandler{recorder: h.rec}
+	h.sc.h = k
+	h.rec.onEnd = func(s *Stream) {}
+	h.send(get)
+	h.fire()
+	if h.conn.closed || k.timeouts != 1 {
+		t.Fatalf("closed %v after %d timeouts; want kept", h.conn.closed, k.timeouts)
+	}
+	h.fire()
+	if !h.conn.closed {
+		t.Fatal("second timeout did not close")
+	}
+}
+
+func TestBackpressure(t *testing.T) {
+	h := newHarness(t, Config{HighWater: 200}) // the head and first chunk take about 130
+	h.conn.holdOutput = true
+	var s0 *Stream
+	var ok []bool
+	h.rec.onEnd = func(s *Stream) {
+		if s0 == nil {
+			s0 = s
+			for i := 0; i < 4; i++ {
+				r, _ := s.Write(bytes.Repeat([]byte("x"), 40))
+				ok = append(ok, r)
+			}
+			return
+		}
+		s.End([]byte("second"))
+	}
+	h.send(get + get)
+	if ok[0] != true || ok[len(ok)-1] != false {
+		t.Fatalf("Write results %v; want true then false past HighWater", ok)
+	}
+	s0.End(nil)
+	if h.rec.requests != 1 {
+		t.Fatalf("%d requests taken over the high-water mark; want 1", h.rec.requests)
+	}
+	h.conn.buffered = 0 // the transport wrote everything out
+	h.sc.OnDrain(h.clock.now)
+	if h.rec.requests != 2 {
+		t.Fatalf("%d requests after drain; want the pipelined one taken", h.rec.requests)
+	}
+}
+
+func TestDrainEventReachesStream(t *testing.T) {
+	h := newHarness(t, Config{HighWater: 10})
+	h.conn.holdOutput = true
+	h.rec.onEnd = func(s *Stream) { s.Write(bytes.Repeat([]byte("x"), 20)) }
+	h.send(get)
+	h.conn.buffered = 0
+	h.sc.OnDrain(h.clock.now)
+	if h.rec.drains != 1 {
+		t.Fatalf("%d Drain calls; want 1", h.rec.drains)
+	}
+}
+
+func TestUnreadInputIsBounded(t *testing.T) {
+	h := newHarness(t, Config{MaxUnread: 1000})
+	h.rec.onEnd = func(s *Stream) {} // never answers: pipelined input piles up
+	h.send(get)
+	for i := 0; i < 100 && !h.conn.closed; i++ {
+		h.send(get)
+	}
+	if !h.conn.closed || len(h.rec.closes) != 1 || !errors.Is(h.rec.closes[0], ErrTooMuchUnread) {
+		t.Fatalf("closed %v, Close calls %v; want closed with ErrTooMuchUnread", h.conn.closed, h.rec.closes)
+	}
+}
+
+func TestUnreadBodyDiscardedOrClosed(t *testing.T) {
+	t.Run("small remainder is discarded", func(t *testing.T) {
+		h := newHarness(t, Config{MaxDiscard: 100})
+		h.rec.onRequest = func(s *Stream, req *codec.Request) { s.End([]byte("early")) }
+		h.send("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 50\r\n\r\n" + strings.Repeat("b", 50) + get)
+		if h.conn.closed || h.rec.requests != 2 {
+			t.Fatalf("closed %v, %d requests; want the body dropped and the next request taken", h.conn.closed, h.rec.requests)
+		}
+	})
+	t.Run("large remainder closes", func(t *testing.T) {
+		h := newHarness(t, Config{MaxDiscard: 100})
+		h.rec.onRequest = func(s *Stream, req *codec.Request) { s.End([]byte("early")) }
+		h.send("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5000\r\n\r\n" + strings.Repeat("b", 10))
+		if !h.conn.closed || !strings.Contains(string(h.conn.out), "Connection: close") {
+			t.Fatalf("closed %v, output %q; want Connection: close and a close", h.conn.closed, h.conn.out)
+		}
+	})
+	t.Run("chunked remainder past the bound closes", func(t *testing.T) {
+		h := newHarness(t, Config{MaxDiscard: 100})
+		h.rec.onRequest = func(s *Stream, req *codec.Request) { s.End(nil) }
+		h.send("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n")
+		for i := 0; i < 10 && !h.conn.closed; i++ {
+			h.send("40\r\n" + strings.Repeat("c", 64) + "\r\n")
+		}
+		if !h.conn.closed {
+			t.Fatal("endless discarded chunked body did not close the connection")
+		}
+	})
+}
+
+func TestContinue(t *testing.T) {
+	post := "POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n"
+	t.Run("automatic", func(t *testing.T) {
+		h := newHarness(t, Config{})
+		h.send(post)
+		if string(h.conn.out) != "HTTP/1.1 100 Continue\r\n\r\n" {
+			t.Fatalf("output %q; want 100 Continue", h.conn.out)
+		}
+		h.send("hi")
+		if len(h.rec.msgs) != 1 || string(*h.rec.msgs[0].Body) != "hi" {
+			t.Fatal("body not delivered after 100 Continue")
+		}
+	})
+	t.Run("not when the body already started", func(t *testing.T) {
+		h := newHarness(t, Config{})
+		h.send(post + "h")
+		if strings.Contains(string(h.conn.out), "100 Continue") {
+			t.Fatal("100 Continue after the body started")
+		}
+	})
+	t.Run("manual, rejected with a final status", func(t *testing.T) {
+		h := newHarness(t, Config{ManualContinue: true, MaxDiscard: 1})
+		h.rec.onRequest = func(s *Stream, req *codec.Request) {
+			if !req.ExpectContinue {
+				t.Error("ExpectContinue not set")
+			}
+			s.SetHead(417, "", nil)
+			s.End(nil)
+		}
+		h.send(post)
+		out := string(h.conn.out)
+		if strings.Contains(out, "100 Continue") || !strings.HasPrefix(out, "HTTP/1.1 417 ") || !h.conn.closed {
+			t.Fatalf("output %q closed %v; want 417 without 100, then close", out, h.conn.closed)
+		}
+	})
+	t.Run("manual, accepted", func(t *testing.T) {
+		h := newHarness(t, Config{ManualContinue: true})
+		h.rec.onRequest = func(s *Stream, req *codec.Request) { s.WriteContinue() }
+		h.send(post)
+		if string(h.conn.out) != "HTTP/1.1 100 Continue\r\n\r\n" {
+			t.Fatalf("output %q", h.conn.out)
+		}
+	})
+	t.Run("unknown expectation gets 417", func(t *testing.T) {
+		h := newHarness(t, Config{})
+		h.send("POST / HTTP/1.1\r\nHost: a\r\nExpect: teapot\r\nContent-Length: 2\r\n\r\nhi")
+		if !strings.HasPrefix(string(h.conn.out), "HTTP/1.1 417 ") || h.rec.requests != 0 || !h.conn.closed {
+			t.Fatalf("output %q, %d requests; want 417 before the handler, then close", h.conn.out, h.rec.requests)
+		}
+	})
+}
+
+func TestHandlerPanic(t *testing.T) {
+	var logs bytes.Buffer
+	h := newHarness(t, Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	h.rec.onEnd = func(s *Stream) { panic("boom") }
+	h.send(get + get)
+	out := string(h.conn.out)
+	if !strings.HasPrefix(out, "HTTP/1.1 500 ") || !strings.Contains(out, "Connection: close") || !h.conn.closed {
+		t.Fatalf("output %q closed %v; want 500, Connection: close, closed", out, h.conn.closed)
+	}
+	if h.rec.requests != 1 {
+		t.Fatalf("%d requests; the pipelined one must not be taken after a panic", h.rec.requests)
+	}
+	if !strings.Contains(logs.String(), "boom") || !strings.Contains(logs.String(), "server_test.go") {
+		t.Fatalf("log lacks the panic and its stack: %s", logs.String())
+	}
+}
+
+func TestPanicAfterHeadClosesWithoutSecondHead(t *testing.T) {
+	h := newHarness(t, Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	h.rec.onEnd = func(s *Stream) { s.Write([]byte("part")); panic("late") }
+	h.send(get)
+	if strings.Count(string(h.conn.out), "HTTP/1.1 ") != 1 || !h.conn.closed {
+		t.Fatalf("output %q; want one head, then close", h.conn.out)
+	}
+}
+
+func TestCloseMidBodyReportsIncomplete(t *testing.T) {
+	h := newHarness(t, Config{})
+	h.rec.onEnd = func(s *Stream) {}
+	h.send("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc")
+	h.sc.OnClose(h.clock.now)
+	if len(h.rec.closes) != 1 || !errors.Is(h.rec.closes[0], ErrBodyIncomplete) {
+		t.Fatalf("Close calls %v; want ErrBodyIncomplete", h.rec.closes)
+	}
+	if len(h.rec.msgs) != 0 {
+		t.Fatal("an incomplete body reached End")
+	}
+}
+
+func TestTunnel(t *testing.T) {
+	h := newHarness(t, Config{})
+	var tunneled []byte
+	var s0 *Stream
+	h.rec.onRequest = func(s *Stream, req *codec.Request) {
+		s0 = s
+		if err := s.Tunnel(200, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.rec.onEnd = func(s *Stream) {}
+	body := h.rec
+	_ = body
+	h.sc.h = tunnelRecorder{h.rec, &tunneled}
+	h.send("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n\x16\x03\x01GET / HTTP/1.1\r\n\r\n")
+	if string(tunneled) != "\x16\x03\x01GET / HTTP/1.1\r\n\r\n" {
+		t.Fatalf("tunnel got %q", tunneled)
+	}
+	s0.Write([]byte("back"))
+	s0.End(nil)
+	out := string(h.conn.out)
+	if !strings.HasPrefix(out, "HTTP/1.1 200 OK\r\n\r\nback") || !h.conn.closed {
+		t.Fatalf("output %q closed %v", out, h.conn.closed)
+	}
+}
+
+// tunnelRecorder records body bytes of a tunnel.
+type tunnelRecorder struct {
+	*recorder
+	got *[]byte
+}
+
+func (r tunnelRecorder) Body(s *Stream, chunk []byte) { *r.got = append(*r.got, chunk...) }
+
+func TestConfigResolve(t *testing.T) {
+	c, err := Config{}.Resolve()
+	if err != nil || c.HeadersTimeout != DefaultHeadersTimeout || c.KeepAliveTimeout != DefaultKeepAliveTimeout ||
+		c.IdleTimeout != DefaultIdleTimeout || c.HighWater != DefaultHighWater || c.Limits.MaxFields != codec.DefaultMaxFields {
+		t.Fatalf("defaults: %+v, %v", c, err)
+	}
+	for _, bad := range []Config{{HighWater: -1}, {IdleTimeout: -5}, {Limits: codec.Limits{MaxFields: -1}}} {
+		if _, err := bad.Resolve(); err == nil {
+			t.Errorf("Resolve(%+v) accepted", bad)
+		}
+	}
+	if c, err := (Config{IdleTimeout: Disabled}).Resolve(); err != nil || c.IdleTimeout != Disabled {
+		t.Errorf("Disabled: %v, %v", c.IdleTimeout, err)
+	}
+}
+
+// TestKeepAliveCycleAllocatesNothing proves the hot path: a keep-alive GET
+// answered with End through a reused connection allocates nothing.
+func TestKeepAliveCycleAllocatesNothing(t *testing.T) {
+	h := newHarness(t, Config{})
+	body := []byte("Hello, World!")
+	h.sc.h = minimalHandler{body}
+	req := []byte("GET / HTTP/1.1\r\nHost: localhost:8080\r\nUser-Agent: wrk\r\n\r\n")
+	h.conn.out = make([]byte, 0, 4096)
+	h.conn.in = make([]byte, 0, 4096)
+	cycle := func() {
+		h.conn.in = append(h.conn.in[:0], req...)
+		h.conn.out = h.conn.out[:0]
+		h.sc.OnData(h.clock.now)
+	}
+	cycle()
+	if n := testing.AllocsPerRun(1000, cycle); n != 0 {
+		t.Fatalf("%v allocations per request; want 0", n)
+	}
+	if !bytes.HasSuffix(h.conn.out, body) {
+		t.Fatalf("output %q", h.conn.out)
+	}
+}
+
+type minimalHandler struct{ body []byte }
+
+func (m minimalHandler) Request(s *Stream, req *codec.Request) {}
+func (m minimalHandler) Body(s *Stream, chunk []byte)          {}
+func (m minimalHandler) End(s *Stream, _ []codec.Header)       { s.End(m.body) }
+func (m minimalHandler) Drain(s *Stream)                       {}
+func (m minimalHandler) Close(s *Stream, err error)            {}
