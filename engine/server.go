@@ -162,6 +162,19 @@ func (c *ServerConn) OnDrain(now time.Time) {
 	c.armTimer()
 }
 
+// Shutdown asks the connection to close gracefully: at once when no
+// request is in progress, else once the response in progress has ended
+// (with Connection: close if its head has not gone out).
+func (c *ServerConn) Shutdown() {
+	if c.phase >= phaseClosing {
+		return
+	}
+	c.closeAfter = true
+	if !c.stream.active {
+		c.close(nil)
+	}
+}
+
 // Closed reports whether the connection has closed.
 func (c *ServerConn) Closed() bool { return c.phase == phaseClosed }
 

@@ -59,6 +59,10 @@ func (s *Stream) begin(req *codec.Request) {
 	s.status = 200
 }
 
+// Conn returns the transport of the stream's connection (for package
+// poller, its *poller.Conn).
+func (s *Stream) Conn() Conn { return s.c.conn }
+
 // Gen returns the number of this exchange on its connection; a stale
 // reference to a reused Stream can be told by a changed Gen.
 func (s *Stream) Gen() uint32 { return s.gen }

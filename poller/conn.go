@@ -1,0 +1,147 @@
+package poller
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
+
+	"github.com/loophttp/loophttp/engine"
+)
+
+// ErrConnGone reports a call for a connection that has closed, or whose
+// state has since been reused for another connection.
+var ErrConnGone = errors.New("poller: connection closed")
+
+// Conn is loophttp's state for one gnet connection: it implements
+// engine.Conn over it and owns the connection's ServerConn. Conns are
+// pooled per loop and reused; gen tells their lives apart.
+//
+// Fields are owned by the connection's loop, except gen and open, which
+// Submit reads from any goroutine.
+type Conn struct {
+	gc    gnet.Conn
+	loop  *loop
+	sc    *engine.ServerConn
+	out   []byte // output of the current event, written with one Write
+	timer timer
+
+	gen  atomic.Uint32
+	open atomic.Bool
+
+	waitDrain     bool // output was over HighWater; the loop polls for drain
+	shutdownAfter bool // shut the write side once gnet's buffer is empty
+	remote, local net.Addr
+}
+
+// Gen returns the generation of the connection this Conn currently holds.
+// Safe from any goroutine.
+func (c *Conn) Gen() uint32 { return c.gen.Load() }
+
+// RemoteAddr and LocalAddr return the connection's addresses. Loop only.
+func (c *Conn) RemoteAddr() net.Addr { return c.remote }
+
+// LocalAddr returns the local address. Loop only.
+func (c *Conn) LocalAddr() net.Addr { return c.local }
+
+// Submit runs fn on the connection's loop if the connection of generation
+// gen is still open when it gets there, and flushes what fn wrote. It is
+// safe from any goroutine. It returns ErrConnGone at once when the
+// connection is already gone; when it goes before fn runs, fn is dropped.
+func (c *Conn) Submit(gen uint32, fn func()) error {
+	if !c.open.Load() || c.gen.Load() != gen {
+		return ErrConnGone
+	}
+	return c.gc.EventLoop().Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+		if !c.open.Load() || c.gen.Load() != gen {
+			return nil
+		}
+		fn()
+		c.afterEvent()
+		return nil
+	}))
+}
+
+// The engine.Conn methods; loop only.
+
+// Input returns the bytes gnet has buffered, without copying when they are
+// contiguous.
+func (c *Conn) Input() []byte {
+	b, _ := c.gc.Peek(-1)
+	return b
+}
+
+// Discard drops n bytes of input.
+func (c *Conn) Discard(n int) {
+	if n > 0 {
+		_, _ = c.gc.Discard(n)
+	}
+}
+
+// Write appends p to the output of the current event.
+func (c *Conn) Write(p []byte) { c.out = append(c.out, p...) }
+
+// Flush writes the output of the current event with one write.
+func (c *Conn) Flush() {
+	if len(c.out) == 0 {
+		return
+	}
+	_, _ = c.gc.Write(c.out)
+	c.out = c.out[:0]
+	if cap(c.out) > maxKeptOutput {
+		c.out = nil // do not keep a large buffer for an idle connection
+	}
+}
+
+// maxKeptOutput bounds the output buffer a connection keeps between events.
+const maxKeptOutput = 64 << 10
+
+// Buffered reports output not yet on the wire.
+func (c *Conn) Buffered() int { return len(c.out) + c.gc.OutboundBuffered() }
+
+// CloseWrite flushes and shuts down the write side once everything
+// buffered has been written.
+func (c *Conn) CloseWrite() {
+	c.Flush()
+	if c.gc.OutboundBuffered() > 0 {
+		c.shutdownAfter = true
+		if !c.waitDrain {
+			c.waitDrain = true
+			c.loop.draining = append(c.loop.draining, c)
+		}
+		return
+	}
+	_ = unix.Shutdown(c.gc.Fd(), unix.SHUT_WR)
+}
+
+// Close flushes and closes the connection; gnet calls OnClose later.
+func (c *Conn) Close() {
+	c.Flush()
+	_ = c.gc.Close()
+}
+
+// SetDeadline arms the connection's timer on its loop's wheel.
+func (c *Conn) SetDeadline(t time.Time) { c.loop.wheel.arm(&c.timer, t) }
+
+// afterEvent runs at the end of every event of the connection: one write
+// for everything the event produced, and drain and shutdown bookkeeping.
+func (c *Conn) afterEvent() {
+	c.Flush()
+	if !c.waitDrain && c.open.Load() && c.Buffered() >= c.loop.srv.cfg.Engine.HighWater {
+		c.waitDrain = true
+		c.loop.draining = append(c.loop.draining, c)
+	}
+}
+
+// onTimer is the wheel's callback for the connection.
+func (c *Conn) onTimer(now time.Time) {
+	if !c.open.Load() {
+		return
+	}
+	c.sc.OnTimer(now)
+	c.afterEvent()
+}

@@ -1,0 +1,107 @@
+package poller
+
+import (
+	"context"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
+
+	"github.com/loophttp/loophttp/engine"
+)
+
+// loop is loophttp's state for one gnet event loop: the engine's shared
+// scratch, the timing wheel, a pool of Conns and the connections waiting
+// for their output to drain. Everything in it is owned by the loop's
+// goroutine; it is created there, on the loop's first connection.
+type loop struct {
+	srv      *Server
+	el       gnet.EventLoop
+	eng      *engine.Loop
+	wheel    *wheel
+	free     []*Conn
+	conns    map[*Conn]struct{}
+	draining []*Conn
+	tickTask gnet.Runnable
+}
+
+func newLoop(srv *Server, el gnet.EventLoop, now time.Time) *loop {
+	l := &loop{
+		srv:   srv,
+		el:    el,
+		eng:   engine.NewLoop(&srv.cfg.Engine, &srv.date),
+		wheel: newWheel(srv.cfg.Tick, now),
+		conns: map[*Conn]struct{}{},
+	}
+	l.tickTask = gnet.RunnableFunc(func(context.Context) error {
+		l.tick(time.Now())
+		return nil
+	})
+	return l
+}
+
+// open takes a Conn for gc from the pool.
+func (l *loop) open(gc gnet.Conn, now time.Time) *Conn {
+	var c *Conn
+	if n := len(l.free); n > 0 {
+		c = l.free[n-1]
+		l.free = l.free[:n-1]
+		c.sc.Reset(c, l.srv.handler)
+	} else {
+		c = &Conn{loop: l}
+		c.timer.fire = c.onTimer
+		c.sc = l.eng.NewServerConn(c, l.srv.handler)
+	}
+	c.gc, c.remote, c.local = gc, gc.RemoteAddr(), gc.LocalAddr()
+	c.gen.Add(1)
+	c.open.Store(true)
+	l.conns[c] = struct{}{}
+	if l.srv.stopping.Load() {
+		c.sc.Shutdown()
+	}
+	c.sc.Open(now)
+	return c
+}
+
+// close returns c to the pool once gnet has closed its connection.
+func (l *loop) close(c *Conn) {
+	c.open.Store(false)
+	l.wheel.stop(&c.timer)
+	delete(l.conns, c)
+	c.gc, c.out, c.waitDrain, c.shutdownAfter = nil, c.out[:0], false, false
+	l.free = append(l.free, c)
+}
+
+// tick advances the wheel and checks connections waiting for output to
+// drain or for a shutdown of their write side.
+func (l *loop) tick(now time.Time) {
+	l.wheel.advance(now)
+	kept := l.draining[:0]
+	for _, c := range l.draining {
+		if !c.open.Load() {
+			continue
+		}
+		if c.shutdownAfter && c.gc.OutboundBuffered() == 0 {
+			c.shutdownAfter = false
+			_ = unix.Shutdown(c.gc.Fd(), unix.SHUT_WR)
+		}
+		if c.Buffered() < l.srv.cfg.Engine.HighWater {
+			c.waitDrain = false
+			c.sc.OnDrain(now)
+			c.afterEvent()
+			if c.waitDrain {
+				kept = append(kept, c)
+			}
+			continue
+		}
+		kept = append(kept, c)
+	}
+	clear(l.draining[len(kept):])
+	l.draining = kept
+	if l.srv.stopping.Load() {
+		for c := range l.conns {
+			c.sc.Shutdown()
+			c.afterEvent()
+		}
+	}
+}

@@ -1,0 +1,273 @@
+package poller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
+
+	"github.com/loophttp/loophttp/codec"
+	"github.com/loophttp/loophttp/engine"
+)
+
+// Config configures a Server. The zero value of each field means its
+// default.
+type Config struct {
+	// Addr is the host:port to listen on (default "127.0.0.1:8080"); port
+	// 0 picks a free port, reported by Server.Addr.
+	Addr string
+	// Loops is the number of event loops (default GOMAXPROCS). Each is a
+	// goroutine locked to its OS thread.
+	Loops int
+	// PinCPU pins loop i to CPU i modulo the CPUs this process may use.
+	PinCPU bool
+	// ReusePort sets SO_REUSEPORT, so several processes can share the port.
+	ReusePort bool
+	// Tick is the resolution of the loops' timing wheels (default 50 ms).
+	Tick time.Duration
+	// Engine configures the connections (limits, timeouts, backpressure).
+	Engine engine.Config
+	// Logger receives gnet's log and recovered panics; nil means
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// Hooks are optional connection events for the layer above.
+type Hooks interface {
+	// Opened is called on the loop when a connection opens.
+	Opened(c *Conn)
+	// Closed is called on the loop after a connection has closed.
+	Closed(c *Conn)
+}
+
+// Server serves HTTP/1.1 with an engine.Handler on gnet event loops.
+type Server struct {
+	gnet.BuiltinEventEngine
+	cfg     Config
+	handler engine.Handler
+	hooks   Hooks
+	date    codec.DateCache
+
+	eng      gnet.Engine
+	addr     net.Addr
+	booted   chan error
+	done     chan error
+	stopping atomic.Bool
+	nextCPU  atomic.Int32
+	open     atomic.Int64 // connections between OnOpen and OnClose
+
+	mu    sync.Mutex // guards loops
+	loops map[gnet.EventLoop]*loop
+}
+
+// ErrServerClosed is returned by Shutdown after the server has stopped.
+var ErrServerClosed = errors.New("poller: server closed")
+
+// Start listens on cfg.Addr and serves h until Shutdown. hooks may be nil.
+// It returns once the server accepts connections, or with the error that
+// kept it from listening (wrapping the errno, e.g. EADDRINUSE).
+func Start(cfg Config, h engine.Handler, hooks Hooks) (*Server, error) {
+	var err error
+	if cfg.Engine, err = cfg.Engine.Resolve(); err != nil {
+		return nil, err
+	}
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:8080"
+	}
+	if cfg.Loops == 0 {
+		cfg.Loops = runtime.GOMAXPROCS(0)
+	}
+	if cfg.Loops < 0 || cfg.Tick < 0 {
+		return nil, fmt.Errorf("poller: invalid config: loops %d, tick %v", cfg.Loops, cfg.Tick)
+	}
+	if cfg.Tick == 0 {
+		cfg.Tick = 50 * time.Millisecond
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	cfg.Engine.Logger = cfg.Logger
+	s := &Server{
+		cfg: cfg, handler: h, hooks: hooks,
+		booted: make(chan error, 1), done: make(chan error, 1),
+		loops: map[gnet.EventLoop]*loop{},
+	}
+	go func() {
+		err := gnet.Run(s, "tcp://"+cfg.Addr,
+			gnet.WithMulticore(true),
+			gnet.WithNumEventLoop(cfg.Loops),
+			gnet.WithLockOSThread(true),
+			gnet.WithReusePort(cfg.ReusePort),
+			gnet.WithReuseAddr(true),
+			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+			gnet.WithTicker(true),
+			gnet.WithLogger(slogAdapter{cfg.Logger}),
+		)
+		s.booted <- err // no-op for the caller when boot already succeeded
+		s.done <- err
+	}()
+	if err := <-s.booted; err != nil {
+		return nil, fmt.Errorf("poller: listen on %s: %w", cfg.Addr, err)
+	}
+	return s, nil
+}
+
+// Addr returns the address the server listens on.
+func (s *Server) Addr() net.Addr { return s.addr }
+
+// OnBoot records the engine and the bound address. gnet calls it.
+func (s *Server) OnBoot(eng gnet.Engine) gnet.Action {
+	s.eng = eng
+	fd, err := eng.Dup()
+	if err == nil {
+		sa, serr := unix.Getsockname(fd)
+		_ = unix.Close(fd)
+		err = serr
+		if err == nil {
+			s.addr = sockaddrToTCP(sa)
+		}
+	}
+	if err != nil {
+		s.booted <- fmt.Errorf("reading the bound address: %w", err)
+		return gnet.Shutdown
+	}
+	s.booted <- nil
+	return gnet.None
+}
+
+// OnOpen takes a connection state from the loop's pool. gnet calls it.
+func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
+	now := time.Now()
+	l := s.loopFor(gc.EventLoop(), now)
+	s.open.Add(1)
+	c := l.open(gc, now)
+	gc.SetContext(c)
+	if s.hooks != nil {
+		s.hooks.Opened(c)
+	}
+	c.afterEvent()
+	return nil, gnet.None
+}
+
+// OnTraffic hands the buffered input to the engine and writes its output
+// once. gnet calls it.
+func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
+	c, ok := gc.Context().(*Conn)
+	if !ok || !c.open.Load() {
+		return gnet.Close
+	}
+	c.sc.OnData(time.Now())
+	c.afterEvent()
+	return gnet.None
+}
+
+// OnClose ends the connection's exchange and returns its state to the
+// pool. gnet calls it, for a close from either side; an EOF from the peer
+// lets complete requests already buffered be answered first.
+func (s *Server) OnClose(gc gnet.Conn, err error) gnet.Action {
+	c, ok := gc.Context().(*Conn)
+	if !ok || !c.open.Load() {
+		return gnet.None
+	}
+	now := time.Now()
+	if !c.sc.Closed() {
+		c.sc.OnEOF(now)
+		c.Flush() // gnet writes what is left after OnClose returns
+	}
+	c.sc.OnClose(now)
+	if s.hooks != nil {
+		s.hooks.Closed(c)
+	}
+	c.loop.close(c)
+	gc.SetContext(nil)
+	s.open.Add(-1)
+	return gnet.None
+}
+
+// OnTick posts a tick task to every loop: the wheels are owned by their
+// loops, and gnet runs OnTick on a goroutine of its own.
+func (s *Server) OnTick() (time.Duration, gnet.Action) {
+	s.mu.Lock()
+	for _, l := range s.loops {
+		_ = l.el.Execute(context.Background(), l.tickTask)
+	}
+	s.mu.Unlock()
+	return s.cfg.Tick, gnet.None
+}
+
+// loopFor returns the state of the loop el, creating it (on el itself) on
+// its first connection, and pinning the loop's thread if asked.
+func (s *Server) loopFor(el gnet.EventLoop, now time.Time) *loop {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l, ok := s.loops[el]; ok {
+		return l
+	}
+	if s.cfg.PinCPU {
+		s.pinThisThread()
+	}
+	l := newLoop(s, el, now)
+	s.loops[el] = l
+	return l
+}
+
+// pinThisThread pins the calling loop thread to the next allowed CPU.
+func (s *Server) pinThisThread() {
+	var allowed unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &allowed); err != nil {
+		return
+	}
+	cpus := make([]int, 0, allowed.Count())
+	for i := 0; i < 1024 && len(cpus) < allowed.Count(); i++ {
+		if allowed.IsSet(i) {
+			cpus = append(cpus, i)
+		}
+	}
+	if len(cpus) == 0 {
+		return
+	}
+	var set unix.CPUSet
+	set.Set(cpus[int(s.nextCPU.Add(1)-1)%len(cpus)])
+	if err := unix.SchedSetaffinity(0, &set); err != nil {
+		s.cfg.Logger.Warn("loophttp: pinning a loop thread failed", "err", err)
+	}
+}
+
+// Shutdown stops the server gracefully: it stops taking requests, lets
+// every response in progress finish, closes idle keep-alive connections,
+// and returns when all connections are closed. When ctx ends first, the
+// remaining connections are closed at once and ctx's error is returned.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if s.stopping.Swap(true) {
+		return ErrServerClosed
+	}
+	// Each loop closes its idle connections on its next tick and every
+	// other connection when its response has ended.
+	ticker := time.NewTicker(s.cfg.Tick)
+	defer ticker.Stop()
+	var ctxErr error
+wait:
+	// gnet's CountConnections races with its own start-up, so the
+	// server counts connections itself.
+	for s.open.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			ctxErr = ctx.Err()
+			break wait
+		case <-ticker.C:
+		}
+	}
+	if err := s.eng.Stop(context.Background()); err != nil {
+		return err
+	}
+	<-s.done
+	return ctxErr
+}
