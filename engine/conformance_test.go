@@ -2,7 +2,6 @@ package engine
 
 import (
 	"fmt"
-	"strings"
 	"testing"
 
 	"github.com/loophttp/loophttp/internal/conformance"
@@ -72,64 +71,10 @@ func runEngineCase(t *testing.T, v *conformance.Vector, cuts []int) string {
 		}
 	}
 	h.eof()
-	out := strings.TrimPrefix(string(h.conn.out), "HTTP/1.1 100 Continue\r\n\r\n")
-	resps := parseResponses(t, []byte(out), h.methods())
 	if !h.conn.closed {
 		return "connection not closed after EOF"
 	}
-	if v.Expect == "accept" {
-		want := v.Expected()
-		if len(h.rec.msgs) != len(want) {
-			return fmt.Sprintf("%d messages reached the handler; want %d", len(h.rec.msgs), len(want))
-		}
-		for i := range want {
-			if msg := conformance.CompareMessage(&h.rec.msgs[i], &want[i]); msg != "" {
-				return fmt.Sprintf("message %d: %s", i+1, msg)
-			}
-		}
-		if len(resps) != len(want) {
-			return fmt.Sprintf("%d responses; want one per message (%d)", len(resps), len(want))
-		}
-		for i, r := range resps {
-			if r.status != 200 {
-				return fmt.Sprintf("response %d: status %d", i+1, r.status)
-			}
-		}
-		return ""
-	}
-	before := v.MessagesBeforeError
-	if len(h.rec.msgs) != before {
-		return fmt.Sprintf("%d complete messages reached the handler; want %d", len(h.rec.msgs), before)
-	}
-	if v.Incomplete {
-		if len(resps) > before && resps[len(resps)-1].status < 400 {
-			return "an incomplete message was answered with a success"
-		}
-		return ""
-	}
-	if len(resps) != before+1 {
-		return fmt.Sprintf("%d responses; want %d answers and one error", len(resps), before)
-	}
-	last := resps[len(resps)-1]
-	if last.status != v.ErrorStatus {
-		return fmt.Sprintf("error status %d; want %d", last.status, v.ErrorStatus)
-	}
-	if last.headers["connection"] != "close" {
-		return fmt.Sprintf("error response without Connection: close: %v", last.headers)
-	}
-	return ""
+	return v.JudgeServer(h.rec.msgs, h.conn.out)
 }
 
-// checkContinue judges the 100 Continue of a case that states
-// interim_expected, given the output so far.
-func checkContinue(v *conformance.Vector, out []byte) string {
-	want, stated := v.WantsInterim()
-	if !stated {
-		return ""
-	}
-	got := strings.HasPrefix(string(out), "HTTP/1.1 100 Continue\r\n\r\n")
-	if got != want {
-		return fmt.Sprintf("100 Continue sent = %v; want %v (output %q)", got, want, out)
-	}
-	return ""
-}
+func checkContinue(v *conformance.Vector, out []byte) string { return v.JudgeContinue(out) }
