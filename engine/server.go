@@ -18,6 +18,25 @@ type Loop struct {
 	req      codec.Request // the head being parsed; valid during Handler.Request
 	scratch  []byte        // response heads are built here, then copied to the Conn
 	decoders []*codec.ChunkedDecoder
+	bufs     [][]byte // field buffers of streams between exchanges
+}
+
+// buffer returns an empty field buffer for a stream.
+func (l *Loop) buffer() []byte {
+	if n := len(l.bufs); n > 0 {
+		b := l.bufs[n-1]
+		l.bufs = l.bufs[:n-1]
+		return b
+	}
+	return make([]byte, 0, 256)
+}
+
+// release takes back a stream's field buffer, so that an idle connection
+// holds none; oversized ones are left to the garbage collector.
+func (l *Loop) release(b []byte) {
+	if cap(b) > 0 && cap(b) <= 16<<10 {
+		l.bufs = append(l.bufs, b[:0])
+	}
 }
 
 // NewLoop returns the shared state for the connections of one loop. cfg
@@ -396,6 +415,7 @@ func (c *ServerConn) responseEnded() {
 func (c *ServerConn) finish() {
 	c.finishStream(nil)
 	c.stream.active = false
+	c.stream.releaseFields()
 	if c.closeAfter {
 		c.close(nil)
 		return
@@ -480,6 +500,7 @@ func (c *ServerConn) abortStream(err error) {
 		c.finishStream(err)
 	}
 	c.stream.active = false
+	c.stream.releaseFields()
 }
 
 func (c *ServerConn) releaseResources() {

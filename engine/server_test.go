@@ -477,9 +477,16 @@ func TestConfigResolve(t *testing.T) {
 // TestKeepAliveCycleAllocatesNothing proves the hot path: a keep-alive GET
 // answered with End through a reused connection allocates nothing.
 func TestKeepAliveCycleAllocatesNothing(t *testing.T) {
+	fields := []codec.Header{{Name: []byte("Content-Type"), Value: []byte("text/plain")}, {Name: []byte("Server"), Value: []byte("loophttp")}}
+	for _, f := range [][]codec.Header{nil, fields} {
+		testKeepAliveCycle(t, minimalHandler{[]byte("Hello, World!"), f})
+	}
+}
+
+func testKeepAliveCycle(t *testing.T, handler minimalHandler) {
 	h := newHarness(t, Config{})
-	body := []byte("Hello, World!")
-	h.sc.h = minimalHandler{body}
+	body := handler.body
+	h.sc.h = handler
 	req := []byte("GET / HTTP/1.1\r\nHost: localhost:8080\r\nUser-Agent: wrk\r\n\r\n")
 	h.conn.out = make([]byte, 0, 4096)
 	h.conn.in = make([]byte, 0, 4096)
@@ -497,10 +504,18 @@ func TestKeepAliveCycleAllocatesNothing(t *testing.T) {
 	}
 }
 
-type minimalHandler struct{ body []byte }
+type minimalHandler struct {
+	body   []byte
+	fields []codec.Header
+}
 
 func (m minimalHandler) Request(s *Stream, req *codec.Request) {}
 func (m minimalHandler) Body(s *Stream, chunk []byte)          {}
-func (m minimalHandler) End(s *Stream, _ []codec.Header)       { s.End(m.body) }
-func (m minimalHandler) Drain(s *Stream)                       {}
-func (m minimalHandler) Close(s *Stream, err error)            {}
+func (m minimalHandler) End(s *Stream, _ []codec.Header) {
+	if m.fields != nil {
+		s.SetHead(200, "", m.fields)
+	}
+	s.End(m.body)
+}
+func (m minimalHandler) Drain(s *Stream)            {}
+func (m minimalHandler) Close(s *Stream, err error) {}

@@ -48,7 +48,7 @@ type Stream struct {
 
 // begin starts a new exchange for req.
 func (s *Stream) begin(req *codec.Request) {
-	fields := s.fields[:0]
+	fields := s.fields[:0] // normally nil: released when the last exchange ended
 	*s = Stream{c: s.c, gen: s.gen + 1, fields: fields, userLen: -1}
 	s.active = true
 	s.isHead = string(req.Method) == "HEAD"
@@ -122,8 +122,19 @@ func (s *Stream) SetHead(status int, reason string, fields []codec.Header) error
 	return nil
 }
 
+// releaseFields returns the field buffer to the loop.
+func (s *Stream) releaseFields() {
+	if s.fields != nil {
+		s.c.loop.release(s.fields)
+		s.fields = nil
+	}
+}
+
 // addField appends one field line, noting the framing fields.
 func (s *Stream) addField(name, value []byte) error {
+	if s.fields == nil {
+		s.fields = s.c.loop.buffer()
+	}
 	var err error
 	if s.fields, err = codec.AppendHeader(s.fields, name, value); err != nil {
 		return err

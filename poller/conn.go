@@ -27,7 +27,6 @@ type Conn struct {
 	gc    gnet.Conn
 	loop  *loop
 	sc    *engine.ServerConn
-	out   []byte // output of the current event, written with one Write
 	timer timer
 
 	gen  atomic.Uint32
@@ -82,26 +81,29 @@ func (c *Conn) Discard(n int) {
 	}
 }
 
-// Write appends p to the output of the current event.
-func (c *Conn) Write(p []byte) { c.out = append(c.out, p...) }
+// Write appends p to the output of the current event. The output buffer
+// belongs to the loop: every event of a connection ends with Flush before
+// the loop turns to another, so an idle connection holds no buffer.
+func (c *Conn) Write(p []byte) { c.loop.out = append(c.loop.out, p...) }
 
 // Flush writes the output of the current event with one write.
 func (c *Conn) Flush() {
-	if len(c.out) == 0 {
+	l := c.loop
+	if len(l.out) == 0 {
 		return
 	}
-	_, _ = c.gc.Write(c.out)
-	c.out = c.out[:0]
-	if cap(c.out) > maxKeptOutput {
-		c.out = nil // do not keep a large buffer for an idle connection
+	_, _ = c.gc.Write(l.out)
+	l.out = l.out[:0]
+	if cap(l.out) > maxKeptOutput {
+		l.out = nil // one large response does not pin a large buffer
 	}
 }
 
-// maxKeptOutput bounds the output buffer a connection keeps between events.
-const maxKeptOutput = 64 << 10
+// maxKeptOutput bounds the output buffer a loop keeps between events.
+const maxKeptOutput = 256 << 10
 
 // Buffered reports output not yet on the wire.
-func (c *Conn) Buffered() int { return len(c.out) + c.gc.OutboundBuffered() }
+func (c *Conn) Buffered() int { return len(c.loop.out) + c.gc.OutboundBuffered() }
 
 // CloseWrite flushes and shuts down the write side once everything
 // buffered has been written.

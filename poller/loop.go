@@ -23,6 +23,7 @@ type loop struct {
 	conns    map[*Conn]struct{}
 	draining []*Conn
 	tickTask gnet.Runnable
+	out      []byte // output of the event in progress (see Conn.Write)
 }
 
 func newLoop(srv *Server, el gnet.EventLoop, now time.Time) *loop {
@@ -68,7 +69,7 @@ func (l *loop) close(c *Conn) {
 	c.open.Store(false)
 	l.wheel.stop(&c.timer)
 	delete(l.conns, c)
-	c.gc, c.out, c.waitDrain, c.shutdownAfter = nil, c.out[:0], false, false
+	c.gc, c.waitDrain, c.shutdownAfter = nil, false, false
 	l.free = append(l.free, c)
 }
 
