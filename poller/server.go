@@ -31,6 +31,9 @@ type Config struct {
 	PinCPU bool
 	// ReusePort sets SO_REUSEPORT, so several processes can share the port.
 	ReusePort bool
+	// Backlog is the listen backlog (default 511, as in Node). gnet
+	// listens with the system maximum; the server lowers it to this at boot.
+	Backlog int
 	// Tick is the resolution of the loops' timing wheels (default 50 ms).
 	Tick time.Duration
 	// Engine configures the connections (limits, timeouts, backpressure).
@@ -85,8 +88,11 @@ func Start(cfg Config, h engine.Handler, hooks Hooks) (*Server, error) {
 	if cfg.Loops == 0 {
 		cfg.Loops = runtime.GOMAXPROCS(0)
 	}
-	if cfg.Loops < 0 || cfg.Tick < 0 {
-		return nil, fmt.Errorf("poller: invalid config: loops %d, tick %v", cfg.Loops, cfg.Tick)
+	if cfg.Loops < 0 || cfg.Tick < 0 || cfg.Backlog < 0 {
+		return nil, fmt.Errorf("poller: invalid config: loops %d, tick %v, backlog %d", cfg.Loops, cfg.Tick, cfg.Backlog)
+	}
+	if cfg.Backlog == 0 {
+		cfg.Backlog = 511
 	}
 	if cfg.Tick == 0 {
 		cfg.Tick = 50 * time.Millisecond
@@ -127,16 +133,20 @@ func (s *Server) Addr() net.Addr { return s.addr }
 func (s *Server) OnBoot(eng gnet.Engine) gnet.Action {
 	s.eng = eng
 	fd, err := eng.Dup()
-	if err == nil {
-		sa, serr := unix.Getsockname(fd)
-		_ = unix.Close(fd)
-		err = serr
-		if err == nil {
-			s.addr = sockaddrToTCP(sa)
-		}
+	if err != nil {
+		s.booted <- fmt.Errorf("reading the listener: %w", err)
+		return gnet.Shutdown
 	}
+	defer unix.Close(fd)
+	sa, err := unix.Getsockname(fd)
 	if err != nil {
 		s.booted <- fmt.Errorf("reading the bound address: %w", err)
+		return gnet.Shutdown
+	}
+	s.addr = sockaddrToTCP(sa)
+	// listen(2) on a listening socket sets its backlog anew (Linux).
+	if err := unix.Listen(fd, s.cfg.Backlog); err != nil {
+		s.booted <- fmt.Errorf("setting the backlog: %w", err)
 		return gnet.Shutdown
 	}
 	s.booted <- nil
