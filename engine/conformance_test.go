@@ -57,7 +57,7 @@ func runEngineCase(t *testing.T, v *conformance.Vector, cuts []int) string {
 			// The 100-continue flow: raw is all sent; judge the interim
 			// response before then_send goes out.
 			h.send(string(in[prev:len(raw)]))
-			if msg := checkContinue(v, h.conn.out); msg != "" {
+			if msg := checkContinue(v, h.conn.Out); msg != "" {
 				return msg
 			}
 			prev = len(raw)
@@ -66,15 +66,15 @@ func runEngineCase(t *testing.T, v *conformance.Vector, cuts []int) string {
 		prev = c
 	}
 	if len(then) == 0 {
-		if msg := checkContinue(v, h.conn.out); msg != "" {
+		if msg := checkContinue(v, h.conn.Out); msg != "" {
 			return msg
 		}
 	}
 	h.eof()
-	if !h.conn.closed {
+	if !h.conn.Closed {
 		return "connection not closed after EOF"
 	}
-	return v.JudgeServer(h.rec.msgs, h.conn.out)
+	return v.JudgeServer(h.rec.msgs, h.conn.Out)
 }
 
 func checkContinue(v *conformance.Vector, out []byte) string { return v.JudgeContinue(out) }

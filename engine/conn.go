@@ -59,7 +59,8 @@ type Handler interface {
 	Drain(s *Stream)
 	// Close reports that the exchange is over: err is nil when the response
 	// was sent in full, else why it was cut short (ErrConnClosed, a
-	// timeout, a protocol error). It is called exactly once per stream.
+	// timeout, a protocol error, ErrHandlerPanic). It is called exactly once
+	// per stream, also after the handler panicked.
 	Close(s *Stream, err error)
 }
 

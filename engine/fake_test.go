@@ -7,40 +7,8 @@ import (
 
 	"github.com/loophttp/loophttp/codec"
 	"github.com/loophttp/loophttp/internal/conformance"
+	"github.com/loophttp/loophttp/internal/fakeconn"
 )
-
-// fakeConn is an in-memory Conn. Output is collected in out; buffered
-// simulates bytes not yet written to the wire, for backpressure tests.
-type fakeConn struct {
-	in          []byte
-	out         []byte
-	buffered    int  // reported by Buffered
-	holdOutput  bool // count written bytes as buffered until drained
-	closed      bool
-	writeClosed bool
-	deadline    time.Time
-	flushes     int
-}
-
-func (f *fakeConn) Input() []byte { return f.in[:len(f.in):len(f.in)] }
-func (f *fakeConn) Discard(n int) { f.in = f.in[n:] }
-func (f *fakeConn) Flush()        { f.flushes++ }
-func (f *fakeConn) Buffered() int { return f.buffered }
-func (f *fakeConn) CloseWrite()   { f.writeClosed = true }
-func (f *fakeConn) Close()        { f.closed = true }
-func (f *fakeConn) SetDeadline(t time.Time) {
-	f.deadline = t
-}
-
-func (f *fakeConn) Write(p []byte) {
-	if f.closed || f.writeClosed {
-		panic("write after close")
-	}
-	f.out = append(f.out, p...)
-	if f.holdOutput {
-		f.buffered += len(p)
-	}
-}
 
 // fakeClock is a clock tests move by hand.
 type fakeClock struct{ now time.Time }
@@ -117,7 +85,7 @@ func octets(b []byte) *conformance.Octets {
 // harness ties a ServerConn to a fake conn, clock and recorder.
 type harness struct {
 	t     testing.TB
-	conn  *fakeConn
+	conn  *fakeconn.Conn
 	clock *fakeClock
 	rec   *recorder
 	sc    *ServerConn
@@ -129,7 +97,7 @@ func newHarness(t testing.TB, cfg Config) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, conn: &fakeConn{}, clock: &fakeClock{now: time.Unix(1700000000, 0)}, rec: &recorder{t: t}}
+	h := &harness{t: t, conn: &fakeconn.Conn{}, clock: &fakeClock{now: time.Unix(1700000000, 0)}, rec: &recorder{t: t}}
 	loop := NewLoop(&rc, nil)
 	h.sc = loop.NewServerConn(h.conn, h.rec)
 	h.sc.Open(h.clock.now)
@@ -138,16 +106,16 @@ func newHarness(t testing.TB, cfg Config) *harness {
 
 // send delivers p as newly arrived input.
 func (h *harness) send(p string) {
-	if h.conn.closed {
+	if h.conn.Closed {
 		return
 	}
-	h.conn.in = append(h.conn.in, p...)
+	h.conn.Feed([]byte(p))
 	h.sc.OnData(h.clock.now)
 }
 
 // eof reports the peer's half-close.
 func (h *harness) eof() {
-	if !h.conn.closed {
+	if !h.conn.Closed {
 		h.sc.OnEOF(h.clock.now)
 	}
 }
@@ -155,10 +123,10 @@ func (h *harness) eof() {
 // fire advances the clock to the armed deadline and fires the timer.
 func (h *harness) fire() {
 	h.t.Helper()
-	if h.conn.deadline.IsZero() {
+	if h.conn.Deadline.IsZero() {
 		h.t.Fatal("no timer armed")
 	}
-	h.clock.now = h.conn.deadline
+	h.clock.now = h.conn.Deadline
 	h.sc.OnTimer(h.clock.now)
 }
 
@@ -166,7 +134,7 @@ func (h *harness) fire() {
 // fails the test on output that does not parse.
 func (h *harness) responses() []parsedResponse {
 	h.t.Helper()
-	return parseResponses(h.t, h.conn.out, h.methods())
+	return parseResponses(h.t, h.conn.Out, h.methods())
 }
 
 // methods returns the methods of the requests that reached the handler.

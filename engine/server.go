@@ -618,17 +618,15 @@ func (c *ServerConn) callTimeout(th TimeoutHandler, s *Stream) bool {
 }
 
 func (c *ServerConn) callClose(s *Stream, err error) {
-	if c.panicked {
-		return // the handler already failed; do not call it again
-	}
 	defer c.recoverHandler(s)
 	c.h.Close(s, err)
 }
 
 // callRequestFailed answers a request the engine refuses before the
-// handler sees it.
+// handler sees it; the handler hears nothing of it, not even Close.
 func (c *ServerConn) callRequestFailed(s *Stream, status int) {
 	s.writeError(status)
+	s.finished = true
 	c.abortStream(nil)
 	c.close(nil)
 }
@@ -638,11 +636,13 @@ func (c *ServerConn) recoverHandler(s *Stream) {
 	if v == nil {
 		return
 	}
-	c.panicked = true
 	c.cfg.Logger.Error("loophttp: handler panicked", "panic", v, "stack", string(debug.Stack()))
-	if s.active && !s.headSent {
+	if c.panicked {
+		return // a panic in Close while closing after a panic
+	}
+	c.panicked = true
+	if s.active && !s.headSent && !s.ended {
 		s.writeError(500)
 	}
-	s.active = false
-	c.close(ErrHandlerPanic)
+	c.close(ErrHandlerPanic) // Close still reaches the handler, with ErrHandlerPanic
 }

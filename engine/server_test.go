@@ -26,7 +26,7 @@ func TestKeepAliveAndPipeliningInOrder(t *testing.T) {
 	if len(rs) != 3 || rs[0].body != "x" || rs[1].body != "xx" || rs[2].body != "xxx" {
 		t.Fatalf("responses %+v; want three in order", rs)
 	}
-	if h.conn.closed {
+	if h.conn.Closed {
 		t.Fatal("keep-alive connection closed")
 	}
 	if len(h.rec.closes) != 3 || h.rec.closes[0] != nil {
@@ -104,7 +104,7 @@ func TestResponseFraming(t *testing.T) {
 			h := newHarness(t, Config{})
 			h.rec.onEnd = tt.respond
 			h.send(tt.req)
-			tt.check(t, string(h.conn.out))
+			tt.check(t, string(h.conn.Out))
 		})
 	}
 }
@@ -135,8 +135,8 @@ func TestHeadRefusesInjection(t *testing.T) {
 		s.End(nil)
 	}
 	h.send(get)
-	if !errors.Is(err, codec.ErrFieldValue) || strings.Contains(string(h.conn.out), "evil") {
-		t.Fatalf("SetHead err %v, output %q; want ErrFieldValue and nothing injected", err, h.conn.out)
+	if !errors.Is(err, codec.ErrFieldValue) || strings.Contains(string(h.conn.Out), "evil") {
+		t.Fatalf("SetHead err %v, output %q; want ErrFieldValue and nothing injected", err, h.conn.Out)
 	}
 }
 
@@ -154,7 +154,7 @@ func TestStreamMisuse(t *testing.T) {
 			t.Errorf("call %d after End: %v; want ErrStreamDone", i, err)
 		}
 	}
-	if strings.Contains(string(h.conn.out), "late") {
+	if strings.Contains(string(h.conn.Out), "late") {
 		t.Errorf("write after End reached the wire")
 	}
 }
@@ -164,13 +164,13 @@ func TestAsyncCompletionAndPipelining(t *testing.T) {
 	var held []*Stream
 	h.rec.onEnd = func(s *Stream) { held = append(held, s) }
 	h.send(get + "GET /2 HTTP/1.1\r\nHost: a\r\n\r\n")
-	if len(held) != 1 || len(h.conn.out) != 0 {
-		t.Fatalf("%d requests held, output %q; want the first only, no output", len(held), h.conn.out)
+	if len(held) != 1 || len(h.conn.Out) != 0 {
+		t.Fatalf("%d requests held, output %q; want the first only, no output", len(held), h.conn.Out)
 	}
-	flushes := h.conn.flushes
+	flushes := h.conn.Flushes
 	held[0].End([]byte("one")) // later, on the loop
-	if len(held) != 2 || h.conn.flushes == flushes {
-		t.Fatalf("after End: %d requests held, flushes %d; want the second taken and a flush", len(held), h.conn.flushes)
+	if len(held) != 2 || h.conn.Flushes == flushes {
+		t.Fatalf("after End: %d requests held, flushes %d; want the second taken and a flush", len(held), h.conn.Flushes)
 	}
 	held[1].End([]byte("two"))
 	rs := h.responses()
@@ -182,14 +182,14 @@ func TestAsyncCompletionAndPipelining(t *testing.T) {
 func TestHeadersTimeoutSlowloris(t *testing.T) {
 	h := newHarness(t, Config{HeadersTimeout: 10 * time.Second})
 	h.send("GET / HTTP/1.1\r\nHo")
-	if want := h.clock.now.Add(10 * time.Second); !h.conn.deadline.Equal(want) {
-		t.Fatalf("deadline %v; want %v", h.conn.deadline, want)
+	if want := h.clock.now.Add(10 * time.Second); !h.conn.Deadline.Equal(want) {
+		t.Fatalf("deadline %v; want %v", h.conn.Deadline, want)
 	}
 	h.clock.advance(9 * time.Second)
 	h.send("s") // trickling does not extend the headers timeout
 	h.fire()
-	if !h.conn.closed || !strings.HasPrefix(string(h.conn.out), "HTTP/1.1 408 ") {
-		t.Fatalf("closed %v, output %q; want 408 and close", h.conn.closed, h.conn.out)
+	if !h.conn.Closed || !strings.HasPrefix(string(h.conn.Out), "HTTP/1.1 408 ") {
+		t.Fatalf("closed %v, output %q; want 408 and close", h.conn.Closed, h.conn.Out)
 	}
 	if h.rec.requests != 0 {
 		t.Fatal("incomplete head reached the handler")
@@ -200,18 +200,18 @@ func TestKeepAliveTimeoutClosesQuietly(t *testing.T) {
 	h := newHarness(t, Config{KeepAliveTimeout: 5 * time.Second})
 	h.send(get)
 	h.clock.advance(time.Second)
-	out := len(h.conn.out)
+	out := len(h.conn.Out)
 	h.fire()
-	if !h.conn.closed || len(h.conn.out) != out {
-		t.Fatalf("closed %v, extra output %q; want a quiet close", h.conn.closed, h.conn.out[out:])
+	if !h.conn.Closed || len(h.conn.Out) != out {
+		t.Fatalf("closed %v, extra output %q; want a quiet close", h.conn.Closed, h.conn.Out[out:])
 	}
 }
 
 func TestTimeoutsDisabled(t *testing.T) {
 	h := newHarness(t, Config{HeadersTimeout: Disabled, KeepAliveTimeout: Disabled, IdleTimeout: Disabled})
 	h.send(get)
-	if !h.conn.deadline.IsZero() {
-		t.Fatalf("deadline %v armed with every timeout disabled", h.conn.deadline)
+	if !h.conn.Deadline.IsZero() {
+		t.Fatalf("deadline %v armed with every timeout disabled", h.conn.Deadline)
 	}
 }
 
@@ -220,8 +220,8 @@ func TestIdleTimeoutDuringSlowResponse(t *testing.T) {
 	h.rec.onEnd = func(s *Stream) {} // never answers
 	h.send(get)
 	h.fire()
-	if !h.conn.closed || len(h.rec.closes) != 1 || !errors.Is(h.rec.closes[0], ErrIdleTimeout) {
-		t.Fatalf("closed %v, Close calls %v; want closed with ErrIdleTimeout", h.conn.closed, h.rec.closes)
+	if !h.conn.Closed || len(h.rec.closes) != 1 || !errors.Is(h.rec.closes[0], ErrIdleTimeout) {
+		t.Fatalf("closed %v, Close calls %v; want closed with ErrIdleTimeout", h.conn.Closed, h.rec.closes)
 	}
 }
 
@@ -239,18 +239,18 @@ func TestIdleTimeoutHandlerMayKeep(t *testing.T) {
 	h.rec.onEnd = func(s *Stream) {}
 	h.send(get)
 	h.fire()
-	if h.conn.closed || k.timeouts != 1 {
-		t.Fatalf("closed %v after %d timeouts; want kept", h.conn.closed, k.timeouts)
+	if h.conn.Closed || k.timeouts != 1 {
+		t.Fatalf("closed %v after %d timeouts; want kept", h.conn.Closed, k.timeouts)
 	}
 	h.fire()
-	if !h.conn.closed {
+	if !h.conn.Closed {
 		t.Fatal("second timeout did not close")
 	}
 }
 
 func TestBackpressure(t *testing.T) {
 	h := newHarness(t, Config{HighWater: 200}) // the head and first chunk take about 130
-	h.conn.holdOutput = true
+	h.conn.HoldOutput = true
 	var s0 *Stream
 	var ok []bool
 	h.rec.onEnd = func(s *Stream) {
@@ -272,7 +272,7 @@ func TestBackpressure(t *testing.T) {
 	if h.rec.requests != 1 {
 		t.Fatalf("%d requests taken over the high-water mark; want 1", h.rec.requests)
 	}
-	h.conn.buffered = 0 // the transport wrote everything out
+	h.conn.Pending = 0 // the transport wrote everything out
 	h.sc.OnDrain(h.clock.now)
 	if h.rec.requests != 2 {
 		t.Fatalf("%d requests after drain; want the pipelined one taken", h.rec.requests)
@@ -281,10 +281,10 @@ func TestBackpressure(t *testing.T) {
 
 func TestDrainEventReachesStream(t *testing.T) {
 	h := newHarness(t, Config{HighWater: 10})
-	h.conn.holdOutput = true
+	h.conn.HoldOutput = true
 	h.rec.onEnd = func(s *Stream) { s.Write(bytes.Repeat([]byte("x"), 20)) }
 	h.send(get)
-	h.conn.buffered = 0
+	h.conn.Pending = 0
 	h.sc.OnDrain(h.clock.now)
 	if h.rec.drains != 1 {
 		t.Fatalf("%d Drain calls; want 1", h.rec.drains)
@@ -295,11 +295,11 @@ func TestUnreadInputIsBounded(t *testing.T) {
 	h := newHarness(t, Config{MaxUnread: 1000})
 	h.rec.onEnd = func(s *Stream) {} // never answers: pipelined input piles up
 	h.send(get)
-	for i := 0; i < 100 && !h.conn.closed; i++ {
+	for i := 0; i < 100 && !h.conn.Closed; i++ {
 		h.send(get)
 	}
-	if !h.conn.closed || len(h.rec.closes) != 1 || !errors.Is(h.rec.closes[0], ErrTooMuchUnread) {
-		t.Fatalf("closed %v, Close calls %v; want closed with ErrTooMuchUnread", h.conn.closed, h.rec.closes)
+	if !h.conn.Closed || len(h.rec.closes) != 1 || !errors.Is(h.rec.closes[0], ErrTooMuchUnread) {
+		t.Fatalf("closed %v, Close calls %v; want closed with ErrTooMuchUnread", h.conn.Closed, h.rec.closes)
 	}
 }
 
@@ -308,26 +308,26 @@ func TestUnreadBodyDiscardedOrClosed(t *testing.T) {
 		h := newHarness(t, Config{MaxDiscard: 100})
 		h.rec.onRequest = func(s *Stream, req *codec.Request) { s.End([]byte("early")) }
 		h.send("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 50\r\n\r\n" + strings.Repeat("b", 50) + get)
-		if h.conn.closed || h.rec.requests != 2 {
-			t.Fatalf("closed %v, %d requests; want the body dropped and the next request taken", h.conn.closed, h.rec.requests)
+		if h.conn.Closed || h.rec.requests != 2 {
+			t.Fatalf("closed %v, %d requests; want the body dropped and the next request taken", h.conn.Closed, h.rec.requests)
 		}
 	})
 	t.Run("large remainder closes", func(t *testing.T) {
 		h := newHarness(t, Config{MaxDiscard: 100})
 		h.rec.onRequest = func(s *Stream, req *codec.Request) { s.End([]byte("early")) }
 		h.send("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5000\r\n\r\n" + strings.Repeat("b", 10))
-		if !h.conn.closed || !strings.Contains(string(h.conn.out), "Connection: close") {
-			t.Fatalf("closed %v, output %q; want Connection: close and a close", h.conn.closed, h.conn.out)
+		if !h.conn.Closed || !strings.Contains(string(h.conn.Out), "Connection: close") {
+			t.Fatalf("closed %v, output %q; want Connection: close and a close", h.conn.Closed, h.conn.Out)
 		}
 	})
 	t.Run("chunked remainder past the bound closes", func(t *testing.T) {
 		h := newHarness(t, Config{MaxDiscard: 100})
 		h.rec.onRequest = func(s *Stream, req *codec.Request) { s.End(nil) }
 		h.send("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n")
-		for i := 0; i < 10 && !h.conn.closed; i++ {
+		for i := 0; i < 10 && !h.conn.Closed; i++ {
 			h.send("40\r\n" + strings.Repeat("c", 64) + "\r\n")
 		}
-		if !h.conn.closed {
+		if !h.conn.Closed {
 			t.Fatal("endless discarded chunked body did not close the connection")
 		}
 	})
@@ -338,8 +338,8 @@ func TestContinue(t *testing.T) {
 	t.Run("automatic", func(t *testing.T) {
 		h := newHarness(t, Config{})
 		h.send(post)
-		if string(h.conn.out) != "HTTP/1.1 100 Continue\r\n\r\n" {
-			t.Fatalf("output %q; want 100 Continue", h.conn.out)
+		if string(h.conn.Out) != "HTTP/1.1 100 Continue\r\n\r\n" {
+			t.Fatalf("output %q; want 100 Continue", h.conn.Out)
 		}
 		h.send("hi")
 		if len(h.rec.msgs) != 1 || string(*h.rec.msgs[0].Body) != "hi" {
@@ -349,7 +349,7 @@ func TestContinue(t *testing.T) {
 	t.Run("not when the body already started", func(t *testing.T) {
 		h := newHarness(t, Config{})
 		h.send(post + "h")
-		if strings.Contains(string(h.conn.out), "100 Continue") {
+		if strings.Contains(string(h.conn.Out), "100 Continue") {
 			t.Fatal("100 Continue after the body started")
 		}
 	})
@@ -363,24 +363,27 @@ func TestContinue(t *testing.T) {
 			s.End(nil)
 		}
 		h.send(post)
-		out := string(h.conn.out)
-		if strings.Contains(out, "100 Continue") || !strings.HasPrefix(out, "HTTP/1.1 417 ") || !h.conn.closed {
-			t.Fatalf("output %q closed %v; want 417 without 100, then close", out, h.conn.closed)
+		out := string(h.conn.Out)
+		if strings.Contains(out, "100 Continue") || !strings.HasPrefix(out, "HTTP/1.1 417 ") || !h.conn.Closed {
+			t.Fatalf("output %q closed %v; want 417 without 100, then close", out, h.conn.Closed)
 		}
 	})
 	t.Run("manual, accepted", func(t *testing.T) {
 		h := newHarness(t, Config{ManualContinue: true})
 		h.rec.onRequest = func(s *Stream, req *codec.Request) { s.WriteContinue() }
 		h.send(post)
-		if string(h.conn.out) != "HTTP/1.1 100 Continue\r\n\r\n" {
-			t.Fatalf("output %q", h.conn.out)
+		if string(h.conn.Out) != "HTTP/1.1 100 Continue\r\n\r\n" {
+			t.Fatalf("output %q", h.conn.Out)
 		}
 	})
 	t.Run("unknown expectation gets 417", func(t *testing.T) {
 		h := newHarness(t, Config{})
 		h.send("POST / HTTP/1.1\r\nHost: a\r\nExpect: teapot\r\nContent-Length: 2\r\n\r\nhi")
-		if !strings.HasPrefix(string(h.conn.out), "HTTP/1.1 417 ") || h.rec.requests != 0 || !h.conn.closed {
-			t.Fatalf("output %q, %d requests; want 417 before the handler, then close", h.conn.out, h.rec.requests)
+		if !strings.HasPrefix(string(h.conn.Out), "HTTP/1.1 417 ") || h.rec.requests != 0 || !h.conn.Closed {
+			t.Fatalf("output %q, %d requests; want 417 before the handler, then close", h.conn.Out, h.rec.requests)
+		}
+		if len(h.rec.closes) != 0 {
+			t.Fatalf("Close calls %v for an exchange the handler never saw", h.rec.closes)
 		}
 	})
 }
@@ -390,12 +393,15 @@ func TestHandlerPanic(t *testing.T) {
 	h := newHarness(t, Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	h.rec.onEnd = func(s *Stream) { panic("boom") }
 	h.send(get + get)
-	out := string(h.conn.out)
-	if !strings.HasPrefix(out, "HTTP/1.1 500 ") || !strings.Contains(out, "Connection: close") || !h.conn.closed {
-		t.Fatalf("output %q closed %v; want 500, Connection: close, closed", out, h.conn.closed)
+	out := string(h.conn.Out)
+	if !strings.HasPrefix(out, "HTTP/1.1 500 ") || !strings.Contains(out, "Connection: close") || !h.conn.Closed {
+		t.Fatalf("output %q closed %v; want 500, Connection: close, closed", out, h.conn.Closed)
 	}
 	if h.rec.requests != 1 {
 		t.Fatalf("%d requests; the pipelined one must not be taken after a panic", h.rec.requests)
+	}
+	if len(h.rec.closes) != 1 || !errors.Is(h.rec.closes[0], ErrHandlerPanic) {
+		t.Fatalf("Close calls %v; want one with ErrHandlerPanic", h.rec.closes)
 	}
 	if !strings.Contains(logs.String(), "boom") || !strings.Contains(logs.String(), "server_test.go") {
 		t.Fatalf("log lacks the panic and its stack: %s", logs.String())
@@ -406,8 +412,8 @@ func TestPanicAfterHeadClosesWithoutSecondHead(t *testing.T) {
 	h := newHarness(t, Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	h.rec.onEnd = func(s *Stream) { s.Write([]byte("part")); panic("late") }
 	h.send(get)
-	if strings.Count(string(h.conn.out), "HTTP/1.1 ") != 1 || !h.conn.closed {
-		t.Fatalf("output %q; want one head, then close", h.conn.out)
+	if strings.Count(string(h.conn.Out), "HTTP/1.1 ") != 1 || !h.conn.Closed {
+		t.Fatalf("output %q; want one head, then close", h.conn.Out)
 	}
 }
 
@@ -444,9 +450,9 @@ func TestTunnel(t *testing.T) {
 	}
 	s0.Write([]byte("back"))
 	s0.End(nil)
-	out := string(h.conn.out)
-	if !strings.HasPrefix(out, "HTTP/1.1 200 OK\r\n\r\nback") || !h.conn.closed {
-		t.Fatalf("output %q closed %v", out, h.conn.closed)
+	out := string(h.conn.Out)
+	if !strings.HasPrefix(out, "HTTP/1.1 200 OK\r\n\r\nback") || !h.conn.Closed {
+		t.Fatalf("output %q closed %v", out, h.conn.Closed)
 	}
 }
 
@@ -488,19 +494,19 @@ func testKeepAliveCycle(t *testing.T, handler minimalHandler) {
 	body := handler.body
 	h.sc.h = handler
 	req := []byte("GET / HTTP/1.1\r\nHost: localhost:8080\r\nUser-Agent: wrk\r\n\r\n")
-	h.conn.out = make([]byte, 0, 4096)
-	h.conn.in = make([]byte, 0, 4096)
+	h.conn.Out = make([]byte, 0, 4096)
+	h.conn.In = make([]byte, 0, 4096)
 	cycle := func() {
-		h.conn.in = append(h.conn.in[:0], req...)
-		h.conn.out = h.conn.out[:0]
+		h.conn.In = append(h.conn.In[:0], req...)
+		h.conn.Out = h.conn.Out[:0]
 		h.sc.OnData(h.clock.now)
 	}
 	cycle()
 	if n := testing.AllocsPerRun(1000, cycle); n != 0 {
 		t.Fatalf("%v allocations per request; want 0", n)
 	}
-	if !bytes.HasSuffix(h.conn.out, body) {
-		t.Fatalf("output %q", h.conn.out)
+	if !bytes.HasSuffix(h.conn.Out, body) {
+		t.Fatalf("output %q", h.conn.Out)
 	}
 }
 

@@ -17,6 +17,13 @@
 //
 // # FuzzDiffNetHTTP
 //
+// FuzzEngine drives a server connection of package engine over an
+// in-memory transport and a fake clock with arbitrary input split at
+// arbitrary points, and a handler whose behaviour the input picks: no panic
+// escapes, buffered input stays within its bound, the output parses as
+// responses, every exchange is closed exactly once and hears nothing after
+// its Close, and the connection always ends closed.
+//
 // FuzzDiffNetHTTP feeds one input to loophttp's request parser (through the
 // stream harness of the conformance test) and to net/http.ReadRequest
 // followed by reading the whole body, and judges only the first request.

@@ -1,0 +1,158 @@
+package fuzz
+
+import (
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/loophttp/loophttp/codec"
+	"github.com/loophttp/loophttp/engine"
+	"github.com/loophttp/loophttp/internal/conformance"
+	"github.com/loophttp/loophttp/internal/fakeconn"
+)
+
+// Bounds of the fuzzed connections: small, so the fuzzer reaches them.
+const (
+	fuzzMaxUnread = 4096
+	fuzzHighWater = 512
+)
+
+// FuzzEngine feeds arbitrary bytes, split at fuzzer-chosen points with the
+// clock moving between pieces, through a ServerConn on an in-memory conn
+// and a fake clock, with a handler whose behaviour the input also picks
+// (answer at once, stream, hold and answer later, panic). It checks:
+//   - no panic escapes the engine (handler panics are recovered);
+//   - buffered input never passes MaxUnread plus one piece;
+//   - everything written parses as HTTP/1.1 responses;
+//   - every exchange the handler saw is closed exactly once, and the
+//     handler hears nothing of an exchange after its Close;
+//   - after EOF and the timers, the connection ends closed.
+func FuzzEngine(f *testing.F) {
+	vs, _ := conformance.Load()
+	for _, v := range vs {
+		if v.Side == "request" {
+			f.Add(v.Input(), uint16(len(v.Raw)/2), byte(0))
+		}
+	}
+	f.Add([]byte("GET / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n"), uint16(20), byte(1))
+	f.Add([]byte("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"), uint16(40), byte(2))
+	f.Add([]byte("POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc"), uint16(60), byte(3))
+	f.Fuzz(func(t *testing.T, data []byte, cut uint16, mode byte) {
+		cfg, err := engine.Config{
+			MaxUnread: fuzzMaxUnread, HighWater: fuzzHighWater, MaxDiscard: 1024,
+			HeadersTimeout: time.Second, KeepAliveTimeout: time.Second, IdleTimeout: 2 * time.Second,
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		}.Resolve()
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn := &fakeconn.Conn{HoldOutput: mode&8 != 0}
+		h := &fuzzHandler{t: t, mode: mode, open: map[uint32]bool{}}
+		sc := engine.NewLoop(&cfg, nil).NewServerConn(conn, h)
+		now := time.Unix(1700000000, 0)
+		sc.Open(now)
+
+		step := 1 + int(cut)%64
+		for i := 0; i < len(data) && !conn.Closed; i += step {
+			piece := data[i:min(i+step, len(data))]
+			conn.Feed(piece)
+			if len(conn.In) > fuzzMaxUnread+step {
+				t.Fatalf("input buffered %d bytes; bound %d", len(conn.In), fuzzMaxUnread+step)
+			}
+			sc.OnData(now)
+			h.later(conn.Closed)
+			if mode&16 != 0 { // time passes between pieces
+				now = now.Add(300 * time.Millisecond)
+				if !conn.Deadline.IsZero() && !now.Before(conn.Deadline) {
+					sc.OnTimer(now)
+				}
+			}
+			if conn.HoldOutput && conn.Pending > 0 && i%3 == 0 {
+				conn.Pending = 0
+				sc.OnDrain(now)
+			}
+		}
+		if !conn.Closed {
+			sc.OnEOF(now)
+			h.later(conn.Closed)
+		}
+		for n := 0; !conn.Closed && !conn.Deadline.IsZero() && n < 10; n++ {
+			now = conn.Deadline
+			sc.OnTimer(now)
+			h.later(conn.Closed)
+		}
+		if !conn.Closed {
+			t.Fatalf("connection not closed after EOF and its timers (deadline %v)", conn.Deadline)
+		}
+		if _, err := conformance.ParseReplies(conn.Out, h.methods); err != nil {
+			t.Fatal(err)
+		}
+		for gen, open := range h.open {
+			if open {
+				t.Fatalf("exchange %d never closed", gen)
+			}
+		}
+	})
+}
+
+// fuzzHandler answers according to mode and checks the engine's promises
+// about the order of its calls.
+type fuzzHandler struct {
+	t       *testing.T
+	mode    byte
+	open    map[uint32]bool // exchanges seen and not yet closed
+	methods []string
+	held    *engine.Stream
+}
+
+func (h *fuzzHandler) Request(s *engine.Stream, req *codec.Request) {
+	if h.open[s.Gen()] {
+		h.t.Fatalf("Request for exchange %d twice", s.Gen())
+	}
+	h.open[s.Gen()] = true
+	h.methods = append(h.methods, string(req.Method))
+	if h.mode&3 == 3 && len(req.Target) > 5 {
+		panic("handler panic")
+	}
+}
+
+func (h *fuzzHandler) Body(s *engine.Stream, chunk []byte) { h.alive(s, "Body") }
+
+func (h *fuzzHandler) End(s *engine.Stream, _ []codec.Header) {
+	h.alive(s, "End")
+	switch h.mode & 3 {
+	case 0, 3:
+		_ = s.End([]byte("ok"))
+	case 1:
+		_, _ = s.Write([]byte("chunk one,"))
+		_ = s.End([]byte("chunk two"))
+	case 2:
+		h.held = s // answered by later
+	}
+}
+
+func (h *fuzzHandler) Drain(s *engine.Stream) { h.alive(s, "Drain") }
+
+func (h *fuzzHandler) Close(s *engine.Stream, err error) {
+	h.alive(s, "Close")
+	h.open[s.Gen()] = false
+	if h.held == s {
+		h.held = nil
+	}
+}
+
+func (h *fuzzHandler) alive(s *engine.Stream, call string) {
+	if !h.open[s.Gen()] {
+		h.t.Fatalf("%s for exchange %d, which is not open", call, s.Gen())
+	}
+}
+
+// later answers a held exchange, as a handler finishing on the loop later
+// would.
+func (h *fuzzHandler) later(closed bool) {
+	if s := h.held; s != nil && !closed {
+		h.held = nil
+		_ = s.End([]byte("later"))
+	}
+}
