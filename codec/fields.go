@@ -98,6 +98,27 @@ func (s *fieldSection) next() (name, value []byte, st scan, err error) {
 	return buf[p:nameEnd], value, scanField, nil
 }
 
+// scanHeaders runs s over a header section, appending each field to *hs and
+// noting the framing fields in f. It returns the index just past the
+// section, or 0 when the section is not complete in s.buf.
+func (s *fieldSection) scanHeaders(hs *[]Header, f *framingFields) (int, error) {
+	for {
+		name, value, st, err := s.next()
+		switch {
+		case err != nil:
+			return 0, err
+		case st == scanMore:
+			return 0, nil
+		case st == scanEnd:
+			return s.pos, nil
+		}
+		*hs = append(*hs, Header{name, value})
+		if err := f.note(name, value); err != nil {
+			return 0, err
+		}
+	}
+}
+
 // partial turns an incomplete line into a limit error when the bytes seen
 // so far already break a limit, so a peer cannot make us buffer without
 // bound; grammar errors pass through.

@@ -58,21 +58,11 @@ func ParseRequest(buf []byte, r *Request, lim *Limits) (int, error) {
 		return 0, err
 	}
 	s := fieldSection{buf: buf, start: n, pos: n, lim: lim}
-	for {
-		name, value, st, err := s.next()
-		switch {
-		case err != nil:
-			return 0, err
-		case st == scanMore:
-			return 0, nil
-		case st == scanEnd:
-			return s.pos, r.decide(lim)
-		}
-		r.Headers = append(r.Headers, Header{name, value})
-		if err := r.fields.note(name, value); err != nil {
-			return 0, err
-		}
+	end, err := s.scanHeaders(&r.Headers, &r.fields)
+	if end == 0 || err != nil {
+		return 0, err
 	}
+	return end, r.decide(lim)
 }
 
 // reset clears the results of the last parse. It leaves the inline field

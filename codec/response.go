@@ -54,21 +54,11 @@ func ParseResponse(buf []byte, r *Response, method []byte, lim *Limits) (int, er
 		return 0, err
 	}
 	s := fieldSection{buf: buf, start: n, pos: n, lim: lim, response: true, unfold: &r.unfold}
-	for {
-		name, value, st, err := s.next()
-		switch {
-		case err != nil:
-			return 0, err
-		case st == scanMore:
-			return 0, nil
-		case st == scanEnd:
-			return s.pos, r.decide(method, lim)
-		}
-		r.Headers = append(r.Headers, Header{name, value})
-		if err := r.fields.note(name, value); err != nil {
-			return 0, err
-		}
+	end, err := s.scanHeaders(&r.Headers, &r.fields)
+	if end == 0 || err != nil {
+		return 0, err
 	}
+	return end, r.decide(method, lim)
 }
 
 // reset clears the results of the last parse, leaving the inline field

@@ -130,11 +130,15 @@ func (h *harness) fire() {
 	h.sc.OnTimer(h.clock.now)
 }
 
-// responses parses the output as responses to the recorded methods; it
+// responses parses the output as responses to the recorded requests; it
 // fails the test on output that does not parse.
-func (h *harness) responses() []parsedResponse {
+func (h *harness) responses() []conformance.Reply {
 	h.t.Helper()
-	return parseResponses(h.t, h.conn.Out, h.methods())
+	rs, err := conformance.ParseReplies(h.conn.Out, h.methods())
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return rs
 }
 
 // methods returns the methods of the requests that reached the handler.
@@ -144,57 +148,4 @@ func (h *harness) methods() []string {
 		ms = append(ms, string(*m.Method))
 	}
 	return ms
-}
-
-type parsedResponse struct {
-	status  int
-	headers map[string]string
-	body    string
-}
-
-// parseResponses parses a stream of responses to requests with methods
-// (GET for any beyond them), with bodies framed by Content-Length, chunked,
-// or to the end.
-func parseResponses(t testing.TB, out []byte, methods []string) []parsedResponse {
-	t.Helper()
-	var rs []parsedResponse
-	var r codec.Response
-	for len(out) > 0 {
-		method := "GET"
-		if len(rs) < len(methods) {
-			method = methods[len(rs)]
-		}
-		n, err := codec.ParseResponse(out, &r, []byte(method), nil)
-		if err != nil || n == 0 {
-			t.Fatalf("output does not parse as responses (%v): %q", err, out)
-		}
-		pr := parsedResponse{status: r.Status, headers: map[string]string{}}
-		for _, f := range r.Headers {
-			pr.headers[string(bytes.ToLower(f.Name))] = string(f.Value)
-		}
-		out = out[n:]
-		switch r.Framing {
-		case codec.FramingLength:
-			pr.body, out = string(out[:r.ContentLength]), out[r.ContentLength:]
-		case codec.FramingChunked:
-			var d codec.ChunkedDecoder
-			for {
-				k, data, done, err := d.Decode(out, nil)
-				if err != nil || (k == 0 && !done) {
-					t.Fatalf("bad chunked response body (%v): %q", err, out)
-				}
-				pr.body += string(data)
-				out = out[k:]
-				if done {
-					break
-				}
-			}
-		case codec.FramingClose:
-			pr.body, out = string(out), nil
-		case codec.FramingTunnel, codec.FramingUpgrade:
-			pr.body, out = string(out), nil // tunnel bytes, not HTTP
-		}
-		rs = append(rs, pr)
-	}
-	return rs
 }

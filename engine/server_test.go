@@ -23,7 +23,7 @@ func TestKeepAliveAndPipeliningInOrder(t *testing.T) {
 	}
 	h.send(get + "GET /2 HTTP/1.1\r\nHost: a\r\n\r\n" + "POST /3 HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\nz")
 	rs := h.responses()
-	if len(rs) != 3 || rs[0].body != "x" || rs[1].body != "xx" || rs[2].body != "xxx" {
+	if len(rs) != 3 || string(rs[0].Body) != "x" || string(rs[1].Body) != "xx" || string(rs[2].Body) != "xxx" {
 		t.Fatalf("responses %+v; want three in order", rs)
 	}
 	if h.conn.Closed {
@@ -174,7 +174,7 @@ func TestAsyncCompletionAndPipelining(t *testing.T) {
 	}
 	held[1].End([]byte("two"))
 	rs := h.responses()
-	if len(rs) != 2 || rs[0].body != "one" || rs[1].body != "two" {
+	if len(rs) != 2 || string(rs[0].Body) != "one" || string(rs[1].Body) != "two" {
 		t.Fatalf("responses %+v", rs)
 	}
 }

@@ -191,17 +191,10 @@ func (s *Stream) Tunnel(status int, fields []codec.Header) error {
 	default:
 		return codec.ErrStatus
 	}
-	c := s.c
-	b, _ := codec.AppendStatusLine(c.loop.scratch[:0], status)
-	for _, f := range fields {
-		var err error
-		if b, err = codec.AppendHeader(b, f.Name, f.Value); err != nil {
-			return err
-		}
+	if err := s.writeBareHead(status, fields); err != nil {
+		return err
 	}
-	b = append(b, '\r', '\n')
-	c.loop.scratch = b[:0]
-	c.conn.Write(b)
+	c := s.c
 	s.headSent, s.tunnel, s.status = true, true, status
 	s.bodyDone = true
 	c.closeAfter = true
@@ -379,6 +372,12 @@ func (s *Stream) WriteInformation(status int, fields []codec.Header) error {
 	if status < 100 || status > 199 || status == 101 {
 		return codec.ErrStatus
 	}
+	return s.writeBareHead(status, fields)
+}
+
+// writeBareHead writes a head of exactly the status line and fields: no
+// Date, no framing fields (interim responses and tunnel answers).
+func (s *Stream) writeBareHead(status int, fields []codec.Header) error {
 	c := s.c
 	b, _ := codec.AppendStatusLine(c.loop.scratch[:0], status)
 	for _, f := range fields {

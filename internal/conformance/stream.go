@@ -67,6 +67,29 @@ func (s *stream) fail(err error) {
 	s.phase = phaseEnd
 }
 
+// write appends b and parses as far as it can: heads with head (false when
+// it needs more bytes or stopped), bodies, and finish after each message.
+func (s *stream) write(b []byte, head func() bool, finish func()) {
+	if s.ended(b) {
+		return
+	}
+	s.pending = append(s.pending, b...)
+	for s.phase != phaseEnd {
+		if s.phase == phaseHead {
+			if !head() {
+				return
+			}
+			continue
+		}
+		done, more := s.body()
+		if done {
+			finish()
+		} else if !more {
+			return
+		}
+	}
+}
+
 // body advances the message body; it reports whether the message is done.
 // more is false when it needs more bytes.
 func (s *stream) body() (done, more bool) {
@@ -135,26 +158,7 @@ func NewRequestStream(lim *codec.Limits) *RequestStream {
 }
 
 // Write appends b to the stream and parses as far as it can.
-func (s *RequestStream) Write(b []byte) {
-	if s.ended(b) {
-		return
-	}
-	s.pending = append(s.pending, b...)
-	for s.phase != phaseEnd {
-		if s.phase == phaseHead {
-			if !s.head() {
-				return
-			}
-			continue
-		}
-		done, more := s.body()
-		if done {
-			s.finish()
-		} else if !more {
-			return
-		}
-	}
-}
+func (s *RequestStream) Write(b []byte) { s.write(b, s.head, s.finish) }
 
 func (s *RequestStream) head() bool {
 	n, err := codec.ParseRequest(s.exact(), &s.req, s.lim)
@@ -233,32 +237,13 @@ func NewResponseStream(methods []string, lim *codec.Limits) *ResponseStream {
 }
 
 // Write appends b to the stream and parses as far as it can.
-func (s *ResponseStream) Write(b []byte) {
-	if s.ended(b) {
-		return
-	}
-	s.pending = append(s.pending, b...)
-	for s.phase != phaseEnd {
-		if s.phase == phaseHead {
-			if len(s.methods) == 0 {
-				s.stop() // RFC 9112 §9.2: unsolicited data is not a response
-				return
-			}
-			if !s.head() {
-				return
-			}
-			continue
-		}
-		done, more := s.body()
-		if done {
-			s.finish()
-		} else if !more {
-			return
-		}
-	}
-}
+func (s *ResponseStream) Write(b []byte) { s.write(b, s.head, s.finish) }
 
 func (s *ResponseStream) head() bool {
+	if len(s.methods) == 0 {
+		s.stop() // RFC 9112 §9.2: unsolicited data is not a response
+		return false
+	}
 	n, err := codec.ParseResponse(s.exact(), &s.resp, []byte(s.methods[0]), s.lim)
 	if err != nil {
 		s.fail(err)
