@@ -1,12 +1,14 @@
 package poller
 
 import (
+	"context"
 	"io"
 	"net"
 	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -61,5 +63,42 @@ func TestBacklog(t *testing.T) {
 	// State Recv-Q Send-Q Local Peer: for a listener Send-Q is the backlog.
 	if len(fields) < 3 || fields[2] != "77" {
 		t.Fatalf("ss reports %q; want a backlog (Send-Q) of 77", out)
+	}
+}
+
+func TestReusePort(t *testing.T) {
+	a := startServer(t, Config{ReusePort: true}, newEcho())
+	cfg := Config{Addr: a.Addr().String(), ReusePort: true, Loops: 1, Logger: quietLogger()}
+	b, err := Start(cfg, newEcho(), nil)
+	if err != nil {
+		t.Fatalf("second server on %s with SO_REUSEPORT: %v", a.Addr(), err)
+	}
+	if err := b.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestShutdownDeadlineForcesClose(t *testing.T) {
+	held := make(chan *engine.Stream, 1)
+	cfg := Config{Addr: "127.0.0.1:0", Loops: 1, Tick: 10 * time.Millisecond, Logger: quietLogger()}
+	s, err := Start(cfg, &holdHandler{held: held}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	<-held // never answered
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != context.DeadlineExceeded {
+		t.Fatalf("Shutdown: %v; want the context's deadline error", err)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadAll(c); err != nil {
+		t.Fatalf("connection not closed by the forced shutdown: %v", err)
 	}
 }
