@@ -68,19 +68,28 @@ func AppendRequestLine[M, T string | []byte](dst []byte, method M, target T) ([]
 // (ErrFieldValue): CR, LF, NUL and the other control characters are refused
 // (RFC 9110 §5.5). Leading and trailing whitespace is sent as given.
 func AppendHeader[N, V string | []byte](dst []byte, name N, value V) ([]byte, error) {
-	if len(name) == 0 {
-		return dst, ErrFieldName
-	}
-	for i := 0; i < len(name); i++ {
-		if !tchar[name[i]] {
-			return dst, ErrFieldName
-		}
-	}
-	if invalidValueByte(value) >= 0 {
-		return dst, ErrFieldValue
+	if err := ValidHeader(name, value); err != nil {
+		return dst, err
 	}
 	dst = append(dst, name...)
 	dst = append(dst, ':', ' ')
 	dst = append(dst, value...)
 	return append(dst, '\r', '\n'), nil
+}
+
+// ValidHeader reports whether AppendHeader would accept name and value:
+// ErrFieldName or ErrFieldValue when it would not.
+func ValidHeader[N, V string | []byte](name N, value V) error {
+	if len(name) == 0 {
+		return ErrFieldName
+	}
+	for i := 0; i < len(name); i++ {
+		if !tchar[name[i]] {
+			return ErrFieldName
+		}
+	}
+	if invalidValueByte(value) >= 0 {
+		return ErrFieldValue
+	}
+	return nil
 }

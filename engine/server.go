@@ -92,10 +92,11 @@ type ServerConn struct {
 	dec       *codec.ChunkedDecoder
 
 	now        time.Time
-	headStart  time.Time // when the current request head started to be awaited
-	lastActive time.Time // last read or write, for IdleTimeout
-	served     int       // requests taken on this connection
-	parsedLen  int       // input length at the last incomplete head parse
+	idle       time.Duration // this connection's IdleTimeout (SetIdleTimeout)
+	headStart  time.Time     // when the current request head started to be awaited
+	lastActive time.Time     // last read or write, for IdleTimeout
+	served     int           // requests taken on this connection
+	parsedLen  int           // input length at the last incomplete head parse
 
 	inProcess  bool // process is on the stack: nested calls only mark work
 	overWater  bool // output is above HighWater; waiting for OnDrain
@@ -107,7 +108,7 @@ type ServerConn struct {
 // NewServerConn returns the state machine for a new connection. Call Open
 // next, on the connection's loop.
 func (l *Loop) NewServerConn(conn Conn, h Handler) *ServerConn {
-	c := &ServerConn{loop: l, cfg: l.cfg, conn: conn, h: h}
+	c := &ServerConn{loop: l, cfg: l.cfg, conn: conn, h: h, idle: l.cfg.IdleTimeout}
 	c.stream.c = c
 	return c
 }
@@ -115,7 +116,7 @@ func (l *Loop) NewServerConn(conn Conn, h Handler) *ServerConn {
 // Reset prepares a ServerConn taken from a pool for a new connection.
 func (c *ServerConn) Reset(conn Conn, h Handler) {
 	gen := c.stream.gen
-	*c = ServerConn{loop: c.loop, cfg: c.cfg, conn: conn, h: h}
+	*c = ServerConn{loop: c.loop, cfg: c.cfg, conn: conn, h: h, idle: c.cfg.IdleTimeout}
 	c.stream = Stream{c: c, gen: gen + 1}
 }
 
@@ -191,6 +192,18 @@ func (c *ServerConn) Shutdown() {
 	c.closeAfter = true
 	if !c.stream.active {
 		c.close(nil)
+	}
+}
+
+// SetIdleTimeout changes this connection's idle timeout (0 or Disabled
+// turns it off) and restarts it.
+func (c *ServerConn) SetIdleTimeout(d time.Duration) {
+	if d == 0 {
+		d = Disabled
+	}
+	c.idle, c.lastActive = d, c.now
+	if c.phase < phaseClosing {
+		c.armTimer()
 	}
 }
 
@@ -389,6 +402,9 @@ func (c *ServerConn) responseEnded() {
 		return
 	case s.bodyDone:
 		c.finish()
+	case c.phase == phaseBody && c.framing == codec.FramingNone:
+		// Answered inside Request: startRequest goes on to bodyEnd,
+		// which delivers End and finishes the exchange.
 	case c.phase == phaseBody:
 		// The handler answered without reading the whole body: drop the
 		// rest, up to MaxDiscard (RFC 9112 §9.3).
@@ -451,7 +467,22 @@ func (c *ServerConn) protocolError(err error, s *Stream) {
 	} else {
 		c.stream.writeErrorFor(status)
 	}
+	if eh, ok := c.h.(ProtocolErrorHandler); ok {
+		c.callProtocolError(eh, err)
+	}
 	c.stageClose()
+}
+
+// ProtocolErrorHandler is implemented by handlers that want to hear of
+// malformed input (Node's 'clientError'). It is called after the error
+// response has been written, before the staged close.
+type ProtocolErrorHandler interface {
+	ProtocolError(conn Conn, err error)
+}
+
+func (c *ServerConn) callProtocolError(eh ProtocolErrorHandler, err error) {
+	defer c.recoverHandler(&c.stream)
+	eh.ProtocolError(c.conn, err)
 }
 
 // stageClose shuts the write side, then drains input for a short while so
@@ -530,7 +561,11 @@ func (c *ServerConn) OnTimer(now time.Time) {
 		return
 	}
 	if d := c.idleDeadline(); !d.IsZero() && !now.Before(d) {
-		if th, ok := c.h.(TimeoutHandler); ok && c.stream.active && c.callTimeout(th, &c.stream) {
+		var s *Stream
+		if c.stream.active {
+			s = &c.stream
+		}
+		if th, ok := c.h.(TimeoutHandler); ok && c.callTimeout(th, s) {
 			c.lastActive, c.idleKeep = now, true
 		} else {
 			c.close(ErrIdleTimeout)
@@ -541,10 +576,11 @@ func (c *ServerConn) OnTimer(now time.Time) {
 }
 
 // TimeoutHandler is implemented by handlers that want to decide what an
-// idle timeout does to a stream in progress (Node's 'timeout' event).
-// Returning true keeps the connection and restarts the timer.
+// idle timeout does (Node's 'timeout' event). s is the exchange in
+// progress, or nil between requests. Returning true keeps the connection
+// and restarts the timer.
 type TimeoutHandler interface {
-	Timeout(s *Stream) bool
+	Timeout(conn Conn, s *Stream) bool
 }
 
 // headDeadline is when the awaited request head must be complete, or zero.
@@ -563,10 +599,10 @@ func (c *ServerConn) headDeadline() time.Time {
 }
 
 func (c *ServerConn) idleDeadline() time.Time {
-	if c.cfg.IdleTimeout == Disabled {
+	if c.idle == Disabled {
 		return time.Time{}
 	}
-	return c.lastActive.Add(c.cfg.IdleTimeout)
+	return c.lastActive.Add(c.idle)
 }
 
 // armTimer sets the connection's one timer to the nearest deadline.
@@ -613,8 +649,8 @@ func (c *ServerConn) callDrain(s *Stream) {
 }
 
 func (c *ServerConn) callTimeout(th TimeoutHandler, s *Stream) bool {
-	defer c.recoverHandler(s)
-	return th.Timeout(s)
+	defer c.recoverHandler(&c.stream)
+	return th.Timeout(c.conn, s)
 }
 
 func (c *ServerConn) callClose(s *Stream, err error) {

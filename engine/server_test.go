@@ -230,7 +230,7 @@ type keepingHandler struct {
 	timeouts int
 }
 
-func (k *keepingHandler) Timeout(s *Stream) bool { k.timeouts++; return k.timeouts < 2 }
+func (k *keepingHandler) Timeout(_ Conn, s *Stream) bool { k.timeouts++; return k.timeouts < 2 }
 
 func TestIdleTimeoutHandlerMayKeep(t *testing.T) {
 	h := newHarness(t, Config{IdleTimeout: 30 * time.Second})
@@ -525,3 +525,17 @@ func (m minimalHandler) End(s *Stream, _ []codec.Header) {
 }
 func (m minimalHandler) Drain(s *Stream)            {}
 func (m minimalHandler) Close(s *Stream, err error) {}
+
+// TestEndInsideRequest: a handler answering in Request (before End) must
+// still get End for a bodiless request, and pipelined requests must go on.
+func TestEndInsideRequest(t *testing.T) {
+	h := newHarness(t, Config{})
+	h.rec.onRequest = func(s *Stream, req *codec.Request) { s.End([]byte("early")) }
+	h.rec.onEnd = func(s *Stream) {}
+	h.send(get + get)
+	h.send(get)
+	rs := h.responses()
+	if len(rs) != 3 || len(h.rec.msgs) != 3 || h.conn.Closed {
+		t.Fatalf("%d responses, %d End calls, closed %v; want 3, 3, open", len(rs), len(h.rec.msgs), h.conn.Closed)
+	}
+}

@@ -115,12 +115,18 @@ func (h *fuzzHandler) Request(s *engine.Stream, req *codec.Request) {
 	if h.mode&3 == 3 && len(req.Target) > 5 {
 		panic("handler panic")
 	}
+	if h.mode&32 != 0 { // answer before the body
+		_ = s.End([]byte("early"))
+	}
 }
 
 func (h *fuzzHandler) Body(s *engine.Stream, chunk []byte) { h.alive(s, "Body") }
 
 func (h *fuzzHandler) End(s *engine.Stream, _ []codec.Header) {
 	h.alive(s, "End")
+	if s.Ended() {
+		return
+	}
 	switch h.mode & 3 {
 	case 0, 3:
 		_ = s.End([]byte("ok"))

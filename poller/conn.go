@@ -32,10 +32,16 @@ type Conn struct {
 	gen  atomic.Uint32
 	open atomic.Bool
 
+	// Data belongs to the layer above (its per-connection state). Loop only.
+	Data any
+
 	waitDrain     bool // output was over HighWater; the loop polls for drain
 	shutdownAfter bool // shut the write side once gnet's buffer is empty
 	remote, local net.Addr
 }
+
+// Engine returns the connection's engine state machine. Loop only.
+func (c *Conn) Engine() *engine.ServerConn { return c.sc }
 
 // Gen returns the generation of the connection this Conn currently holds.
 // Safe from any goroutine.

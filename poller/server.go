@@ -64,6 +64,7 @@ type Server struct {
 	booted   chan error
 	done     chan error
 	stopping atomic.Bool
+	refusing atomic.Bool // new connections are closed at once
 	nextCPU  atomic.Int32
 	open     atomic.Int64 // connections between OnOpen and OnClose
 
@@ -155,6 +156,9 @@ func (s *Server) OnBoot(eng gnet.Engine) gnet.Action {
 
 // OnOpen takes a connection state from the loop's pool. gnet calls it.
 func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
+	if s.refusing.Load() {
+		return nil, gnet.Close
+	}
 	now := time.Now()
 	l := s.loopFor(gc.EventLoop(), now)
 	s.open.Add(1)
@@ -193,12 +197,12 @@ func (s *Server) OnClose(gc gnet.Conn, err error) gnet.Action {
 		c.Flush() // gnet writes what is left after OnClose returns
 	}
 	c.sc.OnClose(now)
+	s.open.Add(-1) // before Closed, so the hook sees the count without c
 	if s.hooks != nil {
 		s.hooks.Closed(c)
 	}
 	c.loop.close(c)
 	gc.SetContext(nil)
-	s.open.Add(-1)
 	return gnet.None
 }
 
@@ -250,6 +254,16 @@ func (s *Server) pinThisThread() {
 		s.cfg.Logger.Warn("loophttp: pinning a loop thread failed", "err", err)
 	}
 }
+
+// StopAccepting makes the server close every new connection at once,
+// leaving the existing ones alone (Node's server.close). gnet keeps its
+// listener open, so peers see a close right after connecting rather than
+// a refused connection. Safe from any goroutine.
+func (s *Server) StopAccepting() { s.refusing.Store(true) }
+
+// OpenConns reports the connections currently open. Safe from any
+// goroutine.
+func (s *Server) OpenConns() int64 { return s.open.Load() }
 
 // Shutdown stops the server gracefully: it stops taking requests, lets
 // every response in progress finish, closes idle keep-alive connections,

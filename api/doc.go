@@ -1,0 +1,83 @@
+// Package api is loophttp's Node.js/IoT.js http facade: CreateServer,
+// IncomingMessage, ServerResponse and Socket over the engine and poller
+// layers, with Node's semantics where IoT.js is buggy (see
+// ../shared/reference/iotjs-http.md, "Decisions for loophttp").
+//
+// # Threading
+//
+// Events run on the event loop of their connection, one at a time, like
+// Node's callbacks: they must not block. Register request and response
+// listeners (OnData, OnEnd, OnFinish, …) from the request handler.
+// ServerResponse methods are safe from any goroutine, during the handler
+// or after it returned: calls are recorded and carried out in order on the
+// connection's loop, so a handler may hand the response to a goroutine or
+// a timer and finish it later. A call for a connection that has gone fails
+// with ErrConnectionGone (its callback gets the error); it never writes to
+// another connection. Server event registration, SetTimeout, Close and
+// Address are safe from any goroutine.
+//
+// # Buffers
+//
+// The request head is copied once into the request's own memory: its
+// strings stay valid as long as the IncomingMessage. Body chunks passed to
+// OnData are borrowed, valid only during the call; bytes.Clone keeps one.
+// Data given to Write and End is copied; the caller may reuse it at once.
+//
+// # IoT.js members and events, and their Go names
+//
+//	IoT.js / Node                       loophttp
+//	----------------------------------  ------------------------------------------------
+//	http.createServer([opts], fn)       CreateServer(fn, *Options)
+//	server.listen(port, host, backlog,  Server.Listen(port, host, backlog, cb) error
+//	  cb)                                 (host "" = 0.0.0.0, backlog 0 = 511, port 0 = any)
+//	server.address()                    Server.Address() *Address
+//	server.close([cb])                  Server.Close(cb func(error))
+//	server.setTimeout(ms, cb)           Server.SetTimeout(d, cb)   (0 = off)
+//	server.timeout                      Server.Timeout()           (default 2 min)
+//	'request' (req, res)                Server.OnRequest
+//	'connection' (socket)               Server.OnConnection
+//	'close'                             Server.OnClose
+//	'listening'                         Server.OnListening
+//	'error' (err)                       Server.OnError
+//	'clientError' (err, socket)         Server.OnClientError (malformed input, answered 4xx/5xx)
+//	'timeout' (socket)                  Server.OnTimeout
+//	'checkContinue' (req, res)          Server.OnCheckContinue
+//	'upgrade' (req, socket, head)       not yet
+//
+//	req.method, req.url                 IncomingMessage.Method, URL
+//	req.httpVersion                     IncomingMessage.HTTPVersion ("1.1")
+//	req.headers                         IncomingMessage.Headers() (lower-case, Node joins)
+//	req.rawHeaders                      IncomingMessage.RawHeaders
+//	(case-insensitive lookup)           IncomingMessage.Header(name), HeaderValues(name)
+//	req.trailers / rawTrailers          IncomingMessage.Trailer(name), RawTrailers
+//	req.socket, req.complete            IncomingMessage.Socket, Complete
+//	req.setTimeout(ms, cb)              IncomingMessage.SetTimeout(d, cb)
+//	req.pause(), req.resume()           IncomingMessage.Pause(), Resume()
+//	'data', 'end', 'close', 'timeout'   IncomingMessage.OnData, OnEnd, OnClose, OnTimeout
+//
+//	res.statusCode, res.statusMessage   ServerResponse.StatusCode, StatusMessage
+//	res.writeHead(code, msg, headers)   ServerResponse.WriteHead(code, msg, headers...)
+//	res.setHeader/getHeader/            ServerResponse.SetHeader (SetHeaderValues),
+//	  removeHeader/hasHeader/getHeaders   GetHeader, RemoveHeader, HasHeader, GetHeaders
+//	res.headersSent                     ServerResponse.HeadersSent()
+//	res.write(data, cb)                 ServerResponse.Write(data, cb) bool
+//	res.end(data, cb)                   ServerResponse.End(data, cb) error
+//	res.writeContinue()                 ServerResponse.WriteContinue()
+//	res.writeProcessing/early hints     ServerResponse.WriteInformation(code, headers...)
+//	res.addTrailers(headers)            ServerResponse.AddTrailers(headers...)
+//	res.setTimeout(ms, cb)              ServerResponse.SetTimeout(d, cb)
+//	res.socket                          ServerResponse.Socket()
+//	'finish', 'close', 'drain',         ServerResponse.OnFinish, OnClose, OnDrain,
+//	  'timeout'                           OnTimeout
+//
+//	socket.remoteAddress/remotePort     Socket.RemoteAddress(), RemotePort()
+//	socket.localAddress/localPort       Socket.LocalAddress(), LocalPort()
+//	socket.setTimeout(ms, cb)           Socket.SetTimeout(d, cb)
+//	socket.setNoDelay, setKeepAlive     Socket.SetNoDelay, SetKeepAlive (accepted; NODELAY is always on)
+//	socket.end(), socket.destroy()      Socket.End(), Destroy()
+//	'close', 'timeout'                  Socket.OnClose, OnTimeout
+//	'error'                             not yet
+//
+// The client side (http.request, http.get, ClientRequest, Agent) is not
+// implemented yet, nor a worker-pool mode for blocking handlers.
+package api

@@ -1,0 +1,155 @@
+package api
+
+import (
+	"sync/atomic"
+
+	"github.com/loophttp/loophttp/codec"
+	"github.com/loophttp/loophttp/engine"
+	"github.com/loophttp/loophttp/poller"
+)
+
+// serverHandler connects a Server to the runtime: it is the engine.Handler
+// of every connection and the poller's connection hooks. All its methods
+// run on the loop of the connection concerned.
+type serverHandler struct {
+	srv *Server
+}
+
+// exchange is one request/response pair: the only object allocated per
+// request. Its fields are owned by the connection's loop, except what
+// ServerResponse guards with its mutex.
+type exchange struct {
+	req    IncomingMessage
+	res    ServerResponse
+	sock   *Socket
+	stream *engine.Stream
+	gen    uint32 // the connection generation it belongs to
+
+	inCallback   atomic.Bool // the loop is running a user callback of this exchange
+	done         bool        // Handler.Close has been called
+	closePending bool        // Close came while the response was being applied
+}
+
+// Opened creates the Socket of a new connection and fires 'connection'.
+func (h *serverHandler) Opened(c *poller.Conn) {
+	s := &Socket{pc: c, gen: c.Gen(), srv: h.srv}
+	s.drain = func() { s.drainCurrent() }
+	c.Data = s
+	for _, fn := range listeners(h.srv, &h.srv.onConnection) {
+		s.safely(func() { fn(s) })
+	}
+}
+
+// Closed fires the socket's 'close' and lets a closing server finish.
+func (h *serverHandler) Closed(c *poller.Conn) {
+	s, ok := c.Data.(*Socket)
+	if !ok {
+		return
+	}
+	s.closed.Store(true)
+	for _, fn := range s.onClose {
+		s.safely(fn)
+	}
+	h.srv.maybeClosed()
+}
+
+// Request builds the exchange and fires 'request' (or 'checkContinue').
+func (h *serverHandler) Request(st *engine.Stream, req *codec.Request) {
+	sock := st.Conn().(*poller.Conn).Data.(*Socket)
+	ex := &exchange{sock: sock, stream: st, gen: sock.gen}
+	ex.req.init(ex, req)
+	ex.res.init(ex, req)
+	st.Data = ex
+	sock.current = ex
+
+	srv := h.srv
+	srv.mu.Lock()
+	check := srv.onCheckContinue
+	srv.mu.Unlock()
+	if req.ExpectContinue && check != nil && req.Framing != codec.FramingNone {
+		ex.call(func() { check(&ex.req, &ex.res) })
+		return
+	}
+	if req.ExpectContinue && req.Framing != codec.FramingNone {
+		st.WriteContinue() // RFC 9110 §10.1.1, answered for the handler
+	}
+	for _, fn := range listeners(srv, &srv.onRequest) {
+		ex.call(func() { fn(&ex.req, &ex.res) })
+	}
+}
+
+// Body delivers a body chunk to req.OnData.
+func (h *serverHandler) Body(st *engine.Stream, chunk []byte) {
+	ex := st.Data.(*exchange)
+	ex.call(func() { ex.req.emitData(chunk) })
+}
+
+// End completes the request and fires req.OnEnd.
+func (h *serverHandler) End(st *engine.Stream, trailers []codec.Header) {
+	ex := st.Data.(*exchange)
+	ex.call(func() { ex.req.complete(trailers) })
+}
+
+// Timeout is the engine's idle timeout (Node's server timeout).
+func (h *serverHandler) Timeout(c engine.Conn, _ *engine.Stream) bool {
+	sock, ok := c.(*poller.Conn).Data.(*Socket)
+	return ok && sock.timeout()
+}
+
+// ProtocolError fires 'clientError': the connection sent malformed input,
+// which the engine has answered (400, 413, 414, 431, 501 or 505).
+func (h *serverHandler) ProtocolError(c engine.Conn, err error) {
+	sock, ok := c.(*poller.Conn).Data.(*Socket)
+	if !ok {
+		return
+	}
+	for _, fn := range listeners(h.srv, &h.srv.onClientError) {
+		sock.safely(func() { fn(err, sock) })
+	}
+}
+
+// Drain fires res.OnDrain.
+func (h *serverHandler) Drain(st *engine.Stream) {
+	ex := st.Data.(*exchange)
+	ex.call(func() { ex.res.emit(&ex.res.onDrain) })
+}
+
+// Close ends the exchange: on success the response has been sent (its
+// 'finish' already fired); either way req and res get 'close'.
+func (h *serverHandler) Close(st *engine.Stream, err error) {
+	ex, ok := st.Data.(*exchange)
+	if !ok || ex.done {
+		return
+	}
+	ex.done = true
+	st.Data = nil
+	if ex.sock.current == ex {
+		ex.sock.current = nil
+	}
+	ex.res.closed(err)
+	if ex.res.applying {
+		ex.closePending = true // 'finish' first: apply emits 'close' after it
+		return
+	}
+	ex.emitClose()
+}
+
+// emitClose fires 'close' on the request and the response.
+func (ex *exchange) emitClose() {
+	ex.call(func() {
+		ex.req.emit(&ex.req.onClose)
+		ex.res.emit(&ex.res.onClose)
+	})
+}
+
+// call runs a user callback of the exchange on the loop, then applies what
+// the callback asked of the response. Panics are left to the engine, which
+// recovers them (500 if the head is not out, then close).
+func (ex *exchange) call(fn func()) {
+	ex.inCallback.Store(true)
+	defer func() {
+		ex.inCallback.Store(false)
+		ex.res.apply()
+	}()
+	fn()
+}

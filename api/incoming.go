@@ -1,0 +1,217 @@
+package api
+
+import (
+	"strings"
+	"time"
+
+	"github.com/loophttp/loophttp/codec"
+)
+
+// IncomingMessage is a request as the server sees it (Node's
+// http.IncomingMessage). Its fields are set before OnRequest runs and never
+// change; the strings are the request's own copy and live as long as the
+// message. The On* registrations, Pause and Resume must be called on the
+// loop: in the request handler or another event of this exchange.
+type IncomingMessage struct {
+	Method      string   // as received, e.g. "GET" (case preserved)
+	URL         string   // the request-target as received, e.g. "/a?b=c"
+	HTTPVersion string   // "1.1" or "1.0"
+	RawHeaders  []string // name, value, name, value… in received order and case
+	// Trailers holds the trailer fields of a chunked request, in
+	// RawHeaders' flat form, once OnEnd has fired.
+	RawTrailers []string
+	// Complete is true once the whole body has been received.
+	Complete bool
+	// Socket is the connection.
+	Socket *Socket
+
+	ex        *exchange
+	onData    []func([]byte)
+	onEnd     []func()
+	onClose   []func()
+	onTimeout []func()
+	headers   map[string]string
+}
+
+// init copies what the request exposes out of the engine's borrowed views:
+// all of it into one buffer, once.
+func (m *IncomingMessage) init(ex *exchange, req *codec.Request) {
+	m.ex, m.Socket = ex, ex.sock
+	size := len(req.Method) + len(req.Target)
+	for _, h := range req.Headers {
+		size += len(h.Name) + len(h.Value)
+	}
+	arena := make([]byte, 0, size)
+	take := func(b []byte) string {
+		start := len(arena)
+		arena = append(arena, b...)
+		return view(arena[start:])
+	}
+	m.Method = methodName(req.Method, take)
+	m.URL = take(req.Target)
+	m.HTTPVersion = "1.1"
+	if req.Minor == 0 {
+		m.HTTPVersion = "1.0"
+	}
+	m.RawHeaders = make([]string, 0, 2*len(req.Headers))
+	for _, h := range req.Headers {
+		m.RawHeaders = append(m.RawHeaders, take(h.Name), take(h.Value))
+	}
+}
+
+// methodName returns the common methods without copying.
+func methodName(b []byte, take func([]byte) string) string {
+	switch string(b) {
+	case "GET":
+		return "GET"
+	case "POST":
+		return "POST"
+	case "HEAD":
+		return "HEAD"
+	case "PUT":
+		return "PUT"
+	case "DELETE":
+		return "DELETE"
+	}
+	return take(b)
+}
+
+// Header returns the value of the named field (ASCII case-insensitive), with
+// repeated fields joined as Node joins them (see Headers), or "".
+func (m *IncomingMessage) Header(name string) string {
+	return joinField(m.RawHeaders, strings.ToLower(name))
+}
+
+// HeaderValues returns every value of the named field in received order
+// (for Set-Cookie and other repeated fields).
+func (m *IncomingMessage) HeaderValues(name string) []string {
+	var vs []string
+	for i := 0; i+1 < len(m.RawHeaders); i += 2 {
+		if strings.EqualFold(m.RawHeaders[i], name) {
+			vs = append(vs, m.RawHeaders[i+1])
+		}
+	}
+	return vs
+}
+
+// Headers returns the header fields as Node's req.headers: lower-case names;
+// repeats of single-value fields (Host, Content-Type, …) keep the first;
+// Cookie repeats are joined with "; "; others with ", " (Set-Cookie too:
+// HeaderValues gives them one by one). The map is built on first use.
+func (m *IncomingMessage) Headers() map[string]string {
+	if m.headers == nil {
+		m.headers = make(map[string]string, len(m.RawHeaders)/2)
+		for i := 0; i+1 < len(m.RawHeaders); i += 2 {
+			name := strings.ToLower(m.RawHeaders[i])
+			if _, done := m.headers[name]; !done {
+				m.headers[name] = joinField(m.RawHeaders, name)
+			}
+		}
+	}
+	return m.headers
+}
+
+// singleValue lists the fields of which Node keeps only the first.
+var singleValue = map[string]bool{
+	"age": true, "authorization": true, "content-length": true, "content-type": true,
+	"etag": true, "expires": true, "from": true, "host": true, "if-modified-since": true,
+	"if-unmodified-since": true, "last-modified": true, "location": true,
+	"max-forwards": true, "proxy-authorization": true, "referer": true,
+	"retry-after": true, "server": true, "user-agent": true,
+}
+
+// joinField joins the values of the lower-case field name in a flat list.
+func joinField(raw []string, name string) string {
+	sep := ", "
+	if name == "cookie" {
+		sep = "; "
+	}
+	out, found := "", false
+	for i := 0; i+1 < len(raw); i += 2 {
+		if !strings.EqualFold(raw[i], name) {
+			continue
+		}
+		switch {
+		case !found:
+			out, found = raw[i+1], true
+			if singleValue[name] {
+				return out
+			}
+		default:
+			out += sep + raw[i+1]
+		}
+	}
+	return out
+}
+
+// Trailer returns the value of a trailer field (case-insensitive), or "".
+func (m *IncomingMessage) Trailer(name string) string {
+	return joinField(m.RawTrailers, strings.ToLower(name))
+}
+
+// OnData adds a listener for 'data': a piece of the body. chunk is
+// borrowed: valid only during the call (bytes.Clone keeps it).
+func (m *IncomingMessage) OnData(fn func(chunk []byte)) { m.onData = append(m.onData, fn) }
+
+// OnEnd adds a listener for 'end': the body is complete (it fires for
+// requests without a body too).
+func (m *IncomingMessage) OnEnd(fn func()) { m.onEnd = append(m.onEnd, fn) }
+
+// OnClose adds a listener for 'close': the exchange is over, normally or
+// because the connection closed.
+func (m *IncomingMessage) OnClose(fn func()) { m.onClose = append(m.onClose, fn) }
+
+// OnTimeout adds a listener for 'timeout': the connection was idle for its
+// timeout before this request was complete.
+func (m *IncomingMessage) OnTimeout(fn func()) { m.onTimeout = append(m.onTimeout, fn) }
+
+// SetTimeout sets the connection's idle timeout (0: off) and adds cb, if not
+// nil, as an OnTimeout listener (once, unlike IoT.js, which ran it twice).
+func (m *IncomingMessage) SetTimeout(d time.Duration, cb func()) {
+	if cb != nil {
+		m.onTimeout = append(m.onTimeout, cb)
+	}
+	m.Socket.pc.Engine().SetIdleTimeout(d)
+}
+
+// Pause stops delivering the body: the connection is not read further
+// until Resume (input stays buffered, within the engine's bound).
+func (m *IncomingMessage) Pause() {
+	if st := m.ex.stream; !m.ex.done {
+		st.Pause()
+	}
+}
+
+// Resume delivers the body again after Pause.
+func (m *IncomingMessage) Resume() {
+	if st := m.ex.stream; !m.ex.done {
+		st.Resume()
+	}
+}
+
+func (m *IncomingMessage) emitData(chunk []byte) {
+	for _, fn := range m.onData {
+		fn(chunk)
+	}
+}
+
+func (m *IncomingMessage) complete(trailers []codec.Header) {
+	m.Complete = true
+	if len(trailers) > 0 {
+		arena := make([]byte, 0, 64)
+		for _, t := range trailers {
+			start := len(arena)
+			arena = append(arena, t.Name...)
+			mid := len(arena)
+			arena = append(arena, t.Value...)
+			m.RawTrailers = append(m.RawTrailers, string(arena[start:mid]), string(arena[mid:]))
+		}
+	}
+	m.emit(&m.onEnd)
+}
+
+func (m *IncomingMessage) emit(list *[]func()) {
+	for _, fn := range *list {
+		fn()
+	}
+}

@@ -1,0 +1,295 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/loophttp/loophttp/codec"
+	"github.com/loophttp/loophttp/engine"
+	"github.com/loophttp/loophttp/poller"
+)
+
+// Options configures a Server; the zero value of each field means its
+// default.
+type Options struct {
+	Loops            int           // event loops (default GOMAXPROCS)
+	PinCPU           bool          // pin each loop to a CPU
+	ReusePort        bool          // SO_REUSEPORT
+	Limits           codec.Limits  // request limits (codec defaults)
+	HeadersTimeout   time.Duration // slowloris guard (default 60 s; engine.Disabled: off)
+	KeepAliveTimeout time.Duration // idle between requests (default 5 s; engine.Disabled: off)
+	Logger           *slog.Logger  // nil: slog.Default()
+}
+
+// DefaultTimeout is a server's idle timeout unless SetTimeout changes it
+// (IoT.js: 2 minutes).
+const DefaultTimeout = 120 * time.Second
+
+// Server is an HTTP server: Node's http.Server. Create it with
+// CreateServer, register events, then Listen. Event registration and
+// SetTimeout are safe from any goroutine; the events run on the event loop
+// of the connection concerned and must not block.
+type Server struct {
+	opts Options
+
+	mu              sync.Mutex // guards everything below
+	onRequest       []func(*IncomingMessage, *ServerResponse)
+	onConnection    []func(*Socket)
+	onClose         []func()
+	onListening     []func()
+	onError         []func(error)
+	onClientError   []func(error, *Socket)
+	onTimeout       []func(*Socket)
+	onCheckContinue func(*IncomingMessage, *ServerResponse)
+	timeout         time.Duration
+	ps              *poller.Server
+	closing         bool
+	closeCbs        []func(error)
+	closed          bool
+}
+
+// CreateServer returns a server that calls handler (if not nil) for every
+// request, like Node's http.createServer(requestListener). opts may be nil.
+func CreateServer(handler func(*IncomingMessage, *ServerResponse), opts *Options) *Server {
+	s := &Server{timeout: DefaultTimeout}
+	if opts != nil {
+		s.opts = *opts
+	}
+	if handler != nil {
+		s.onRequest = append(s.onRequest, handler)
+	}
+	return s
+}
+
+// OnRequest adds a listener for Node's 'request' event: a request head is
+// complete. The body follows through req.OnData and req.OnEnd.
+func (s *Server) OnRequest(fn func(*IncomingMessage, *ServerResponse)) {
+	s.mu.Lock()
+	s.onRequest = append(s.onRequest, fn)
+	s.mu.Unlock()
+}
+
+// OnConnection adds a listener for 'connection': a TCP connection opened,
+// before any byte is read.
+func (s *Server) OnConnection(fn func(*Socket)) { add(s, &s.onConnection, fn) }
+
+// OnClose adds a listener for 'close': the server has closed (after Close,
+// once the last connection has gone).
+func (s *Server) OnClose(fn func()) { add(s, &s.onClose, fn) }
+
+// OnListening adds a listener for 'listening'.
+func (s *Server) OnListening(fn func()) { add(s, &s.onListening, fn) }
+
+// OnError adds a listener for 'error' (listen errors).
+func (s *Server) OnError(fn func(error)) { add(s, &s.onError, fn) }
+
+// OnClientError adds a listener for 'clientError': a connection sent a
+// malformed request (it has been answered with 400, 413, 414, 431, 501 or
+// 505 and is being closed; err is a codec.Error).
+func (s *Server) OnClientError(fn func(error, *Socket)) { add(s, &s.onClientError, fn) }
+
+// OnTimeout adds a listener for 'timeout': a connection was idle for
+// Timeout while a request was in progress. With a listener (here, on the
+// request or on the response) the connection is kept; the listener should
+// end it. Without any, the connection is destroyed.
+func (s *Server) OnTimeout(fn func(*Socket)) { add(s, &s.onTimeout, fn) }
+
+// OnCheckContinue sets the handler for 'checkContinue': requests with
+// "Expect: 100-continue" go to it instead of OnRequest, and it decides
+// with res.WriteContinue or a final status. Set it before Listen.
+func (s *Server) OnCheckContinue(fn func(*IncomingMessage, *ServerResponse)) {
+	s.mu.Lock()
+	s.onCheckContinue = fn
+	s.mu.Unlock()
+}
+
+// add appends a listener under the server's lock.
+func add[F any](s *Server, list *[]F, fn F) {
+	s.mu.Lock()
+	*list = append(*list, fn)
+	s.mu.Unlock()
+}
+
+// SetTimeout sets the idle timeout of connections accepted from now on
+// (0 turns it off) and, when cb is not nil, adds it as an OnTimeout
+// listener. Like Node, not IoT.js: 0 means off.
+func (s *Server) SetTimeout(d time.Duration, cb func(*Socket)) {
+	s.mu.Lock()
+	s.timeout = d
+	if cb != nil {
+		s.onTimeout = append(s.onTimeout, cb)
+	}
+	s.mu.Unlock()
+}
+
+// Timeout returns the idle timeout (default 2 minutes; 0 is off).
+func (s *Server) Timeout() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.timeout
+}
+
+// ErrListening reports a second Listen.
+var ErrListening = errors.New("api: server is already listening")
+
+// ErrNotRunning is passed to a Close callback when the server was not
+// listening.
+var ErrNotRunning = errors.New("api: Not running")
+
+// Listen binds host:port (host "" means all IPv4 addresses, port 0 a free
+// port; backlog 0 means 511) and starts serving. cb, when not nil, is added
+// as an OnListening listener. A bind failure is returned (wrapping the
+// errno, e.g. syscall.EADDRINUSE) and passed to the OnError listeners.
+func (s *Server) Listen(port int, host string, backlog int, cb func()) error {
+	if host == "" {
+		host = "0.0.0.0"
+	}
+	s.mu.Lock()
+	if s.ps != nil || s.closed {
+		s.mu.Unlock()
+		return ErrListening
+	}
+	if cb != nil {
+		s.onListening = append(s.onListening, cb)
+	}
+	idle := s.timeout
+	s.mu.Unlock()
+
+	ecfg := engine.Config{
+		Limits:           s.opts.Limits,
+		HeadersTimeout:   s.opts.HeadersTimeout,
+		KeepAliveTimeout: s.opts.KeepAliveTimeout,
+		IdleTimeout:      orDisabled(idle), // Node's server timeout; 0 is off
+		ManualContinue:   true,             // the api answers 100-continue itself
+		Logger:           s.opts.Logger,
+	}
+	h := &serverHandler{srv: s}
+	ps, err := poller.Start(poller.Config{
+		Addr:      net.JoinHostPort(host, strconv.Itoa(port)),
+		Loops:     s.opts.Loops,
+		PinCPU:    s.opts.PinCPU,
+		ReusePort: s.opts.ReusePort,
+		Backlog:   backlog,
+		Engine:    ecfg,
+		Logger:    s.opts.Logger,
+	}, h, h)
+	if err != nil {
+		err = fmt.Errorf("api: listen: %w", err)
+		for _, fn := range listeners(s, &s.onError) {
+			fn(err)
+		}
+		return err
+	}
+	s.mu.Lock()
+	s.ps = ps
+	s.mu.Unlock()
+	for _, fn := range listeners(s, &s.onListening) {
+		fn()
+	}
+	return nil
+}
+
+// listeners returns a listener list to call without the lock. Lists only
+// grow by append, which never writes below the length a reader holds, so
+// the returned slice needs no copy.
+func listeners[F any](s *Server, list *[]F) []F {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return *list
+}
+
+// Address describes where a server listens (Node's server.address()).
+type Address struct {
+	Address string // e.g. "127.0.0.1"
+	Family  string // "IPv4" or "IPv6"
+	Port    int
+}
+
+// Address returns where the server listens, or nil when it does not.
+func (s *Server) Address() *Address {
+	s.mu.Lock()
+	ps := s.ps
+	s.mu.Unlock()
+	if ps == nil {
+		return nil
+	}
+	a, ok := ps.Addr().(*net.TCPAddr)
+	if !ok {
+		return nil
+	}
+	fam := "IPv4"
+	if a.IP.To4() == nil {
+		fam = "IPv6"
+	}
+	return &Address{Address: a.IP.String(), Family: fam, Port: a.Port}
+}
+
+// Close stops accepting connections now and keeps the existing ones; when
+// the last has closed, the server stops, the OnClose listeners run and cb
+// (if not nil) is called with nil. cb gets ErrNotRunning when the server
+// was not listening. Safe from any goroutine.
+func (s *Server) Close(cb func(error)) {
+	s.mu.Lock()
+	ps := s.ps
+	if ps == nil || s.closed {
+		s.mu.Unlock()
+		if cb != nil {
+			go cb(ErrNotRunning)
+		}
+		return
+	}
+	if cb != nil {
+		s.closeCbs = append(s.closeCbs, cb)
+	}
+	already := s.closing
+	s.closing = true
+	s.mu.Unlock()
+	if already {
+		return
+	}
+	ps.StopAccepting()
+	s.maybeClosed()
+}
+
+// maybeClosed finishes a Close once no connection is left. It runs on a
+// goroutine of its own, since stopping the loops must not run on a loop.
+func (s *Server) maybeClosed() {
+	s.mu.Lock()
+	if !s.closing || s.closed || s.ps.OpenConns() > 0 {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	ps, cbs := s.ps, s.closeCbs
+	s.closeCbs = nil
+	s.mu.Unlock()
+	go func() {
+		_ = ps.Shutdown(context.Background())
+		for _, fn := range listeners(s, &s.onClose) {
+			fn()
+		}
+		for _, cb := range cbs {
+			cb(nil)
+		}
+	}()
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.opts.Logger != nil {
+		return s.opts.Logger
+	}
+	return slog.Default()
+}
+
+func orDisabled(d time.Duration) time.Duration {
+	if d <= 0 {
+		return engine.Disabled
+	}
+	return d
+}

@@ -1,0 +1,436 @@
+package api
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func quiet() *Options {
+	return &Options{Loops: 2, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+}
+
+// listen starts srv on a free loopback port and closes it at the end of
+// the test, waiting for the close callback.
+func listen(t *testing.T, srv *Server) string {
+	t.Helper()
+	if err := srv.Listen(0, "127.0.0.1", 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// Close waits for open connections, as Node's does: drop the
+		// client's idle keep-alive ones first.
+		http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+		done := make(chan error, 1)
+		srv.Close(func(err error) { done <- err })
+		select {
+		case err := <-done:
+			if err != nil && !errors.Is(err, ErrNotRunning) {
+				t.Errorf("Close: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("server did not close")
+		}
+	})
+	a := srv.Address()
+	return net.JoinHostPort(a.Address, fmt.Sprint(a.Port))
+}
+
+// roundTrip sends raw on a new connection, half-closes, and returns all
+// that came back.
+func roundTrip(t *testing.T, addr, raw string) string {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, raw)
+	c.(*net.TCPConn).CloseWrite()
+	out, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
+}
+
+func TestHelloAndKeepAlive(t *testing.T) {
+	srv := CreateServer(func(req *IncomingMessage, res *ServerResponse) {
+		res.SetHeader("Content-Type", "text/plain")
+		res.End([]byte("hello "+req.Method+" "+req.URL), nil)
+	}, quiet())
+	addr := listen(t, srv)
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	for i := 0; i < 3; i++ {
+		resp, err := client.Get("http://" + addr + "/x?y=" + fmt.Sprint(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if want := fmt.Sprintf("hello GET /x?y=%d", i); string(b) != want || resp.Header.Get("Content-Type") != "text/plain" {
+			t.Fatalf("got %q %v; want %q", b, resp.Header, want)
+		}
+	}
+}
+
+func TestPostEventOrder(t *testing.T) {
+	var mu sync.Mutex
+	var events []string
+	log := func(e string) { mu.Lock(); events = append(events, e); mu.Unlock() }
+	done := make(chan struct{})
+	srv := CreateServer(nil, quiet())
+	srv.OnConnection(func(s *Socket) { log("connection") })
+	srv.OnRequest(func(req *IncomingMessage, res *ServerResponse) {
+		log("request")
+		var body []byte
+		req.OnData(func(chunk []byte) { log("data"); body = append(body, chunk...) })
+		req.OnEnd(func() {
+			log("end")
+			res.End(body, func(err error) { log("end callback") })
+		})
+		res.OnFinish(func() { log("finish") })
+		res.OnClose(func() { log("close"); close(done) })
+	})
+	addr := listen(t, srv)
+	out := roundTrip(t, addr, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello")
+	<-done
+	if !strings.HasSuffix(out, "\r\n\r\nhello") {
+		t.Fatalf("response %q", out)
+	}
+	mu.Lock()
+	got := strings.Join(events, ",")
+	mu.Unlock()
+	if got != "connection,request,data,end,end callback,finish,close" {
+		t.Fatalf("events %s", got)
+	}
+}
+
+// TestHeaderOperations ports T1: remove an absent header, set, remove,
+// get-and-replace, 500 headers, Content-Length 0.
+func TestHeaderOperations(t *testing.T) {
+	srv := CreateServer(func(req *IncomingMessage, res *ServerResponse) {
+		req.OnEnd(func() {
+			res.RemoveHeader("h1")
+			res.SetHeader("h1", "h1")
+			res.SetHeader("h2", "h2")
+			res.SetHeader("h3", "h3")
+			res.RemoveHeader("H2")
+			if res.GetHeader("H3") == "h3" {
+				res.SetHeader("h3", "h3prime")
+			}
+			for i := 5; i < 505; i++ {
+				res.SetHeader(fmt.Sprintf("h%d", i), fmt.Sprintf("h%d", i))
+			}
+			res.SetHeader("content-length", "0")
+			res.End(nil, nil)
+		})
+	}, quiet())
+	addr := listen(t, srv)
+	resp, err := http.Get("http://" + addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("h1") != "h1" || resp.Header.Get("h2") != "" ||
+		resp.Header.Get("h3") != "h3prime" || resp.Header.Get("h504") != "h504" || resp.ContentLength != 0 {
+		t.Fatalf("status %d headers %v", resp.StatusCode, resp.Header)
+	}
+}
+
+func TestHeaderValidation(t *testing.T) {
+	errs := make(chan []error, 1)
+	srv := CreateServer(func(req *IncomingMessage, res *ServerResponse) {
+		errs <- []error{
+			res.SetHeader("X-Bad", "a\r\nSet-Cookie: evil=1"),
+			res.SetHeader("bad name", "v"),
+			res.WriteHead(200, "", Header{"X", "a\x00b"}),
+		}
+		res.End(nil, nil)
+	}, quiet())
+	addr := listen(t, srv)
+	out := roundTrip(t, addr, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	for i, err := range <-errs {
+		if err == nil {
+			t.Errorf("call %d accepted an invalid header", i)
+		}
+	}
+	if strings.Contains(out, "evil") {
+		t.Fatalf("injected header reached the wire: %q", out)
+	}
+}
+
+// TestStatusMessage ports T19: a custom reason phrase.
+func TestStatusMessage(t *testing.T) {
+	srv := CreateServer(func(req *IncomingMessage, res *ServerResponse) {
+		res.StatusCode = 200
+		res.StatusMessage = "Custom Message"
+		res.End(nil, nil)
+	}, quiet())
+	addr := listen(t, srv)
+	out := roundTrip(t, addr, "GET / HTTP/1.1\r\nConnection: close\r\nHost: a\r\n\r\n")
+	if !strings.HasPrefix(out, "HTTP/1.1 200 Custom Message\r\n") {
+		t.Fatalf("got %q", out)
+	}
+}
+
+func TestWriteHeadMergesAndLastWins(t *testing.T) {
+	srv := CreateServer(func(req *IncomingMessage, res *ServerResponse) {
+		res.SetHeader("test", "1")
+		res.WriteHead(201, "", Header{"Test", "2"})
+		res.WriteHead(202, "Fine", Header{"Head", "Value"})
+		if err := res.WriteHead(100, ""); err == nil {
+			t.Error("WriteHead(100) accepted: 1xx are interim")
+		}
+		res.End([]byte("x"), nil)
+		if err := res.SetHeader("late", "1"); !errors.Is(err, ErrHeadersSent) {
+			t.Errorf("SetHeader after End: %v; want ErrHeadersSent", err)
+		}
+	}, quiet())
+	addr := listen(t, srv)
+	resp, err := http.Get("http://" + addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 202 || resp.Status != "202 Fine" || resp.Header.Values("Test")[0] != "2" ||
+		len(resp.Header.Values("Test")) != 1 || resp.Header.Get("Head") != "Value" {
+		t.Fatalf("%s %v", resp.Status, resp.Header)
+	}
+}
+
+func TestCompletionFromGoroutine(t *testing.T) {
+	srv := CreateServer(func(req *IncomingMessage, res *ServerResponse) {
+		go func() {
+			res.SetHeader("X-From", "goroutine")
+			res.Write([]byte("part1,"), nil)
+			res.End([]byte("part2"), nil)
+		}()
+	}, quiet())
+	addr := listen(t, srv)
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := http.Get("http://" + addr + "/")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(b) != "part1,part2" || resp.Header.Get("X-From") != "goroutine" {
+				t.Errorf("got %q %v", b, resp.Header)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func TestWriteAfterEndReportsError(t *testing.T) {
+	got := make(chan error, 2)
+	srv := CreateServer(func(req *IncomingMessage, res *ServerResponse) {
+		res.End([]byte("done"), nil)
+		res.Write([]byte("late"), func(err error) { got <- err })
+		got <- res.End(nil, nil)
+	}, quiet())
+	addr := listen(t, srv)
+	out := roundTrip(t, addr, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	for i := 0; i < 2; i++ {
+		if err := <-got; !errors.Is(err, ErrWriteAfterEnd) {
+			t.Fatalf("late call: %v; want ErrWriteAfterEnd", err)
+		}
+	}
+	if strings.Contains(out, "late") {
+		t.Fatalf("late write reached the wire: %q", out)
+	}
+}
+
+func TestResponseAfterClientGone(t *testing.T) {
+	held := make(chan *ServerResponse, 1)
+	closed := make(chan struct{})
+	srv := CreateServer(func(req *IncomingMessage, res *ServerResponse) {
+		res.OnClose(func() { close(closed) })
+		held <- res
+	}, quiet())
+	addr := listen(t, srv)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	res := <-held
+	c.Close()
+	<-closed
+	errc := make(chan error, 1)
+	res.End([]byte("too late"), func(err error) { errc <- err })
+	if err := <-errc; !errors.Is(err, ErrConnectionGone) {
+		t.Fatalf("End after the client left: %v; want ErrConnectionGone", err)
+	}
+}
+
+func TestClientErrorGets400(t *testing.T) {
+	gotErr := make(chan error, 1)
+	srv := CreateServer(func(req *IncomingMessage, res *ServerResponse) { res.End(nil, nil) }, quiet())
+	srv.OnClientError(func(err error, s *Socket) { gotErr <- err })
+	addr := listen(t, srv)
+	out := roundTrip(t, addr, "GET / HTTP/1.1\r\nHost: a\r\n\r\nGARBAGE\r\n\r\n")
+	if !strings.Contains(out, "HTTP/1.1 400 Bad Request\r\n") || !strings.Contains(out, "Connection: close") {
+		t.Fatalf("got %q", out)
+	}
+	select {
+	case err := <-gotErr:
+		if err == nil {
+			t.Fatal("nil client error")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("OnClientError did not fire")
+	}
+}
+
+func TestHeadAndNoBodyStatuses(t *testing.T) {
+	srv := CreateServer(func(req *IncomingMessage, res *ServerResponse) {
+		if req.URL == "/204" {
+			res.WriteHead(204, "")
+		}
+		res.End([]byte("body"), nil)
+	}, quiet())
+	addr := listen(t, srv)
+	out := roundTrip(t, addr, "HEAD / HTTP/1.1\r\nHost: a\r\n\r\nGET /204 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+	if strings.Contains(out, "body") || strings.Count(out, "HTTP/1.1 ") != 2 || !strings.Contains(out, "204 No Content") {
+		t.Fatalf("got %q", out)
+	}
+}
+
+func TestIncomingHeaders(t *testing.T) {
+	got := make(chan *IncomingMessage, 1)
+	srv := CreateServer(func(req *IncomingMessage, res *ServerResponse) {
+		got <- req
+		res.End(nil, nil)
+	}, quiet())
+	addr := listen(t, srv)
+	roundTrip(t, addr, "GET /p HTTP/1.0\r\nHost: a\r\nHost2: b\r\nAccept: x\r\nACCEPT: y\r\nCookie: a=1\r\ncookie: b=2\r\nSet-Cookie: s1\r\nSet-Cookie: s2\r\n\r\n")
+	req := <-got
+	h := req.Headers()
+	if req.HTTPVersion != "1.0" || h["accept"] != "x, y" || h["cookie"] != "a=1; b=2" || h["host"] != "a" ||
+		req.Header("ACCEPT") != "x, y" || len(req.HeaderValues("set-cookie")) != 2 || req.RawHeaders[6] != "ACCEPT" {
+		t.Fatalf("version %q headers %v raw %q", req.HTTPVersion, h, req.RawHeaders)
+	}
+}
+
+func TestListenErrorAndAddress(t *testing.T) {
+	a := CreateServer(nil, quiet())
+	addr := listen(t, a)
+	if a.Address().Port == 0 || a.Address().Family != "IPv4" {
+		t.Fatalf("address %+v", a.Address())
+	}
+	b := CreateServer(nil, quiet())
+	var onErr error
+	b.OnError(func(err error) { onErr = err })
+	_, port, _ := net.SplitHostPort(addr)
+	var p int
+	fmt.Sscan(port, &p)
+	err := b.Listen(p, "127.0.0.1", 0, nil)
+	if !errors.Is(err, syscall.EADDRINUSE) || onErr == nil {
+		t.Fatalf("second listen: %v (OnError %v); want EADDRINUSE", err, onErr)
+	}
+}
+
+func TestCloseWaitsForConnections(t *testing.T) {
+	srv := CreateServer(func(req *IncomingMessage, res *ServerResponse) { res.End([]byte("ok"), nil) }, quiet())
+	if err := srv.Listen(0, "127.0.0.1", 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	a := srv.Address()
+	c, err := net.Dial("tcp", net.JoinHostPort(a.Address, fmt.Sprint(a.Port)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(c)
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	readBody(t, r)
+	closed := make(chan error, 1)
+	srvClose := make(chan struct{})
+	srv.OnClose(func() { close(srvClose) })
+	srv.Close(func(err error) { closed <- err })
+	// The open keep-alive connection still works after Close.
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	readBody(t, r)
+	select {
+	case <-closed:
+		t.Fatal("Close callback before the last connection closed")
+	default:
+	}
+	c.Close()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close callback never came")
+	}
+	<-srvClose
+	notRunning := make(chan error, 1)
+	srv.Close(func(err error) { notRunning <- err })
+	if err := <-notRunning; !errors.Is(err, ErrNotRunning) {
+		t.Fatalf("second Close: %v; want ErrNotRunning", err)
+	}
+}
+
+func readBody(t *testing.T, r *bufio.Reader) {
+	t.Helper()
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadAll(resp.Body); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestServerTimeout ports T16: the handler never answers; the server
+// timeout fires its listener, which destroys the socket.
+func TestServerTimeout(t *testing.T) {
+	fired := make(chan struct{}, 1)
+	srv := CreateServer(func(req *IncomingMessage, res *ServerResponse) {}, quiet())
+	srv.SetTimeout(200*time.Millisecond, func(s *Socket) {
+		fired <- struct{}{}
+		s.Destroy()
+	})
+	addr := listen(t, srv)
+	start := time.Now()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n") // no half-close: it would close the connection
+	b, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := string(b)
+	select {
+	case <-fired:
+	default:
+		t.Fatal("timeout listener did not run")
+	}
+	if out != "" || time.Since(start) > 5*time.Second {
+		t.Fatalf("got %q after %v", out, time.Since(start))
+	}
+}

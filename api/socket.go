@@ -1,0 +1,142 @@
+package api
+
+import (
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/loophttp/loophttp/poller"
+)
+
+// Socket is the connection under requests and responses: the part of
+// Node's net.Socket that http uses. Its address methods may be called from
+// any goroutine; the others hand their work to the connection's loop.
+type Socket struct {
+	pc     *poller.Conn
+	gen    uint32
+	srv    *Server
+	closed atomic.Bool
+
+	// Owned by the loop.
+	current   *exchange // the exchange in progress
+	onClose   []func()
+	onTimeout []func()
+	drain     func() // applies the current exchange's queued response calls
+}
+
+// RemoteAddress returns the peer's IP address.
+func (s *Socket) RemoteAddress() string { return ipOf(s.pc.RemoteAddr()) }
+
+// RemotePort returns the peer's port.
+func (s *Socket) RemotePort() int { return portOf(s.pc.RemoteAddr()) }
+
+// LocalAddress returns the local IP address.
+func (s *Socket) LocalAddress() string { return ipOf(s.pc.LocalAddr()) }
+
+// LocalPort returns the local port.
+func (s *Socket) LocalPort() int { return portOf(s.pc.LocalAddr()) }
+
+func ipOf(a net.Addr) string {
+	if t, ok := a.(*net.TCPAddr); ok {
+		return t.IP.String()
+	}
+	return ""
+}
+
+func portOf(a net.Addr) int {
+	if t, ok := a.(*net.TCPAddr); ok {
+		return t.Port
+	}
+	return 0
+}
+
+// OnClose adds a listener for the socket's 'close'. Call it on the loop
+// (from an event of this connection).
+func (s *Socket) OnClose(fn func()) { s.onClose = append(s.onClose, fn) }
+
+// OnTimeout adds a listener for the socket's 'timeout'. Call it on the
+// loop.
+func (s *Socket) OnTimeout(fn func()) { s.onTimeout = append(s.onTimeout, fn) }
+
+// SetTimeout sets the socket's idle timeout (0 turns it off) and adds cb,
+// if not nil, as an OnTimeout listener. Safe from any goroutine.
+func (s *Socket) SetTimeout(d time.Duration, cb func()) {
+	s.onLoop(func() {
+		if cb != nil {
+			s.onTimeout = append(s.onTimeout, cb)
+		}
+		s.pc.Engine().SetIdleTimeout(d)
+	})
+}
+
+// Destroy closes the connection now. Safe from any goroutine; a no-op once
+// the connection has closed.
+func (s *Socket) Destroy() { s.onLoop(func() { s.pc.Close() }) }
+
+// End closes the connection after the output has been written. Safe from
+// any goroutine.
+func (s *Socket) End() { s.onLoop(func() { s.pc.Close() }) }
+
+// SetNoDelay is accepted for compatibility: loophttp always sets
+// TCP_NODELAY.
+func (s *Socket) SetNoDelay(bool) {}
+
+// SetKeepAlive is accepted for compatibility; TCP keep-alive probes are not
+// configured per socket.
+func (s *Socket) SetKeepAlive(bool, time.Duration) {}
+
+// onLoop runs fn on the connection's loop, unless the connection is gone.
+func (s *Socket) onLoop(fn func()) {
+	if s.closed.Load() {
+		return
+	}
+	_ = s.pc.Submit(s.gen, fn)
+}
+
+// timeout runs on the loop when the connection was idle for its timeout:
+// it fires 'timeout' on the server, the socket, the request (if not yet
+// complete) and the response, in that order, and reports whether anyone
+// listened. With no listener anywhere the engine destroys the connection
+// (Node and IoT.js); otherwise the listeners deal with it.
+func (s *Socket) timeout() bool {
+	heard := false
+	for _, fn := range listeners(s.srv, &s.srv.onTimeout) {
+		heard = true
+		s.safely(func() { fn(s) })
+	}
+	for _, fn := range s.onTimeout {
+		heard = true
+		s.safely(fn)
+	}
+	if ex := s.current; ex != nil {
+		if len(ex.req.onTimeout) > 0 && !ex.req.Complete {
+			heard = true
+			ex.call(func() { ex.req.emit(&ex.req.onTimeout) })
+		}
+		if len(ex.res.onTimeout) > 0 {
+			heard = true
+			ex.call(func() { ex.res.emit(&ex.res.onTimeout) })
+		}
+	}
+	return heard
+}
+
+// drainCurrent applies the queued response calls of the current exchange.
+// It runs on the loop, from a task Submit posted.
+func (s *Socket) drainCurrent() {
+	if ex := s.current; ex != nil {
+		ex.res.apply()
+	}
+}
+
+// safely runs a connection-level listener, recovering a panic so that the
+// connection, not the server, pays for it.
+func (s *Socket) safely(fn func()) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.srv.logger().Error("loophttp: listener panicked", "panic", v)
+			s.pc.Close()
+		}
+	}()
+	fn()
+}
