@@ -28,6 +28,29 @@ type exchange struct {
 	inCallback   atomic.Bool // the loop is running a user callback of this exchange
 	done         bool        // Handler.Close has been called
 	closePending bool        // Close came while the response was being applied
+
+	// Inline storage, so that a typical request allocates only the
+	// exchange: the copy of its head, its raw header list, and the bodies
+	// queued by the response. None of it is ever written twice.
+	head   [256]byte
+	raw    [16]string
+	bodies [256]byte
+	bodyN  int
+}
+
+// copyBody copies p into the exchange's inline space when it fits, else
+// onto the heap. Guarded by the response's mutex (only queued calls copy).
+func (ex *exchange) copyBody(p []byte) []byte {
+	if len(p) == 0 {
+		return nil
+	}
+	if len(p) <= len(ex.bodies)-ex.bodyN {
+		b := ex.bodies[ex.bodyN : ex.bodyN+len(p) : ex.bodyN+len(p)]
+		copy(b, p)
+		ex.bodyN += len(p)
+		return b
+	}
+	return append([]byte(nil), p...)
 }
 
 // Opened creates the Socket of a new connection and fires 'connection'.

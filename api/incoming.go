@@ -41,7 +41,10 @@ func (m *IncomingMessage) init(ex *exchange, req *codec.Request) {
 	for _, h := range req.Headers {
 		size += len(h.Name) + len(h.Value)
 	}
-	arena := make([]byte, 0, size)
+	arena := ex.head[:0]
+	if size > len(ex.head) {
+		arena = make([]byte, 0, size)
+	}
 	take := func(b []byte) string {
 		start := len(arena)
 		arena = append(arena, b...)
@@ -53,7 +56,10 @@ func (m *IncomingMessage) init(ex *exchange, req *codec.Request) {
 	if req.Minor == 0 {
 		m.HTTPVersion = "1.0"
 	}
-	m.RawHeaders = make([]string, 0, 2*len(req.Headers))
+	m.RawHeaders = ex.raw[:0]
+	if 2*len(req.Headers) > len(ex.raw) {
+		m.RawHeaders = make([]string, 0, 2*len(req.Headers))
+	}
 	for _, h := range req.Headers {
 		m.RawHeaders = append(m.RawHeaders, take(h.Name), take(h.Value))
 	}

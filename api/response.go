@@ -38,6 +38,9 @@ type ServerResponse struct {
 	ended     bool
 	trailers  []codec.Header
 	ops       []op
+	spare     []op // the other op buffer, while apply works through one
+	opsA      [2]op
+	opsB      [2]op
 	scheduled bool // a drain task has been posted to the loop
 	overWater bool // the last write found the output over the high-water mark
 	gone      error
@@ -81,6 +84,7 @@ var (
 
 func (r *ServerResponse) init(ex *exchange, _ *codec.Request) {
 	r.ex, r.StatusCode = ex, 200
+	r.ops, r.spare = r.opsA[:0], r.opsB[:0]
 }
 
 // Socket returns the connection.
@@ -248,7 +252,7 @@ func (r *ServerResponse) Write(data []byte, cb func(error)) bool {
 		return false
 	}
 	r.fixHead()
-	r.queue(op{kind: opWrite, data: clone(data), cb: cb})
+	r.queue(op{kind: opWrite, data: r.ex.copyBody(data), cb: cb})
 	ok := !r.overWater
 	r.mu.Unlock()
 	return ok
@@ -266,7 +270,7 @@ func (r *ServerResponse) End(data []byte, cb func(error)) error {
 	}
 	r.fixHead()
 	r.ended = true
-	r.queue(op{kind: opEnd, data: clone(data), cb: cb})
+	r.queue(op{kind: opEnd, data: r.ex.copyBody(data), cb: cb})
 	r.mu.Unlock()
 	return nil
 }
@@ -369,19 +373,12 @@ func (r *ServerResponse) queue(o op) {
 	r.ops = append(r.ops, o)
 }
 
-func clone(b []byte) []byte {
-	if len(b) == 0 {
-		return nil
-	}
-	return append([]byte(nil), b...)
-}
-
 // apply carries out the queued calls on the loop, in order. The head goes
 // out with the first Write or End.
 func (r *ServerResponse) apply() {
 	r.mu.Lock()
 	ops := r.ops
-	r.ops, r.scheduled = nil, false
+	r.ops, r.spare, r.scheduled = r.spare[:0], nil, false
 	gone := r.gone
 	status, reason := r.status, r.reason
 	var fields []codec.Header
@@ -397,6 +394,10 @@ func (r *ServerResponse) apply() {
 	st := r.ex.stream
 	r.applying = true
 	defer func() {
+		clear(ops) // drop the references to bodies and callbacks
+		r.mu.Lock()
+		r.spare = ops[:0]
+		r.mu.Unlock()
 		r.applying = false
 		if r.ex.closePending {
 			r.ex.closePending = false
