@@ -134,7 +134,7 @@ func (h *serverHandler) ProtocolError(c engine.Conn, err error) {
 // Drain fires res.OnDrain.
 func (h *serverHandler) Drain(st *engine.Stream) {
 	ex := st.Data.(*exchange)
-	ex.call(func() { ex.res.emit(&ex.res.onDrain) })
+	ex.call(ex.res.drained)
 }
 
 // Close ends the exchange: on success the response has been sent (its

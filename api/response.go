@@ -42,7 +42,9 @@ type ServerResponse struct {
 	opsA      [2]op
 	opsB      [2]op
 	scheduled bool // a drain task has been posted to the loop
-	overWater bool // the last write found the output over the high-water mark
+	overWater bool // the engine found the output over its high-water mark
+	queued    int  // body bytes queued and not yet applied
+	needDrain bool // a Write reported false: OnDrain is owed
 	gone      error
 	applying  bool // apply is on the stack (loop only)
 	onFinish  []func()
@@ -253,10 +255,18 @@ func (r *ServerResponse) Write(data []byte, cb func(error)) bool {
 	}
 	r.fixHead()
 	r.queue(op{kind: opWrite, data: r.ex.copyBody(data), cb: cb})
-	ok := !r.overWater
+	r.queued += len(data)
+	ok := !r.overWater && r.queued < writeHighWater
+	if !ok {
+		r.needDrain = true
+	}
 	r.mu.Unlock()
 	return ok
 }
+
+// writeHighWater bounds the body bytes queued for the loop before Write
+// reports false (the engine's own mark applies to what it has taken).
+const writeHighWater = engine.DefaultHighWater
 
 // End sends data (if any) as the last body bytes and ends the response;
 // cb, if not nil, is called once when the response has been handed to the
@@ -404,6 +414,7 @@ func (r *ServerResponse) apply() {
 			r.ex.emitClose()
 		}
 	}()
+	defer r.drainIfOwed()
 	for _, o := range ops {
 		if gone != nil || r.ex.done {
 			if o.cb != nil {
@@ -426,11 +437,12 @@ func (r *ServerResponse) apply() {
 			if o.kind == opWrite {
 				var ok bool
 				ok, err = st.Write(o.data)
+				r.mu.Lock()
+				r.queued -= len(o.data)
 				if !ok && err == nil {
-					r.mu.Lock()
 					r.overWater = true
-					r.mu.Unlock()
 				}
+				r.mu.Unlock()
 			} else {
 				err = st.EndTrailers(o.data, trailers)
 			}
@@ -442,6 +454,29 @@ func (r *ServerResponse) apply() {
 			}
 		}
 	}
+}
+
+// drainIfOwed fires OnDrain when a Write reported false and everything
+// queued has since gone to the connection without the engine being over its
+// mark. Loop only.
+func (r *ServerResponse) drainIfOwed() {
+	r.mu.Lock()
+	owed := r.needDrain && !r.overWater && r.queued < writeHighWater && r.gone == nil
+	if owed {
+		r.needDrain = false
+	}
+	r.mu.Unlock()
+	if owed {
+		r.emit(&r.onDrain)
+	}
+}
+
+// drained is called on the loop when the engine's output has drained.
+func (r *ServerResponse) drained() {
+	r.mu.Lock()
+	r.overWater = false
+	r.mu.Unlock()
+	r.drainIfOwed()
 }
 
 // closed is called on the loop when the exchange ends; later calls fail.

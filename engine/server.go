@@ -207,6 +207,10 @@ func (c *ServerConn) SetIdleTimeout(d time.Duration) {
 	}
 }
 
+// WantsDrain reports whether the engine waits for OnDrain: its output went
+// over HighWater.
+func (c *ServerConn) WantsDrain() bool { return c.overWater }
+
 // Closed reports whether the connection has closed.
 func (c *ServerConn) Closed() bool { return c.phase == phaseClosed }
 

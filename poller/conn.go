@@ -138,12 +138,27 @@ func (c *Conn) SetDeadline(t time.Time) { c.loop.wheel.arm(&c.timer, t) }
 // afterEvent runs at the end of every event of the connection: one write
 // for everything the event produced, and drain and shutdown bookkeeping.
 func (c *Conn) afterEvent() {
-	c.Flush()
-	if !c.waitDrain && c.open.Load() && c.Buffered() >= c.loop.srv.cfg.Engine.HighWater {
-		c.waitDrain = true
-		c.loop.draining = append(c.loop.draining, c)
+	for round := 0; ; round++ {
+		c.Flush()
+		if !c.open.Load() || !c.sc.WantsDrain() {
+			return
+		}
+		// The engine went over its mark. If the socket took everything,
+		// it has drained already: say so now, a few rounds at most, then
+		// leave the rest to the tick.
+		if c.Buffered() >= c.loop.srv.cfg.Engine.HighWater || round == maxDrainRounds {
+			if !c.waitDrain {
+				c.waitDrain = true
+				c.loop.draining = append(c.loop.draining, c)
+			}
+			return
+		}
+		c.sc.OnDrain(time.Now())
 	}
 }
+
+// maxDrainRounds bounds the drain events one event may deliver in a row.
+const maxDrainRounds = 8
 
 // onTimer is the wheel's callback for the connection.
 func (c *Conn) onTimer(now time.Time) {
