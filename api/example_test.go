@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
+	"time"
 
 	"github.com/loophttp/loophttp/api"
 )
@@ -39,4 +41,94 @@ func ExampleCreateServer() {
 	// Output:
 	// 200 OK text/plain Hello, World!
 	// closed: <nil>
+}
+
+// start listens on a free loopback port and returns the base URL; stop
+// closes the server and waits.
+func start(handler func(*api.IncomingMessage, *api.ServerResponse)) (*api.Server, string) {
+	srv := api.CreateServer(handler, &api.Options{Loops: 1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err := srv.Listen(0, "127.0.0.1", 0, nil); err != nil {
+		panic(err)
+	}
+	a := srv.Address()
+	return srv, "http://" + net.JoinHostPort(a.Address, strconv.Itoa(a.Port))
+}
+
+func stop(srv *api.Server) {
+	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+	done := make(chan error)
+	srv.Close(func(err error) { done <- err })
+	<-done
+}
+
+// A response written in pieces, without a length, goes out chunked.
+func ExampleServerResponse_Write() {
+	srv, url := start(func(req *api.IncomingMessage, res *api.ServerResponse) {
+		for i := 1; i <= 3; i++ {
+			res.Write([]byte(fmt.Sprintf("line %d\n", i)), nil)
+		}
+		res.End(nil, nil)
+	})
+	defer stop(srv)
+	resp, err := http.Get(url + "/stream")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	fmt.Println(resp.TransferEncoding)
+	fmt.Print(string(body))
+	// Output:
+	// [chunked]
+	// line 1
+	// line 2
+	// line 3
+}
+
+// A handler may return and finish the response later, from any goroutine.
+func ExampleServerResponse_End_fromGoroutine() {
+	srv, url := start(func(req *api.IncomingMessage, res *api.ServerResponse) {
+		go func() {
+			time.Sleep(10 * time.Millisecond) // some slow work
+			res.SetHeader("Content-Type", "text/plain")
+			res.End([]byte("done later"), nil)
+		}()
+	})
+	defer stop(srv)
+	resp, err := http.Get(url + "/")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	fmt.Println(resp.StatusCode, string(body))
+	// Output: 200 done later
+}
+
+// SetTimeout sets the idle timeout of the server's connections and a
+// listener for it; here the listener answers on behalf of a handler that
+// never does.
+func ExampleServer_SetTimeout() {
+	var pending sync.Map // the socket's response, kept by the handler
+	srv, url := start(func(req *api.IncomingMessage, res *api.ServerResponse) {
+		pending.Store(req.Socket, res)
+	})
+	defer stop(srv)
+	srv.SetTimeout(100*time.Millisecond, func(s *api.Socket) {
+		if res, ok := pending.LoadAndDelete(s); ok {
+			res.(*api.ServerResponse).WriteHead(503, "")
+			res.(*api.ServerResponse).End([]byte("timed out"), nil)
+		}
+	})
+	resp, err := http.Get(url + "/slow")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	fmt.Println(resp.StatusCode, string(body))
+	// Output: 503 timed out
 }

@@ -58,6 +58,7 @@ func (h *serverHandler) Opened(c *poller.Conn) {
 	s := &Socket{pc: c, gen: c.Gen(), srv: h.srv}
 	s.drain = func() { s.drainCurrent() }
 	c.Data = s
+	c.Engine().SetIdleTimeout(orDisabled(h.srv.Timeout())) // as set when accepted (Node)
 	for _, fn := range listeners(h.srv, &h.srv.onConnection) {
 		s.safely(func() { fn(s) })
 	}

@@ -403,15 +403,16 @@ func readBody(t *testing.T, r *bufio.Reader) {
 }
 
 // TestServerTimeout ports T16: the handler never answers; the server
-// timeout fires its listener, which destroys the socket.
+// timeout, set after Listen and before any connection, fires its listener,
+// which destroys the socket.
 func TestServerTimeout(t *testing.T) {
 	fired := make(chan struct{}, 1)
 	srv := CreateServer(func(req *IncomingMessage, res *ServerResponse) {}, quiet())
+	addr := listen(t, srv)
 	srv.SetTimeout(200*time.Millisecond, func(s *Socket) {
 		fired <- struct{}{}
 		s.Destroy()
 	})
-	addr := listen(t, srv)
 	start := time.Now()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
