@@ -14,6 +14,7 @@ import (
 func BenchmarkKeepAliveGet(b *testing.B) {
 	body := []byte("Hello, World!")
 	srv := CreateServer(func(req *IncomingMessage, res *ServerResponse) {
+		res.SetHeader("Content-Type", "text/plain")
 		res.End(body, nil)
 	}, quiet())
 	if err := srv.Listen(0, "127.0.0.1", 0, nil); err != nil {

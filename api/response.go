@@ -32,7 +32,8 @@ type ServerResponse struct {
 
 	mu        sync.Mutex // guards what follows
 	hdr       []Header   // SetHeader fields, in insertion order
-	status    int        // from WriteHead; 0 when not called
+	hdrInline [4]Header
+	status    int // from WriteHead; 0 when not called
 	reason    string
 	headFixed bool // the head has been decided (first Write or End)
 	ended     bool
@@ -87,6 +88,7 @@ var (
 func (r *ServerResponse) init(ex *exchange, _ *codec.Request) {
 	r.ex, r.StatusCode = ex, 200
 	r.ops, r.spare = r.opsA[:0], r.opsB[:0]
+	r.hdr = r.hdrInline[:0]
 }
 
 // Socket returns the connection.
@@ -391,13 +393,7 @@ func (r *ServerResponse) apply() {
 	r.ops, r.spare, r.scheduled = r.spare[:0], nil, false
 	gone := r.gone
 	status, reason := r.status, r.reason
-	var fields []codec.Header
-	if len(ops) > 0 && r.headFixed {
-		fields = make([]codec.Header, 0, len(r.hdr))
-		for _, h := range r.hdr {
-			fields = append(fields, codec.Header{Name: []byte(h.Name), Value: []byte(h.Value)})
-		}
-	}
+	fields := r.hdr // fixed once the head is decided: read without the lock below
 	trailers := r.trailers
 	r.mu.Unlock()
 
@@ -429,9 +425,7 @@ func (r *ServerResponse) apply() {
 			_ = st.WriteInformation(o.status, o.fields)
 		case opWrite, opEnd:
 			if !st.HeadSent() {
-				if err := st.SetHead(status, reason, fields); err != nil {
-					r.ex.sock.srv.logger().Warn("loophttp: response head refused", "err", err)
-				}
+				r.sendHead(st, status, reason, fields)
 			}
 			var err error
 			if o.kind == opWrite {
@@ -453,6 +447,18 @@ func (r *ServerResponse) apply() {
 				r.emit(&r.onFinish)
 			}
 		}
+	}
+}
+
+// sendHead hands the decided head to the engine, field by field. The
+// fields were validated when set; a refusal here is a bug, logged.
+func (r *ServerResponse) sendHead(st *engine.Stream, status int, reason string, fields []Header) {
+	err := st.ResetHead(status, reason)
+	for i := 0; err == nil && i < len(fields); i++ {
+		err = st.AddField(fields[i].Name, fields[i].Value)
+	}
+	if err != nil {
+		r.ex.sock.srv.logger().Warn("loophttp: response head refused", "err", err)
 	}
 }
 

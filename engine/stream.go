@@ -130,6 +130,32 @@ func (s *Stream) releaseFields() {
 	}
 }
 
+// ResetHead starts the head again, before it is sent: status, reason (""
+// for the table's) and no fields. AddField then adds them one by one, with
+// no copy of the caller's strings into a header slice.
+func (s *Stream) ResetHead(status int, reason string) error {
+	return s.SetHead(status, reason, nil)
+}
+
+// AddField adds one header field to the head set by SetHead or ResetHead,
+// validated like SetHead's fields.
+func (s *Stream) AddField(name, value string) error {
+	if s.ended || !s.active {
+		return ErrStreamDone
+	}
+	if s.headSent {
+		return ErrHeadSent
+	}
+	if s.fields == nil {
+		s.fields = s.c.loop.buffer()
+	}
+	var err error
+	if s.fields, err = codec.AppendHeader(s.fields, name, value); err != nil {
+		return err
+	}
+	return s.noteField(name, value)
+}
+
 // addField appends one field line, noting the framing fields.
 func (s *Stream) addField(name, value []byte) error {
 	if s.fields == nil {
@@ -139,10 +165,20 @@ func (s *Stream) addField(name, value []byte) error {
 	if s.fields, err = codec.AppendHeader(s.fields, name, value); err != nil {
 		return err
 	}
+	return noteFraming(s, name, value)
+}
+
+// noteField records the framing fields among the handler's fields.
+func (s *Stream) noteField(name, value string) error {
+	return noteFraming(s, name, value)
+}
+
+// noteFraming is noteField for either kind of string.
+func noteFraming[T string | []byte](s *Stream, name, value T) error {
 	switch {
 	case asciiEqualFold(name, "content-length"):
-		n, perr := strconv.ParseInt(string(value), 10, 64)
-		if perr != nil || n < 0 {
+		n, ok := parseLength(value)
+		if !ok {
 			return codec.ErrContentLength
 		}
 		s.userLen = n
@@ -411,7 +447,23 @@ func (s *Stream) writeErrorFor(status int) {
 	s.active = false
 }
 
-func asciiEqualFold(b []byte, lower string) bool {
+// parseLength parses a Content-Length value: 1*DIGIT below 2^63.
+func parseLength[T string | []byte](v T) (int64, bool) {
+	if len(v) == 0 {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c < '0' || c > '9' || n > (1<<63-1-int64(c-'0'))/10 {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
+
+func asciiEqualFold[T string | []byte](b T, lower string) bool {
 	if len(b) != len(lower) {
 		return false
 	}
@@ -428,7 +480,7 @@ func asciiEqualFold(b []byte, lower string) bool {
 }
 
 // containsToken reports whether the comma-separated list v holds token.
-func containsToken(v []byte, token string) bool {
+func containsToken[T string | []byte](v T, token string) bool {
 	for len(v) > 0 {
 		i := 0
 		for i < len(v) && v[i] != ',' {

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Runs wrk against loophttp's plaintext server (engine + poller, trivial
-# handler) and the gnet ceiling server, interleaved, each pinned to CPU 0
+# handler), the same answer through the Node-style api layer, and the gnet
+# ceiling server, interleaved, each pinned to CPU 0
 # with wrk on CPU 1. Prints requests/s, server CPU seconds, requests per
 # server CPU second, and steal, per run. Loopback only; every run is bounded.
 #
 # Usage: benchmarks/wrk/engine-vs-ceiling.sh [rounds] [seconds]
+# SERVERS (default "plaintext api ceiling") picks the servers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
@@ -22,6 +24,7 @@ run() { # name port mode
   local name=$1 port=$2 mode=$3 pid out
   case $name in
     plaintext) taskset -c 0 "$bin/plaintext" -addr "127.0.0.1:$port" -loops 1 >/dev/null & ;;
+    api) taskset -c 0 "$bin/plaintext" -api -addr "127.0.0.1:$port" -loops 1 >/dev/null & ;;
     ceiling) taskset -c 0 "$bin/ceiling" -addr "127.0.0.1:$port" >/dev/null & ;;
   esac
   pid=$!
@@ -46,7 +49,7 @@ run() { # name port mode
 port=18080
 for round in $(seq "$rounds"); do
   for mode in keepalive pipeline16; do
-    for name in plaintext ceiling; do
+    for name in ${SERVERS:-plaintext api ceiling}; do
       port=$((port + 1))
       run "$name" "$port" "$mode"
     done

@@ -9,10 +9,13 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"net"
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"strconv"
 
+	"github.com/loophttp/loophttp/api"
 	"github.com/loophttp/loophttp/codec"
 	"github.com/loophttp/loophttp/engine"
 	"github.com/loophttp/loophttp/poller"
@@ -39,6 +42,7 @@ func main() {
 	loops := flag.Int("loops", 1, "event loops")
 	pin := flag.Bool("pin", false, "pin each loop to a CPU")
 	profile := flag.String("cpuprofile", "", "write a CPU profile to this file until interrupted")
+	useAPI := flag.Bool("api", false, "serve through the Node-style api layer instead of the engine directly")
 	flag.Parse()
 	if *profile != "" {
 		f, err := os.Create(*profile)
@@ -50,13 +54,38 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, os.Interrupt)
+	if *useAPI {
+		serveAPI(*addr, *loops, *pin, stop)
+		return
+	}
 	srv, err := poller.Start(poller.Config{Addr: *addr, Loops: *loops, PinCPU: *pin}, plaintext{}, nil)
 	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println("plaintext listening on", srv.Addr())
-	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, os.Interrupt)
 	<-stop
 	_ = srv.Shutdown(context.Background())
+}
+
+// serveAPI serves the same answer through api.CreateServer.
+func serveAPI(addr string, loops int, pin bool, stop chan os.Signal) {
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	port, _ := strconv.Atoi(portStr)
+	srv := api.CreateServer(func(req *api.IncomingMessage, res *api.ServerResponse) {
+		_ = res.SetHeader("Content-Type", "text/plain")
+		_ = res.End(body, nil)
+	}, &api.Options{Loops: loops, PinCPU: pin})
+	if err := srv.Listen(port, host, 0, nil); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("plaintext (api) listening on", srv.Address())
+	<-stop
+	done := make(chan error)
+	srv.Close(func(err error) { done <- err })
+	<-done
 }
