@@ -273,8 +273,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.stopping.Swap(true) {
 		return ErrServerClosed
 	}
-	// Each loop closes its idle connections on its next tick and every
-	// other connection when its response has ended.
+	// Each loop closes its idle connections now (and on every tick
+	// after) and every other connection when its response has ended.
+	s.mu.Lock()
+	for _, l := range s.loops {
+		_ = l.el.Execute(context.Background(), l.tickTask)
+	}
+	s.mu.Unlock()
 	ticker := time.NewTicker(s.cfg.Tick)
 	defer ticker.Stop()
 	var ctxErr error

@@ -307,6 +307,11 @@ func TestGracefulShutdownLosesNoResponse(t *testing.T) {
 	defer idle.Close()
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
 	st := <-held
+	// Make sure the idle connection is open on the loop before the
+	// shutdown starts (a connection accepted later is closed at once).
+	for s.OpenConns() < 2 {
+		runtime.Gosched()
+	}
 	done := make(chan error, 1)
 	go func() { done <- s.Shutdown(context.Background()) }()
 	// The idle connection is closed by the shutdown.
