@@ -42,7 +42,8 @@
 //	'clientError' (err, socket)         Server.OnClientError (malformed input, answered 4xx/5xx)
 //	'timeout' (socket)                  Server.OnTimeout
 //	'checkContinue' (req, res)          Server.OnCheckContinue
-//	'upgrade' (req, socket, head)       not yet
+//	'upgrade' (req, socket, head)       Server.OnUpgrade (the socket becomes a byte pipe)
+//	'connect' (req, socket, head)       Server.OnConnect
 //
 //	req.method, req.url                 IncomingMessage.Method, URL
 //	req.httpVersion                     IncomingMessage.HTTPVersion ("1.1")
@@ -76,8 +77,9 @@
 //	socket.setNoDelay, setKeepAlive     Socket.SetNoDelay, SetKeepAlive (accepted; NODELAY is always on)
 //	socket.end(), socket.destroy()      Socket.End(), Destroy()
 //	'close', 'timeout'                  Socket.OnClose, OnTimeout
-//	'error'                             not yet
+//	'error'                             Socket.OnError (before 'close')
+//	socket.write(data), 'data'          Socket.Write, Socket.OnData (upgraded sockets)
 //
 // The client side (http.request, http.get, ClientRequest, Agent) is not
-// implemented yet, nor a worker-pool mode for blocking handlers.
+// implemented yet.
 package api

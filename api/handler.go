@@ -1,6 +1,8 @@
 package api
 
 import (
+	"errors"
+	"io"
 	"sync/atomic"
 
 	"github.com/loophttp/loophttp/codec"
@@ -71,6 +73,11 @@ func (h *serverHandler) Closed(c *poller.Conn) {
 		return
 	}
 	s.closed.Store(true)
+	if err := c.CloseErr(); err != nil && !errors.Is(err, io.EOF) {
+		for _, fn := range s.onError {
+			s.safely(func() { fn(err) })
+		}
+	}
 	for _, fn := range s.onClose {
 		s.safely(fn)
 	}
@@ -87,6 +94,9 @@ func (h *serverHandler) Request(st *engine.Stream, req *codec.Request) {
 	sock.current = ex
 
 	srv := h.srv
+	if h.handOver(ex, req) {
+		return
+	}
 	srv.mu.Lock()
 	check := srv.onCheckContinue
 	srv.mu.Unlock()
@@ -102,9 +112,37 @@ func (h *serverHandler) Request(st *engine.Stream, req *codec.Request) {
 	}
 }
 
-// Body delivers a body chunk to req.OnData.
+// handOver gives an upgrade or CONNECT request to its listeners, if there
+// are any, turning the connection into a byte pipe.
+func (h *serverHandler) handOver(ex *exchange, req *codec.Request) bool {
+	list := &h.srv.onUpgrade
+	switch {
+	case string(req.Method) == "CONNECT":
+		list = &h.srv.onConnect
+	case req.Upgrade == nil:
+		return false
+	}
+	fns := listeners(h.srv, list)
+	if len(fns) == 0 || ex.stream.Detach() != nil {
+		return false
+	}
+	ex.sock.upgraded = ex.stream
+	for _, fn := range fns {
+		ex.sock.safely(func() { fn(&ex.req, ex.sock, nil) })
+	}
+	return true
+}
+
+// Body delivers a body chunk to req.OnData, or the bytes of an upgraded
+// connection to Socket.OnData.
 func (h *serverHandler) Body(st *engine.Stream, chunk []byte) {
 	ex := st.Data.(*exchange)
+	if ex.sock.upgraded == st {
+		for _, fn := range ex.sock.onData {
+			ex.sock.safely(func() { fn(chunk) })
+		}
+		return
+	}
 	ex.call(func() { ex.req.emitData(chunk) })
 }
 

@@ -47,6 +47,8 @@ type Server struct {
 	onClientError   []func(error, *Socket)
 	onTimeout       []func(*Socket)
 	onCheckContinue func(*IncomingMessage, *ServerResponse)
+	onUpgrade       []func(*IncomingMessage, *Socket, []byte)
+	onConnect       []func(*IncomingMessage, *Socket, []byte)
 	timeout         time.Duration
 	ps              *poller.Server
 	closing         bool
@@ -114,6 +116,25 @@ func add[F any](s *Server, list *[]F, fn F) {
 	s.mu.Lock()
 	*list = append(*list, fn)
 	s.mu.Unlock()
+}
+
+// OnUpgrade adds a listener for 'upgrade': a request asked to switch
+// protocols (Connection: upgrade with Upgrade). With a listener, the
+// request does not go to OnRequest: the socket is handed over as a byte
+// pipe; the listener writes the 101 response itself (Socket.Write) and
+// reads the new protocol with Socket.OnData. head is always empty: bytes
+// that came with the request arrive through OnData. Without a listener the
+// request is an ordinary request.
+func (s *Server) OnUpgrade(fn func(req *IncomingMessage, sock *Socket, head []byte)) {
+	add(s, &s.onUpgrade, fn)
+}
+
+// OnConnect adds a listener for 'connect': a CONNECT request, handed over
+// like an upgrade (the listener answers, e.g. "HTTP/1.1 200 Connection
+// Established\r\n\r\n", and relays bytes). Without a listener CONNECT is an
+// ordinary request.
+func (s *Server) OnConnect(fn func(req *IncomingMessage, sock *Socket, head []byte)) {
+	add(s, &s.onConnect, fn)
 }
 
 // SetTimeout sets the idle timeout of connections accepted from now on

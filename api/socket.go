@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/loophttp/loophttp/engine"
 	"github.com/loophttp/loophttp/poller"
 )
 
@@ -18,9 +19,12 @@ type Socket struct {
 	closed atomic.Bool
 
 	// Owned by the loop.
-	current   *exchange // the exchange in progress
+	current   *exchange      // the exchange in progress
+	upgraded  *engine.Stream // set once the socket is a byte pipe (upgrade, CONNECT)
 	onClose   []func()
 	onTimeout []func()
+	onError   []func(error)
+	onData    []func([]byte)
 	drain     func() // applies the current exchange's queued response calls
 }
 
@@ -54,6 +58,30 @@ func portOf(a net.Addr) int {
 // (from an event of this connection).
 func (s *Socket) OnClose(fn func()) { s.onClose = append(s.onClose, fn) }
 
+// OnError adds a listener for the socket's 'error': the connection failed
+// (a reset, a write error), before 'close'. Call it on the loop.
+func (s *Socket) OnError(fn func(error)) { s.onError = append(s.onError, fn) }
+
+// OnData adds a listener for the bytes of an upgraded connection (after
+// OnUpgrade or OnConnect). chunk is borrowed, valid only during the call.
+// Call it on the loop.
+func (s *Socket) OnData(fn func(chunk []byte)) { s.onData = append(s.onData, fn) }
+
+// Write sends raw bytes on an upgraded connection (after OnUpgrade or
+// OnConnect); data is copied. Safe from any goroutine. It reports false
+// when the socket is not upgraded or has closed.
+func (s *Socket) Write(data []byte) bool {
+	if s.closed.Load() {
+		return false
+	}
+	p := append([]byte(nil), data...)
+	return s.pc.Submit(s.gen, func() {
+		if st := s.upgraded; st != nil {
+			_, _ = st.Write(p)
+		}
+	}) == nil
+}
+
 // OnTimeout adds a listener for the socket's 'timeout'. Call it on the
 // loop.
 func (s *Socket) OnTimeout(fn func()) { s.onTimeout = append(s.onTimeout, fn) }
@@ -75,7 +103,15 @@ func (s *Socket) Destroy() { s.onLoop(func() { s.pc.Close() }) }
 
 // End closes the connection after the output has been written. Safe from
 // any goroutine.
-func (s *Socket) End() { s.onLoop(func() { s.pc.Close() }) }
+func (s *Socket) End() {
+	s.onLoop(func() {
+		if st := s.upgraded; st != nil {
+			_ = st.End(nil)
+			return
+		}
+		s.pc.Close()
+	})
+}
 
 // SetNoDelay is accepted for compatibility: loophttp always sets
 // TCP_NODELAY.

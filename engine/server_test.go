@@ -539,3 +539,25 @@ func TestEndInsideRequest(t *testing.T) {
 		t.Fatalf("%d responses, %d End calls, closed %v; want 3, 3, open", len(rs), len(h.rec.msgs), h.conn.Closed)
 	}
 }
+
+func TestDetachLeavesTheHeadToTheHandler(t *testing.T) {
+	h := newHarness(t, Config{})
+	var got []byte
+	var s0 *Stream
+	h.rec.onRequest = func(s *Stream, req *codec.Request) {
+		s0 = s
+		if err := s.Detach(); err != nil {
+			t.Fatal(err)
+		}
+		s.Write([]byte("HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\n"))
+	}
+	h.sc.h = tunnelRecorder{h.rec, &got}
+	h.send("GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: x\r\n\r\nraw bytes")
+	if string(got) != "raw bytes" {
+		t.Fatalf("tunnel got %q", got)
+	}
+	s0.End([]byte("bye"))
+	if out := string(h.conn.Out); out != "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\nbye" || !h.conn.Closed {
+		t.Fatalf("output %q closed %v", out, h.conn.Closed)
+	}
+}

@@ -230,8 +230,26 @@ func (s *Stream) Tunnel(status int, fields []codec.Header) error {
 	if err := s.writeBareHead(status, fields); err != nil {
 		return err
 	}
+	s.status = status
+	s.detach()
+	return nil
+}
+
+// Detach turns the connection into a byte pipe without writing anything:
+// the handler writes the switch of protocols itself (Node's 'upgrade'
+// event hands over the socket). Every later input byte reaches
+// Handler.Body; Write sends raw bytes; End sends its bytes and closes.
+func (s *Stream) Detach() error {
+	if s.headSent || s.ended || !s.active {
+		return ErrHeadSent
+	}
+	s.detach()
+	return nil
+}
+
+func (s *Stream) detach() {
 	c := s.c
-	s.headSent, s.tunnel, s.status = true, true, status
+	s.headSent, s.tunnel = true, true
 	s.bodyDone = true
 	c.closeAfter = true
 	c.phase = phaseTunnel
@@ -239,7 +257,6 @@ func (s *Stream) Tunnel(status int, fields []codec.Header) error {
 		c.loop.releaseDecoder(c.dec)
 		c.dec = nil
 	}
-	return nil
 }
 
 // End sends p as the last body bytes and ends the response. When the head

@@ -34,11 +34,19 @@ type Conn struct {
 
 	// Data belongs to the layer above (its per-connection state). Loop only.
 	Data any
+	// closeErr is the error gnet closed the connection with (nil for a
+	// close we asked for).
+	closeErr error
 
 	waitDrain     bool // output was over HighWater; the loop polls for drain
 	shutdownAfter bool // shut the write side once gnet's buffer is empty
 	remote, local net.Addr
 }
+
+// CloseErr returns the error the connection closed with: nil when the
+// server closed it, io.EOF-wrapping when the peer did, else the socket
+// error. Valid in Hooks.Closed.
+func (c *Conn) CloseErr() error { return c.closeErr }
 
 // Engine returns the connection's engine state machine. Loop only.
 func (c *Conn) Engine() *engine.ServerConn { return c.sc }

@@ -69,7 +69,7 @@ func (l *loop) close(c *Conn) {
 	c.open.Store(false)
 	l.wheel.stop(&c.timer)
 	delete(l.conns, c)
-	c.gc, c.waitDrain, c.shutdownAfter, c.Data = nil, false, false, nil
+	c.gc, c.waitDrain, c.shutdownAfter, c.Data, c.closeErr = nil, false, false, nil, nil
 	l.free = append(l.free, c)
 }
 

@@ -192,6 +192,7 @@ func (s *Server) OnClose(gc gnet.Conn, err error) gnet.Action {
 		return gnet.None
 	}
 	now := time.Now()
+	c.closeErr = err
 	if !c.sc.Closed() {
 		c.sc.OnEOF(now)
 		c.Flush() // gnet writes what is left after OnClose returns
