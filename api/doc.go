@@ -6,7 +6,11 @@
 // # Threading
 //
 // Events run on the event loop of their connection, one at a time, like
-// Node's callbacks: they must not block. Register request and response
+// Node's callbacks: they must not block. Handlers that block set
+// Options.Workers: the request handler and the request's events then run
+// on that many worker goroutines, one exchange's callbacks still one at a
+// time and in order (body chunks are copied for them, and the connection
+// waits while they catch up). Register request and response
 // listeners (OnData, OnEnd, OnFinish, …) from the request handler.
 // ServerResponse methods are safe from any goroutine, during the handler
 // or after it returned: calls are recorded and carried out in order on the

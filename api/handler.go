@@ -28,6 +28,8 @@ type exchange struct {
 	gen    uint32 // the connection generation it belongs to
 
 	inCallback   atomic.Bool // the loop is running a user callback of this exchange
+	work         serial      // callbacks queued for the worker pool (Options.Workers)
+	paused       bool        // the loop paused the body while workers catch up (loop only)
 	done         bool        // Handler.Close has been called
 	closePending bool        // Close came while the response was being applied
 
@@ -143,6 +145,15 @@ func (h *serverHandler) Body(st *engine.Stream, chunk []byte) {
 		}
 		return
 	}
+	if h.srv.pool != nil {
+		// The chunk is borrowed: the worker gets a copy, and the body
+		// waits until the workers have caught up (bounded memory).
+		c := append([]byte(nil), chunk...)
+		ex.paused = true
+		st.Pause()
+		ex.post(func() { ex.req.emitData(c) })
+		return
+	}
 	ex.call(func() { ex.req.emitData(chunk) })
 }
 
@@ -207,7 +218,14 @@ func (ex *exchange) emitClose() {
 // call runs a user callback of the exchange on the loop, then applies what
 // the callback asked of the response. Panics are left to the engine, which
 // recovers them (500 if the head is not out, then close).
+//
+// With a worker pool, the callback goes to the exchange's queue on the pool
+// instead.
 func (ex *exchange) call(fn func()) {
+	if ex.sock.srv.pool != nil {
+		ex.post(fn)
+		return
+	}
 	ex.inCallback.Store(true)
 	defer func() {
 		ex.inCallback.Store(false)

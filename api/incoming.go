@@ -2,6 +2,7 @@ package api
 
 import (
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/loophttp/loophttp/codec"
@@ -26,6 +27,7 @@ type IncomingMessage struct {
 	Socket *Socket
 
 	ex        *exchange
+	lmu       sync.Mutex // guards the listener lists (workers register them off the loop)
 	onData    []func([]byte)
 	onEnd     []func()
 	onClose   []func()
@@ -157,46 +159,80 @@ func (m *IncomingMessage) Trailer(name string) string {
 
 // OnData adds a listener for 'data': a piece of the body. chunk is
 // borrowed: valid only during the call (bytes.Clone keeps it).
-func (m *IncomingMessage) OnData(fn func(chunk []byte)) { m.onData = append(m.onData, fn) }
+func (m *IncomingMessage) OnData(fn func(chunk []byte)) {
+	m.lmu.Lock()
+	m.onData = append(m.onData, fn)
+	m.lmu.Unlock()
+}
 
 // OnEnd adds a listener for 'end': the body is complete (it fires for
 // requests without a body too).
-func (m *IncomingMessage) OnEnd(fn func()) { m.onEnd = append(m.onEnd, fn) }
+func (m *IncomingMessage) OnEnd(fn func()) {
+	m.lmu.Lock()
+	m.onEnd = append(m.onEnd, fn)
+	m.lmu.Unlock()
+}
 
 // OnClose adds a listener for 'close': the exchange is over, normally or
 // because the connection closed.
-func (m *IncomingMessage) OnClose(fn func()) { m.onClose = append(m.onClose, fn) }
+func (m *IncomingMessage) OnClose(fn func()) {
+	m.lmu.Lock()
+	m.onClose = append(m.onClose, fn)
+	m.lmu.Unlock()
+}
 
 // OnTimeout adds a listener for 'timeout': the connection was idle for its
 // timeout before this request was complete.
-func (m *IncomingMessage) OnTimeout(fn func()) { m.onTimeout = append(m.onTimeout, fn) }
+func (m *IncomingMessage) OnTimeout(fn func()) {
+	m.lmu.Lock()
+	m.onTimeout = append(m.onTimeout, fn)
+	m.lmu.Unlock()
+}
 
 // SetTimeout sets the connection's idle timeout (0: off) and adds cb, if not
 // nil, as an OnTimeout listener (once, unlike IoT.js, which ran it twice).
 func (m *IncomingMessage) SetTimeout(d time.Duration, cb func()) {
 	if cb != nil {
-		m.onTimeout = append(m.onTimeout, cb)
+		m.OnTimeout(cb)
 	}
-	m.Socket.pc.Engine().SetIdleTimeout(d)
+	m.Socket.SetTimeout(d, nil)
 }
 
 // Pause stops delivering the body: the connection is not read further
-// until Resume (input stays buffered, within the engine's bound).
+// until Resume (input stays buffered, within the engine's bound). With a
+// worker pool it takes effect on the loop shortly after.
 func (m *IncomingMessage) Pause() {
-	if st := m.ex.stream; !m.ex.done {
-		st.Pause()
-	}
+	m.onLoop(func() {
+		if !m.ex.done {
+			m.ex.stream.Pause()
+		}
+	})
 }
 
 // Resume delivers the body again after Pause.
 func (m *IncomingMessage) Resume() {
-	if st := m.ex.stream; !m.ex.done {
-		st.Resume()
+	m.onLoop(func() {
+		if !m.ex.done {
+			m.ex.stream.Resume()
+		}
+	})
+}
+
+// onLoop runs fn now when handlers run on the loop, else hands it to the
+// loop.
+func (m *IncomingMessage) onLoop(fn func()) {
+	if m.Socket.srv.pool == nil {
+		fn()
+		return
 	}
+	m.Socket.onLoop(fn)
 }
 
 func (m *IncomingMessage) emitData(chunk []byte) {
-	for _, fn := range m.onData {
+	m.lmu.Lock()
+	fns := m.onData
+	m.lmu.Unlock()
+	for _, fn := range fns {
 		fn(chunk)
 	}
 }
@@ -217,7 +253,17 @@ func (m *IncomingMessage) complete(trailers []codec.Header) {
 }
 
 func (m *IncomingMessage) emit(list *[]func()) {
-	for _, fn := range *list {
+	m.lmu.Lock()
+	fns := *list
+	m.lmu.Unlock()
+	for _, fn := range fns {
 		fn()
 	}
+}
+
+// has reports whether a listener list has listeners.
+func (m *IncomingMessage) has(list *[]func()) bool {
+	m.lmu.Lock()
+	defer m.lmu.Unlock()
+	return len(*list) > 0
 }

@@ -495,6 +495,13 @@ func (r *ServerResponse) closed(err error) {
 	r.mu.Unlock()
 }
 
+// has reports whether a listener list has listeners.
+func (r *ServerResponse) has(list *[]func()) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(*list) > 0
+}
+
 // emit runs the listeners of an event on the loop.
 func (r *ServerResponse) emit(list *[]func()) {
 	r.mu.Lock()

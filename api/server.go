@@ -24,7 +24,11 @@ type Options struct {
 	Limits           codec.Limits  // request limits (codec defaults)
 	HeadersTimeout   time.Duration // slowloris guard (default 60 s; engine.Disabled: off)
 	KeepAliveTimeout time.Duration // idle between requests (default 5 s; engine.Disabled: off)
-	Logger           *slog.Logger  // nil: slog.Default()
+	// Workers, when positive, runs handlers and the request's events on
+	// that many goroutines instead of the event loop, for handlers that
+	// block (one exchange's callbacks still run one at a time, in order).
+	Workers int
+	Logger  *slog.Logger // nil: slog.Default()
 }
 
 // DefaultTimeout is a server's idle timeout unless SetTimeout changes it
@@ -51,6 +55,7 @@ type Server struct {
 	onConnect       []func(*IncomingMessage, *Socket, []byte)
 	timeout         time.Duration
 	ps              *poller.Server
+	pool            *workerPool // with Options.Workers
 	closing         bool
 	closeCbs        []func(error)
 	closed          bool
@@ -190,6 +195,9 @@ func (s *Server) Listen(port int, host string, backlog int, cb func()) error {
 		ManualContinue:   true,             // the api answers 100-continue itself
 		Logger:           s.opts.Logger,
 	}
+	if s.opts.Workers > 0 {
+		s.pool = newWorkerPool(s.opts.Workers)
+	}
 	h := &serverHandler{srv: s}
 	ps, err := poller.Start(poller.Config{
 		Addr:      net.JoinHostPort(host, strconv.Itoa(port)),
@@ -201,6 +209,10 @@ func (s *Server) Listen(port int, host string, backlog int, cb func()) error {
 		Logger:    s.opts.Logger,
 	}, h, h)
 	if err != nil {
+		if s.pool != nil {
+			s.pool.stop()
+			s.pool = nil
+		}
 		err = fmt.Errorf("api: listen: %w", err)
 		for _, fn := range listeners(s, &s.onError) {
 			fn(err)
@@ -292,6 +304,9 @@ func (s *Server) maybeClosed() {
 	s.mu.Unlock()
 	go func() {
 		_ = ps.Shutdown(context.Background())
+		if s.pool != nil {
+			s.pool.stop()
+		}
 		for _, fn := range listeners(s, &s.onClose) {
 			fn()
 		}

@@ -145,11 +145,11 @@ func (s *Socket) timeout() bool {
 		s.safely(fn)
 	}
 	if ex := s.current; ex != nil {
-		if len(ex.req.onTimeout) > 0 && !ex.req.Complete {
+		if ex.req.has(&ex.req.onTimeout) && !ex.req.Complete {
 			heard = true
 			ex.call(func() { ex.req.emit(&ex.req.onTimeout) })
 		}
-		if len(ex.res.onTimeout) > 0 {
+		if ex.res.has(&ex.res.onTimeout) {
 			heard = true
 			ex.call(func() { ex.res.emit(&ex.res.onTimeout) })
 		}
