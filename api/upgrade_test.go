@@ -131,3 +131,17 @@ func TestSocketErrorOnReset(t *testing.T) {
 		t.Fatal("socket 'error' did not fire before 'close' on a reset")
 	}
 }
+
+// dialRaw connects, writes raw and returns the connection (closed at the
+// end of the test).
+func dialRaw(t *testing.T, addr, raw string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, raw)
+	return c
+}
