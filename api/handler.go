@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"sync/atomic"
@@ -103,14 +104,14 @@ func (h *serverHandler) Request(st *engine.Stream, req *codec.Request) {
 	check := srv.onCheckContinue
 	srv.mu.Unlock()
 	if req.ExpectContinue && check != nil && req.Framing != codec.FramingNone {
-		ex.call(func() { check(&ex.req, &ex.res) })
+		ex.deliver(event{kind: evRequest, handler: check})
 		return
 	}
 	if req.ExpectContinue && req.Framing != codec.FramingNone {
 		st.WriteContinue() // RFC 9110 §10.1.1, answered for the handler
 	}
 	for _, fn := range listeners(srv, &srv.onRequest) {
-		ex.call(func() { fn(&ex.req, &ex.res) })
+		ex.deliver(event{kind: evRequest, handler: fn})
 	}
 }
 
@@ -148,19 +149,18 @@ func (h *serverHandler) Body(st *engine.Stream, chunk []byte) {
 	if h.srv.pool != nil {
 		// The chunk is borrowed: the worker gets a copy, and the body
 		// waits until the workers have caught up (bounded memory).
-		c := append([]byte(nil), chunk...)
 		ex.paused = true
 		st.Pause()
-		ex.post(func() { ex.req.emitData(c) })
+		ex.deliver(event{kind: evData, chunk: append([]byte(nil), chunk...)})
 		return
 	}
-	ex.call(func() { ex.req.emitData(chunk) })
+	ex.deliver(event{kind: evData, chunk: chunk})
 }
 
 // End completes the request and fires req.OnEnd.
 func (h *serverHandler) End(st *engine.Stream, trailers []codec.Header) {
 	ex := st.Data.(*exchange)
-	ex.call(func() { ex.req.complete(trailers) })
+	ex.deliver(event{kind: evEnd, trailers: trailers})
 }
 
 // Timeout is the engine's idle timeout (Node's server timeout).
@@ -184,7 +184,7 @@ func (h *serverHandler) ProtocolError(c engine.Conn, err error) {
 // Drain fires res.OnDrain.
 func (h *serverHandler) Drain(st *engine.Stream) {
 	ex := st.Data.(*exchange)
-	ex.call(ex.res.drained)
+	ex.deliver(event{kind: evDrain})
 }
 
 // Close ends the exchange: on success the response has been sent (its
@@ -208,22 +208,38 @@ func (h *serverHandler) Close(st *engine.Stream, err error) {
 }
 
 // emitClose fires 'close' on the request and the response.
-func (ex *exchange) emitClose() {
-	ex.call(func() {
-		ex.req.emit(&ex.req.onClose)
-		ex.res.emit(&ex.res.onClose)
-	})
+func (ex *exchange) emitClose() { ex.deliver(event{kind: evClose}) }
+
+// event is one thing to tell the user code of an exchange. Events are
+// values, not closures, so delivering one on the loop allocates nothing.
+type event struct {
+	kind     eventKind
+	handler  func(*IncomingMessage, *ServerResponse) // evRequest
+	chunk    []byte                                  // evData (borrowed on the loop)
+	trailers []codec.Header                          // evEnd (borrowed on the loop)
 }
 
-// call runs a user callback of the exchange on the loop, then applies what
-// the callback asked of the response. Panics are left to the engine, which
-// recovers them (500 if the head is not out, then close).
-//
-// With a worker pool, the callback goes to the exchange's queue on the pool
-// instead.
-func (ex *exchange) call(fn func()) {
+type eventKind uint8
+
+const (
+	evRequest eventKind = iota
+	evData
+	evEnd
+	evDrain
+	evClose
+	evRequestTimeout
+	evResponseTimeout
+)
+
+// deliver runs an event's callbacks on the loop, then applies what they
+// asked of the response. Panics are left to the engine, which recovers
+// them (500 if the head is not out, then close). With a worker pool the
+// event goes to the exchange's queue on the pool instead; borrowed bytes
+// are copied for it.
+func (ex *exchange) deliver(e event) {
 	if ex.sock.srv.pool != nil {
-		ex.post(fn)
+		e.own()
+		ex.post(func() { ex.run(e) })
 		return
 	}
 	ex.inCallback.Store(true)
@@ -231,5 +247,39 @@ func (ex *exchange) call(fn func()) {
 		ex.inCallback.Store(false)
 		ex.res.apply()
 	}()
-	fn()
+	ex.run(e)
+}
+
+// own copies the borrowed trailer views of an event that outlives the loop
+// callback (body chunks are copied where they are borrowed).
+func (e *event) own() {
+	if len(e.trailers) == 0 {
+		return
+	}
+	t := make([]codec.Header, len(e.trailers))
+	for i, h := range e.trailers {
+		t[i] = codec.Header{Name: bytes.Clone(h.Name), Value: bytes.Clone(h.Value)}
+	}
+	e.trailers = t
+}
+
+// run calls the listeners of one event.
+func (ex *exchange) run(e event) {
+	switch e.kind {
+	case evRequest:
+		e.handler(&ex.req, &ex.res)
+	case evData:
+		ex.req.emitData(e.chunk)
+	case evEnd:
+		ex.req.complete(e.trailers)
+	case evDrain:
+		ex.res.drained()
+	case evClose:
+		ex.req.emit(&ex.req.onClose)
+		ex.res.emit(&ex.res.onClose)
+	case evRequestTimeout:
+		ex.req.emit(&ex.req.onTimeout)
+	case evResponseTimeout:
+		ex.res.emit(&ex.res.onTimeout)
+	}
 }

@@ -41,7 +41,7 @@ type ServerResponse struct {
 	ops       []op
 	spare     []op // the other op buffer, while apply works through one
 	opsA      [2]op
-	opsB      [2]op
+	opsB      [1]op
 	scheduled bool // a drain task has been posted to the loop
 	overWater bool // the engine found the output over its high-water mark
 	queued    int  // body bytes queued and not yet applied

@@ -147,11 +147,11 @@ func (s *Socket) timeout() bool {
 	if ex := s.current; ex != nil {
 		if ex.req.has(&ex.req.onTimeout) && !ex.req.Complete {
 			heard = true
-			ex.call(func() { ex.req.emit(&ex.req.onTimeout) })
+			ex.deliver(event{kind: evRequestTimeout})
 		}
 		if ex.res.has(&ex.res.onTimeout) {
 			heard = true
-			ex.call(func() { ex.res.emit(&ex.res.onTimeout) })
+			ex.deliver(event{kind: evResponseTimeout})
 		}
 	}
 	return heard

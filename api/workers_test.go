@@ -64,3 +64,24 @@ func TestWorkersDoNotBlockTheLoop(t *testing.T) {
 		t.Fatal("blocked request never finished")
 	}
 }
+
+// TestWorkersGetOwnCopies: body chunks and trailers reach worker callbacks
+// as copies that stay valid after the loop moved on.
+func TestWorkersGetOwnCopies(t *testing.T) {
+	opts := quiet()
+	opts.Workers = 1
+	got := make(chan string, 1)
+	srv := CreateServer(func(req *IncomingMessage, res *ServerResponse) {
+		var body []byte
+		req.OnData(func(c []byte) { body = append(body, c...) })
+		req.OnEnd(func() {
+			got <- string(body) + "|" + req.Trailer("x-sum")
+			res.End(nil, nil)
+		})
+	}, opts)
+	addr := listen(t, srv)
+	roundTrip(t, addr, "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\nX-Sum: 5\r\n\r\n")
+	if g := <-got; g != "abcde|5" {
+		t.Fatalf("got %q", g)
+	}
+}
