@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -19,40 +18,12 @@ import (
 
 	"github.com/loophttp/loophttp/codec"
 	"github.com/loophttp/loophttp/engine"
+	"github.com/loophttp/loophttp/internal/leakcheck"
 )
 
 // TestMain fails the package if goroutines of the server are left behind.
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		if leaked := leakedGoroutines(); leaked != "" {
-			fmt.Fprintf(os.Stderr, "goroutines left behind:\n%s\n", leaked)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-// leakedGoroutines returns the stacks of goroutines still running server
-// code. Goroutines end asynchronously after Shutdown returns, so it looks
-// again, yielding, for up to two seconds before it reports.
-func leakedGoroutines() string {
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		buf := make([]byte, 1<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-		var leaked []string
-		for _, g := range strings.Split(string(buf), "\n\n") {
-			if strings.Contains(g, "loophttp/poller.(*Server)") || strings.Contains(g, "gnet/v2.(*eventloop)") {
-				leaked = append(leaked, g)
-			}
-		}
-		if len(leaked) == 0 || time.Now().After(deadline) {
-			return strings.Join(leaked, "\n\n")
-		}
-		runtime.Gosched()
-		time.Sleep(10 * time.Millisecond) // waiting for exit, not synchronising work
-	}
+	leakcheck.Main(m, "loophttp/poller.(*Server)", "gnet/v2.(*eventloop)")
 }
 
 // echo answers every request with its body (or "ok" without one); when
