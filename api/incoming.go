@@ -9,10 +9,12 @@ import (
 )
 
 // IncomingMessage is a request as the server sees it (Node's
-// http.IncomingMessage). Its fields are set before OnRequest runs and never
-// change; the strings are the request's own copy and live as long as the
-// message. The On* registrations, Pause and Resume must be called on the
-// loop: in the request handler or another event of this exchange.
+// http.IncomingMessage). Its exported fields are set before OnRequest runs
+// and change only where noted (Complete and RawTrailers, when the body
+// ends); the strings are the request's own copy and live as long as the
+// message. The On* registrations, Pause, Resume and SetTimeout are safe
+// from any goroutine; Headers builds its map on first use and belongs to
+// the goroutine running the exchange's callbacks (the loop, or a worker).
 type IncomingMessage struct {
 	Method      string   // as received, e.g. "GET" (case preserved)
 	URL         string   // the request-target as received, e.g. "/a?b=c"
