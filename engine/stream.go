@@ -333,7 +333,10 @@ func (s *Stream) writeBody(p []byte) error {
 	return nil
 }
 
-var crlf = []byte("\r\n")
+var (
+	crlf         = []byte("\r\n")
+	continueLine = []byte("HTTP/1.1 100 Continue\r\n\r\n")
+)
 
 // below reports whether the output is under HighWater, noting when it is
 // not so OnDrain can resume the connection.
@@ -412,7 +415,7 @@ func (s *Stream) sendHead(length int64) {
 // the body of an "Expect: 100-continue" request.
 func (s *Stream) WriteContinue() {
 	if !s.headSent && s.active && !s.ended {
-		s.c.conn.Write([]byte("HTTP/1.1 100 Continue\r\n\r\n"))
+		s.c.conn.Write(continueLine)
 	}
 }
 
