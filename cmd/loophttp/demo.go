@@ -1,0 +1,167 @@
+package main
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/loophttp/loophttp/api"
+)
+
+// demo is the application `loophttp serve` runs. Handlers run on the
+// event loop: none blocks, and /delay answers from a timer.
+type demo struct {
+	inspect bool // answer every request with its description
+}
+
+// handle routes one request.
+func (d *demo) handle(req *api.IncomingMessage, res *api.ServerResponse) {
+	path, _, _ := strings.Cut(req.URL, "?")
+	switch {
+	case d.inspect || path == "/anything" || strings.HasPrefix(path, "/anything/"):
+		d.describe(req, res)
+	case path == "/":
+		text(res, 200, "Hello, World!")
+	case path == "/json":
+		res.SetHeader("Content-Type", "application/json")
+		res.End([]byte(`{"message":"Hello, World!"}`), nil)
+	case path == "/echo":
+		echo(req, res)
+	case strings.HasPrefix(path, "/status/"):
+		status(res, strings.TrimPrefix(path, "/status/"))
+	case strings.HasPrefix(path, "/bytes/"):
+		sized(res, strings.TrimPrefix(path, "/bytes/"), false)
+	case strings.HasPrefix(path, "/stream/"):
+		sized(res, strings.TrimPrefix(path, "/stream/"), true)
+	case strings.HasPrefix(path, "/delay/"):
+		delay(res, strings.TrimPrefix(path, "/delay/"))
+	default:
+		text(res, 404, "not found")
+	}
+}
+
+func text(res *api.ServerResponse, code int, body string) {
+	res.SetHeader("Content-Type", "text/plain")
+	if code != 200 {
+		res.WriteHead(code, "")
+	}
+	res.End([]byte(body), nil)
+}
+
+// echo streams the body back as it arrives: with the request's length when
+// it had one, chunked otherwise.
+func echo(req *api.IncomingMessage, res *api.ServerResponse) {
+	if cl := req.Header("content-length"); cl != "" {
+		res.SetHeader("Content-Length", cl)
+	}
+	if ct := req.Header("content-type"); ct != "" {
+		res.SetHeader("Content-Type", ct)
+	}
+	req.OnData(func(chunk []byte) { res.Write(chunk, nil) })
+	req.OnEnd(func() { res.End(nil, nil) })
+}
+
+// status answers with the status code in the path (200..599).
+func status(res *api.ServerResponse, arg string) {
+	code, err := strconv.Atoi(arg)
+	if err != nil || code < 200 || code > 599 {
+		text(res, 400, "status must be 200..599")
+		return
+	}
+	res.WriteHead(code, "")
+	res.End(nil, nil)
+}
+
+// maxBytes bounds /bytes and /stream.
+const maxBytes = 100 << 20
+
+// sized answers n bytes (/bytes) or n lines chunked (/stream).
+func sized(res *api.ServerResponse, arg string, lines bool) {
+	n, err := strconv.Atoi(arg)
+	if err != nil || n < 0 || n > maxBytes {
+		text(res, 400, "n must be 0.."+strconv.Itoa(maxBytes))
+		return
+	}
+	res.SetHeader("Content-Type", "text/plain")
+	if !lines {
+		body := make([]byte, n)
+		for i := range body {
+			body[i] = 'a' + byte(i%26)
+		}
+		res.End(body, nil)
+		return
+	}
+	for i := 0; i < n; i++ {
+		res.Write([]byte("line "+strconv.Itoa(i)+"\n"), nil)
+	}
+	res.End(nil, nil)
+}
+
+// maxDelay bounds /delay.
+const maxDelay = 60_000
+
+// delay answers after ms milliseconds, from a timer: the handler returns at
+// once and the loop stays free.
+func delay(res *api.ServerResponse, arg string) {
+	ms, err := strconv.Atoi(arg)
+	if err != nil || ms < 0 || ms > maxDelay {
+		text(res, 400, "ms must be 0.."+strconv.Itoa(maxDelay))
+		return
+	}
+	time.AfterFunc(time.Duration(ms)*time.Millisecond, func() {
+		text(res, 200, "delayed "+strconv.Itoa(ms)+" ms")
+	})
+}
+
+// description is the JSON a request is described with. Strings carry
+// arbitrary octets: each octet is the code point of the same value.
+type description struct {
+	Method   string      `json:"method"`
+	Target   string      `json:"target"`
+	Version  string      `json:"version"`
+	Headers  [][2]string `json:"headers"`
+	Body     string      `json:"body"`
+	Trailers [][2]string `json:"trailers"`
+}
+
+// describe answers with the JSON description of the request once its body
+// is complete.
+func (d *demo) describe(req *api.IncomingMessage, res *api.ServerResponse) {
+	var body []byte
+	req.OnData(func(chunk []byte) { body = append(body, chunk...) })
+	req.OnEnd(func() {
+		desc := description{
+			Method:   octets(req.Method),
+			Target:   octets(req.URL),
+			Version:  "HTTP/" + req.HTTPVersion,
+			Headers:  pairs(req.RawHeaders),
+			Body:     octets(string(body)),
+			Trailers: pairs(req.RawTrailers),
+		}
+		out, err := json.Marshal(desc)
+		if err != nil {
+			text(res, 500, err.Error())
+			return
+		}
+		res.SetHeader("Content-Type", "application/json")
+		res.End(append(out, '\n'), nil)
+	})
+}
+
+// octets maps each byte of s to the code point of the same value.
+func octets(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		b.WriteRune(rune(s[i]))
+	}
+	return b.String()
+}
+
+func pairs(flat []string) [][2]string {
+	out := make([][2]string, 0, len(flat)/2)
+	for i := 0; i+1 < len(flat); i += 2 {
+		out = append(out, [2]string{octets(flat[i]), octets(flat[i+1])})
+	}
+	return out
+}

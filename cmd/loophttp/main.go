@@ -1,0 +1,103 @@
+// Command loophttp serves loophttp's demo application, and will carry the
+// curl-like client and the load generator once the client exists.
+//
+//	loophttp                 serve the demo on 127.0.0.1:8080
+//	loophttp serve [flags]   the same, with -addr, -loops, -pin, -timeout, -inspect, -quiet
+//
+// Demo endpoints: / (text), /json, /anything (the request as JSON),
+// /echo, /status/{code}, /bytes/{n}, /stream/{n} (chunked lines),
+// /delay/{ms} (answered from a timer). With -inspect every request gets its
+// JSON description. Ctrl-C stops gracefully.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"time"
+
+	"github.com/loophttp/loophttp/api"
+)
+
+func main() {
+	args := os.Args[1:]
+	cmd := "serve"
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	var err error
+	switch cmd {
+	case "serve":
+		err = serve(args, os.Stdout)
+	case "get", "load":
+		err = fmt.Errorf("%s needs loophttp's HTTP client, which is not written yet", cmd)
+	default:
+		err = fmt.Errorf("unknown command %q (want serve)", cmd)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loophttp:", err)
+		os.Exit(1)
+	}
+}
+
+// serve runs the demo until an interrupt.
+func serve(args []string, out io.Writer) error {
+	srv, addr, err := startDemo(args, out)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "loophttp listening on http://"+addr)
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, os.Interrupt)
+	<-stop
+	fmt.Fprintln(out, "stopping")
+	done := make(chan error, 1)
+	srv.Close(func(err error) { done <- err })
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(10 * time.Second):
+		return errors.New("connections still open after 10 s")
+	}
+}
+
+// startDemo parses the serve flags and starts the demo server.
+func startDemo(args []string, out io.Writer) (*api.Server, string, error) {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(out)
+	addr := fs.String("addr", "127.0.0.1:8080", "listen address (host:port; port 0 picks one)")
+	loops := fs.Int("loops", 0, "event loops (0: one per CPU)")
+	pin := fs.Bool("pin", false, "pin each event loop to a CPU")
+	timeout := fs.Duration("timeout", api.DefaultTimeout, "idle timeout of a request in progress (0: off)")
+	inspect := fs.Bool("inspect", false, "answer every request with its JSON description")
+	quiet := fs.Bool("quiet", false, "log nothing")
+	if err := fs.Parse(args); err != nil {
+		return nil, "", err
+	}
+	host, portStr, err := net.SplitHostPort(*addr)
+	if err != nil {
+		return nil, "", err
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return nil, "", fmt.Errorf("port %q: %w", portStr, err)
+	}
+	opts := &api.Options{Loops: *loops, PinCPU: *pin}
+	if *quiet {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	d := &demo{inspect: *inspect}
+	srv := api.CreateServer(d.handle, opts)
+	srv.SetTimeout(*timeout, nil)
+	if err := srv.Listen(port, host, 0, nil); err != nil {
+		return nil, "", err
+	}
+	a := srv.Address()
+	return srv, net.JoinHostPort(a.Address, strconv.Itoa(a.Port)), nil
+}
