@@ -60,7 +60,7 @@ func (ex *exchange) copyBody(p []byte) []byte {
 
 // Opened creates the Socket of a new connection and fires 'connection'.
 func (h *serverHandler) Opened(c *poller.Conn) {
-	s := &Socket{pc: c, gen: c.Gen(), srv: h.srv}
+	s := &Socket{pc: c, gen: c.Gen(), srv: h.srv, remote: c.RemoteAddr(), local: c.LocalAddr()}
 	s.drain = func() { s.drainCurrent() }
 	c.Data = s
 	c.Engine().SetIdleTimeout(orDisabled(h.srv.Timeout())) // as set when accepted (Node)

@@ -17,6 +17,8 @@ type Socket struct {
 	gen    uint32
 	srv    *Server
 	closed atomic.Bool
+	remote net.Addr // copied when the connection opened: the Conn is reused later
+	local  net.Addr
 
 	// Owned by the loop.
 	current   *exchange      // the exchange in progress
@@ -29,16 +31,16 @@ type Socket struct {
 }
 
 // RemoteAddress returns the peer's IP address.
-func (s *Socket) RemoteAddress() string { return ipOf(s.pc.RemoteAddr()) }
+func (s *Socket) RemoteAddress() string { return ipOf(s.remote) }
 
 // RemotePort returns the peer's port.
-func (s *Socket) RemotePort() int { return portOf(s.pc.RemoteAddr()) }
+func (s *Socket) RemotePort() int { return portOf(s.remote) }
 
 // LocalAddress returns the local IP address.
-func (s *Socket) LocalAddress() string { return ipOf(s.pc.LocalAddr()) }
+func (s *Socket) LocalAddress() string { return ipOf(s.local) }
 
 // LocalPort returns the local port.
-func (s *Socket) LocalPort() int { return portOf(s.pc.LocalAddr()) }
+func (s *Socket) LocalPort() int { return portOf(s.local) }
 
 func ipOf(a net.Addr) string {
 	if t, ok := a.(*net.TCPAddr); ok {

@@ -145,3 +145,31 @@ func dialRaw(t *testing.T, addr, raw string) net.Conn {
 	io.WriteString(c, raw)
 	return c
 }
+
+// TestSocketAddressesOutliveTheConnection: a Socket keeps its addresses
+// after its connection closed and the state was reused for another.
+func TestSocketAddressesOutliveTheConnection(t *testing.T) {
+	socks := make(chan *Socket, 2)
+	opts := quiet()
+	opts.Loops = 1
+	srv := CreateServer(func(req *IncomingMessage, res *ServerResponse) {
+		socks <- req.Socket
+		res.End(nil, nil)
+	}, opts)
+	addr := listen(t, srv)
+	var ports []int
+	for i := 0; i < 2; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ports = append(ports, c.LocalAddr().(*net.TCPAddr).Port)
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+		io.ReadAll(c)
+		c.Close()
+	}
+	first, second := <-socks, <-socks
+	if first.RemotePort() != ports[0] || second.RemotePort() != ports[1] || first.RemoteAddress() != "127.0.0.1" {
+		t.Fatalf("ports %d, %d; want %v", first.RemotePort(), second.RemotePort(), ports)
+	}
+}

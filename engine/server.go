@@ -85,19 +85,22 @@ type ServerConn struct {
 	conn Conn
 	h    Handler
 
-	phase     phase
 	stream    Stream // the exchange in progress; reused for every request
-	framing   codec.Framing
-	remaining int64 // body bytes left (FramingLength) or to discard
+	remaining int64  // body bytes left (FramingLength) or to discard
 	dec       *codec.ChunkedDecoder
 
-	now        time.Time
+	// Times are Unix nanoseconds (8 bytes, not time.Time's 24: every
+	// idle connection holds them).
+	now        int64
 	idle       time.Duration // this connection's IdleTimeout (SetIdleTimeout)
-	headStart  time.Time     // when the current request head started to be awaited
-	lastActive time.Time     // last read or write, for IdleTimeout
-	served     int           // requests taken on this connection
-	parsedLen  int           // input length at the last incomplete head parse
+	headStart  int64         // when the current request head started to be awaited
+	lastActive int64         // last read or write, for IdleTimeout
+	served     int32         // requests taken on this connection
+	parsedLen  int32         // input length at the last incomplete head parse
 
+	// Small fields last, together, so the struct packs tight.
+	phase      phase
+	framing    codec.Framing
 	inProcess  bool // process is on the stack: nested calls only mark work
 	overWater  bool // output is above HighWater; waiting for OnDrain
 	closeAfter bool // close once the current response has ended
@@ -122,13 +125,15 @@ func (c *ServerConn) Reset(conn Conn, h Handler) {
 
 // Open starts the connection: the headers timeout runs from now.
 func (c *ServerConn) Open(now time.Time) {
-	c.now, c.headStart, c.lastActive = now, now, now
+	n := now.UnixNano()
+	c.now, c.headStart, c.lastActive = n, n, n
 	c.armTimer()
 }
 
 // OnData is called when new input is available.
 func (c *ServerConn) OnData(now time.Time) {
-	c.now, c.lastActive = now, now
+	c.now = now.UnixNano()
+	c.lastActive = c.now
 	c.idleKeep = false
 	c.process()
 	if c.phase < phaseClosing && len(c.conn.Input()) > c.cfg.MaxUnread {
@@ -144,7 +149,7 @@ func (c *ServerConn) OnData(now time.Time) {
 // never handed on as complete), and the connection closes once the
 // response in progress, if any, has ended.
 func (c *ServerConn) OnEOF(now time.Time) {
-	c.now = now
+	c.now = now.UnixNano()
 	c.parsedLen = 0 // no more bytes will come: parse what is there
 	c.process()
 	switch {
@@ -170,7 +175,7 @@ func (c *ServerConn) OnEOF(now time.Time) {
 // OnDrain is called when the output has been written out after being over
 // HighWater.
 func (c *ServerConn) OnDrain(now time.Time) {
-	c.now = now
+	c.now = now.UnixNano()
 	if !c.overWater || c.conn.Buffered() >= c.cfg.HighWater {
 		return
 	}
@@ -262,7 +267,7 @@ func (c *ServerConn) readHead() bool {
 		return false
 	}
 	if n == 0 {
-		c.parsedLen = len(in)
+		c.parsedLen = int32(len(in))
 		return false
 	}
 	c.parsedLen = 0
@@ -275,7 +280,7 @@ func (c *ServerConn) readHead() bool {
 // trickles a head byte by byte then costs linear, not quadratic, work; the
 // outcome is the same, since errors show within a line or at the limits.
 func (c *ServerConn) worthParsing(in []byte) bool {
-	p := c.parsedLen
+	p := int(c.parsedLen)
 	if p == 0 || p >= len(in) || len(in) >= 2*p {
 		return true
 	}
@@ -520,7 +525,7 @@ func (c *ServerConn) close(err error) {
 // OnClose is called by the transport when the connection has closed, for
 // whatever reason. It is safe to call more than once.
 func (c *ServerConn) OnClose(now time.Time) {
-	c.now = now
+	c.now = now.UnixNano()
 	err := ErrConnClosed
 	if c.phase == phaseBody {
 		err = ErrBodyIncomplete
@@ -547,7 +552,7 @@ func (c *ServerConn) releaseResources() {
 
 // OnTimer is called when the deadline set with Conn.SetDeadline passes.
 func (c *ServerConn) OnTimer(now time.Time) {
-	c.now = now
+	c.now = now.UnixNano()
 	switch c.phase {
 	case phaseClosed:
 		return
@@ -555,7 +560,7 @@ func (c *ServerConn) OnTimer(now time.Time) {
 		c.close(nil)
 		return
 	}
-	if d := c.headDeadline(); !d.IsZero() && !now.Before(d) {
+	if d := c.headDeadline(); d != 0 && c.now >= d {
 		if len(c.conn.Input()) > 0 {
 			// A head that did not complete in time: 408 (RFC 9110
 			// §15.5.9), then close.
@@ -564,13 +569,13 @@ func (c *ServerConn) OnTimer(now time.Time) {
 		c.close(ErrHeadersTimeout)
 		return
 	}
-	if d := c.idleDeadline(); !d.IsZero() && !now.Before(d) {
+	if d := c.idleDeadline(); d != 0 && c.now >= d {
 		var s *Stream
 		if c.stream.active {
 			s = &c.stream
 		}
 		if th, ok := c.h.(TimeoutHandler); ok && c.callTimeout(th, s) {
-			c.lastActive, c.idleKeep = now, true
+			c.lastActive, c.idleKeep = c.now, true
 		} else {
 			c.close(ErrIdleTimeout)
 			return
@@ -587,45 +592,51 @@ type TimeoutHandler interface {
 	Timeout(conn Conn, s *Stream) bool
 }
 
-// headDeadline is when the awaited request head must be complete, or zero.
-func (c *ServerConn) headDeadline() time.Time {
+// headDeadline is when (Unix nanoseconds) the awaited request head must be
+// complete, or 0.
+func (c *ServerConn) headDeadline() int64 {
 	if c.phase != phaseHead || c.stream.active || c.closeAfter {
-		return time.Time{}
+		return 0
 	}
 	waiting := len(c.conn.Input()) == 0 && c.served > 0
 	if waiting && c.cfg.KeepAliveTimeout != Disabled {
-		return c.headStart.Add(c.cfg.KeepAliveTimeout)
+		return c.headStart + int64(c.cfg.KeepAliveTimeout)
 	}
 	if c.cfg.HeadersTimeout == Disabled {
-		return time.Time{}
+		return 0
 	}
-	return c.headStart.Add(c.cfg.HeadersTimeout)
+	return c.headStart + int64(c.cfg.HeadersTimeout)
 }
 
-func (c *ServerConn) idleDeadline() time.Time {
+// idleDeadline is when (Unix nanoseconds) the idle timeout fires, or 0.
+func (c *ServerConn) idleDeadline() int64 {
 	if c.idle == Disabled {
-		return time.Time{}
+		return 0
 	}
-	return c.lastActive.Add(c.idle)
+	return c.lastActive + int64(c.idle)
 }
 
 // armTimer sets the connection's one timer to the nearest deadline.
 func (c *ServerConn) armTimer() {
-	var d time.Time
+	var d int64
 	switch c.phase {
 	case phaseClosed:
 		return
 	case phaseClosing:
 		if c.cfg.CloseDrainTimeout != Disabled {
-			d = c.now.Add(c.cfg.CloseDrainTimeout)
+			d = c.now + int64(c.cfg.CloseDrainTimeout)
 		}
 	default:
 		d = c.headDeadline()
-		if i := c.idleDeadline(); !i.IsZero() && (d.IsZero() || i.Before(d)) {
+		if i := c.idleDeadline(); i != 0 && (d == 0 || i < d) {
 			d = i
 		}
 	}
-	c.conn.SetDeadline(d)
+	if d == 0 {
+		c.conn.SetDeadline(time.Time{})
+		return
+	}
+	c.conn.SetDeadline(time.Unix(0, d))
 }
 
 // The call* methods run handler callbacks, recovering a panic: it is

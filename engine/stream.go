@@ -2,6 +2,7 @@ package engine
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/loophttp/loophttp/codec"
 )
@@ -11,32 +12,31 @@ import (
 // must not use a Stream after Handler.Close was called for it; Gen tells
 // exchanges apart. Every method must be called on the connection's loop.
 type Stream struct {
-	c   *ServerConn
-	gen uint32
+	c *ServerConn
 
 	// Data belongs to the handler: it may keep its per-request state here.
 	// The engine clears it when a new exchange begins.
 	Data any
 
-	// What the engine needs to know of the request.
+	// Response state.
+	reason  []byte // the handler's reason phrase; nil for the table's
+	fields  []byte // serialised field lines set by the handler
+	userLen int64  // Content-Length the handler set; -1 when none
+	written int64  // body bytes written
+	status  int32
+	gen     uint32
+
+	// Small fields last, together, so the struct packs tight.
 	isHead    bool  // responses to HEAD carry no body
 	isConnect bool  // a 2xx answer opens a tunnel
 	upgrade   bool  // the request asked to switch protocols
 	minor     uint8 // HTTP/1.minor of the request
 	reqKeep   bool  // the request allows the connection to persist
-
-	// Response state.
-	status    int
-	reason    []byte // the handler's reason phrase; nil for the table's
-	fields    []byte // serialised field lines set by the handler
-	userLen   int64  // Content-Length the handler set; -1 when none
-	userTE    bool   // the handler set Transfer-Encoding: chunked
-	userClose bool   // the handler set Connection: close
-	written   int64  // body bytes written
-	chunked   bool   // the body is sent chunked
-	noBody    bool   // the response must not carry a body
-
-	active    bool // an exchange is in progress
+	userTE    bool  // the handler set Transfer-Encoding: chunked
+	userClose bool  // the handler set Connection: close
+	chunked   bool  // the body is sent chunked
+	noBody    bool  // the response must not carry a body
+	active    bool  // an exchange is in progress
 	headSent  bool
 	ended     bool
 	finished  bool // Handler.Close was called
@@ -112,7 +112,7 @@ func (s *Stream) SetHead(status int, reason string, fields []codec.Header) error
 			return err
 		}
 	}
-	s.status, s.reason = status, nil
+	s.status, s.reason = int32(status), nil
 	if reason != "" {
 		if _, err := codec.AppendStatusLineReason(nil, status, reason); err != nil {
 			return err
@@ -230,7 +230,7 @@ func (s *Stream) Tunnel(status int, fields []codec.Header) error {
 	if err := s.writeBareHead(status, fields); err != nil {
 		return err
 	}
-	s.status = status
+	s.status = int32(status)
 	s.detach()
 	return nil
 }
@@ -371,9 +371,9 @@ func (s *Stream) sendHead(length int64) {
 	}
 	b := c.loop.scratch[:0]
 	if s.reason != nil {
-		b, _ = codec.AppendStatusLineReason(b, s.status, s.reason)
+		b, _ = codec.AppendStatusLineReason(b, int(s.status), s.reason)
 	} else {
-		b, _ = codec.AppendStatusLine(b, s.status)
+		b, _ = codec.AppendStatusLine(b, int(s.status))
 	}
 	b = append(b, s.fields...)
 	switch {
@@ -397,7 +397,7 @@ func (s *Stream) sendHead(length int64) {
 		s.noBody = true
 	}
 	b = append(b, "Date: "...)
-	b = c.loop.date.Append(b, c.now)
+	b = c.loop.date.Append(b, time.Unix(0, c.now))
 	b = append(b, '\r', '\n')
 	if s.closeConn && !s.userClose {
 		b = append(b, "Connection: close\r\n"...)
@@ -452,7 +452,7 @@ func (s *Stream) writeBareHead(status int, fields []codec.Header) error {
 // Connection: close.
 func (s *Stream) writeError(status int) {
 	s.fields, s.userLen, s.userTE, s.userClose = s.fields[:0], -1, false, false
-	s.status, s.reason = status, nil
+	s.status, s.reason = int32(status), nil
 	s.c.closeAfter = true
 	s.sendHead(0)
 	s.ended = true

@@ -40,7 +40,6 @@ type Conn struct {
 
 	waitDrain     bool // output was over HighWater; the loop polls for drain
 	shutdownAfter bool // shut the write side once gnet's buffer is empty
-	remote, local net.Addr
 }
 
 // CloseErr returns the error the connection closed with: nil when the
@@ -55,11 +54,12 @@ func (c *Conn) Engine() *engine.ServerConn { return c.sc }
 // Safe from any goroutine.
 func (c *Conn) Gen() uint32 { return c.gen.Load() }
 
-// RemoteAddr and LocalAddr return the connection's addresses. Loop only.
-func (c *Conn) RemoteAddr() net.Addr { return c.remote }
+// RemoteAddr returns the peer's address. Loop only, while the connection
+// is open (Conns are reused: keep a copy to use it later).
+func (c *Conn) RemoteAddr() net.Addr { return c.gc.RemoteAddr() }
 
-// LocalAddr returns the local address. Loop only.
-func (c *Conn) LocalAddr() net.Addr { return c.local }
+// LocalAddr returns the local address. Loop only, while open.
+func (c *Conn) LocalAddr() net.Addr { return c.gc.LocalAddr() }
 
 // Submit runs fn on the connection's loop if the connection of generation
 // gen is still open when it gets there, and flushes what fn wrote. It is

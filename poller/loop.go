@@ -53,7 +53,7 @@ func (l *loop) open(gc gnet.Conn, now time.Time) *Conn {
 		c.timer.fire = c.onTimer
 		c.sc = l.eng.NewServerConn(c, l.srv.handler)
 	}
-	c.gc, c.remote, c.local = gc, gc.RemoteAddr(), gc.LocalAddr()
+	c.gc = gc
 	c.gen.Add(1)
 	c.open.Store(true)
 	l.conns[c] = struct{}{}
