@@ -387,6 +387,11 @@ func (r *ServerResponse) queue(o op) {
 
 // apply carries out the queued calls on the loop, in order. The head goes
 // out with the first Write or End.
+//
+// It always takes the lock, even when nothing seems queued: a goroutine
+// that saw inCallback set queues without posting a task, relying on this
+// call to see its op, and only the lock orders the two. (An atomic "nothing
+// queued" shortcut here loses such ops; a test with workers caught it.)
 func (r *ServerResponse) apply() {
 	r.mu.Lock()
 	ops := r.ops
