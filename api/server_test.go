@@ -49,13 +49,7 @@ func listen(t *testing.T, srv *Server) string {
 // that came back.
 func roundTrip(t *testing.T, addr, raw string) string {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	io.WriteString(c, raw)
+	c := dialRaw(t, addr, raw)
 	c.(*net.TCPConn).CloseWrite()
 	out, err := io.ReadAll(c)
 	if err != nil {
