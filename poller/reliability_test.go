@@ -17,6 +17,12 @@ import (
 	"github.com/loophttp/loophttp/engine"
 )
 
+// fdSlack is how many descriptors above baseline a check tolerates: the
+// process holds a few briefly for reasons of its own (the runtime's
+// poller, a previous test's server finishing its teardown). The tests make
+// hundreds of connections or more, so a leak per connection still shows.
+const fdSlack = 4
+
 // openFDs counts this process's open file descriptors.
 func openFDs(t *testing.T) int {
 	t.Helper()
@@ -78,7 +84,7 @@ func TestChurnLeavesNothingBehind(t *testing.T) {
 		io.Copy(io.Discard, resp.Body)
 		c.Close()
 	}
-	if !settle(func() bool { return s.OpenConns() == 0 && openFDs(t) <= fds }) {
+	if !settle(func() bool { return s.OpenConns() == 0 && openFDs(t) <= fds+fdSlack }) {
 		t.Fatalf("after %d cycles: %d connections open, %d descriptors (baseline %d)", cycles, s.OpenConns(), openFDs(t), fds)
 	}
 }
@@ -125,19 +131,22 @@ func TestAbruptDisconnects(t *testing.T) {
 	}
 	settle(func() bool { return s.OpenConns() == 0 })
 	fds := openFDs(t)
-	for _, raw := range cuts {
-		c, err := net.Dial("tcp", s.Addr().String())
-		if err != nil {
-			t.Fatal(err)
+	const rounds = 50 // 200 connections: a leak per connection shows
+	for i := 0; i < rounds; i++ {
+		for _, raw := range cuts {
+			c, err := net.Dial("tcp", s.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.WriteString(c, raw)
+			c.(*net.TCPConn).SetLinger(0) // vanish with a reset
+			c.Close()
 		}
-		io.WriteString(c, raw)
-		c.(*net.TCPConn).SetLinger(0) // vanish with a reset
-		c.Close()
 	}
 	if !settle(func() bool {
 		rec.mu.Lock()
 		defer rec.mu.Unlock()
-		return s.OpenConns() == 0 && len(rec.errs) == rec.starts && rec.starts == 3
+		return s.OpenConns() == 0 && len(rec.errs) == rec.starts && rec.starts == 3*rounds
 	}) {
 		t.Fatalf("open %d, exchanges %d, closes %v", s.OpenConns(), rec.starts, rec.errs)
 	}
@@ -148,8 +157,8 @@ func TestAbruptDisconnects(t *testing.T) {
 			t.Fatalf("an exchange cut short closed without an error: %v", rec.errs)
 		}
 	}
-	if !settle(func() bool { return openFDs(t) <= fds }) {
-		t.Fatalf("descriptors %d; baseline %d", openFDs(t), fds)
+	if !settle(func() bool { return openFDs(t) <= fds+fdSlack }) {
+		t.Fatalf("descriptors %d; baseline %d (+%d tolerated)", openFDs(t), fds, fdSlack)
 	}
 }
 
