@@ -22,9 +22,10 @@ var ErrConnGone = errors.New("poller: connection closed")
 // pooled per loop and reused; gen tells their lives apart.
 //
 // Fields are owned by the connection's loop, except gen and open, which
-// Submit reads from any goroutine.
+// Submit reads from any goroutine, and el, which never changes.
 type Conn struct {
 	gc    gnet.Conn
+	el    gnet.EventLoop // the loop's, set once: Conns are pooled per loop
 	loop  *loop
 	sc    *engine.ServerConn
 	timer timer
@@ -69,7 +70,7 @@ func (c *Conn) Submit(gen uint32, fn func()) error {
 	if !c.open.Load() || c.gen.Load() != gen {
 		return ErrConnGone
 	}
-	return c.gc.EventLoop().Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+	return c.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 		if !c.open.Load() || c.gen.Load() != gen {
 			return nil
 		}

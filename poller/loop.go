@@ -49,7 +49,7 @@ func (l *loop) open(gc gnet.Conn, now time.Time) *Conn {
 		l.free = l.free[:n-1]
 		c.sc.Reset(c, l.srv.handler)
 	} else {
-		c = &Conn{loop: l}
+		c = &Conn{loop: l, el: l.el}
 		c.timer.fire = c.onTimer
 		c.sc = l.eng.NewServerConn(c, l.srv.handler)
 	}

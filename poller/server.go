@@ -191,6 +191,9 @@ func (s *Server) OnClose(gc gnet.Conn, err error) gnet.Action {
 	if !ok || !c.open.Load() {
 		return gnet.None
 	}
+	// Closed from now on for Submit: whoever hears of the close (the
+	// handler's Close below) finds later calls refused at once.
+	c.open.Store(false)
 	now := time.Now()
 	c.closeErr = err
 	if !c.sc.Closed() {
