@@ -107,7 +107,7 @@ func (s *Stream) SetHead(status int, reason string, fields []codec.Header) error
 	}
 	s.fields, s.userLen, s.userTE, s.userClose = s.fields[:0], -1, false, false
 	for _, f := range fields {
-		if err := s.addField(f.Name, f.Value); err != nil {
+		if err := appendField(s, f.Name, f.Value); err != nil {
 			s.fields = s.fields[:0]
 			return err
 		}
@@ -146,18 +146,12 @@ func (s *Stream) AddField(name, value string) error {
 	if s.headSent {
 		return ErrHeadSent
 	}
-	if s.fields == nil {
-		s.fields = s.c.loop.buffer()
-	}
-	var err error
-	if s.fields, err = codec.AppendHeader(s.fields, name, value); err != nil {
-		return err
-	}
-	return s.noteField(name, value)
+	return appendField(s, name, value)
 }
 
-// addField appends one field line, noting the framing fields.
-func (s *Stream) addField(name, value []byte) error {
+// appendField appends one validated field line to the head, from either
+// kind of string, noting the framing fields.
+func appendField[T string | []byte](s *Stream, name, value T) error {
 	if s.fields == nil {
 		s.fields = s.c.loop.buffer()
 	}
@@ -168,12 +162,7 @@ func (s *Stream) addField(name, value []byte) error {
 	return noteFraming(s, name, value)
 }
 
-// noteField records the framing fields among the handler's fields.
-func (s *Stream) noteField(name, value string) error {
-	return noteFraming(s, name, value)
-}
-
-// noteFraming is noteField for either kind of string.
+// noteFraming records the framing fields among the handler's fields.
 func noteFraming[T string | []byte](s *Stream, name, value T) error {
 	switch {
 	case asciiEqualFold(name, "content-length"):
