@@ -302,11 +302,7 @@ func TestHeaderRules(t *testing.T) {
 		res.End(nil, nil)
 	}, quiet())
 	addr := listen(t, srv)
-	resp, err := http.Get("http://" + addr + "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	resp, _ := get(t, addr, "/")
 	if v := resp.Header.Values("Test"); len(v) != 1 || v[0] != "2" {
 		t.Fatalf("Test header %q; want one value 2", v)
 	}

@@ -45,6 +45,22 @@ func listen(t *testing.T, srv *Server) string {
 	return net.JoinHostPort(a.Address, fmt.Sprint(a.Port))
 }
 
+// get fetches path from addr with net/http's client and returns the
+// response and its whole body; it fails the test on a transport error.
+func get(t *testing.T, addr, path string) (*http.Response, string) {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(b)
+}
+
 // roundTrip sends raw on a new connection, half-closes, and returns all
 // that came back.
 func roundTrip(t *testing.T, addr, raw string) string {
@@ -133,11 +149,7 @@ func TestHeaderOperations(t *testing.T) {
 		})
 	}, quiet())
 	addr := listen(t, srv)
-	resp, err := http.Get("http://" + addr + "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	resp, _ := get(t, addr, "/")
 	if resp.StatusCode != 200 || resp.Header.Get("h1") != "h1" || resp.Header.Get("h2") != "" ||
 		resp.Header.Get("h3") != "h3prime" || resp.Header.Get("h504") != "h504" || resp.ContentLength != 0 {
 		t.Fatalf("status %d headers %v", resp.StatusCode, resp.Header)
@@ -194,11 +206,7 @@ func TestWriteHeadMergesAndLastWins(t *testing.T) {
 		}
 	}, quiet())
 	addr := listen(t, srv)
-	resp, err := http.Get("http://" + addr + "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	resp, _ := get(t, addr, "/")
 	if resp.StatusCode != 202 || resp.Status != "202 Fine" || resp.Header.Values("Test")[0] != "2" ||
 		len(resp.Header.Values("Test")) != 1 || resp.Header.Get("Head") != "Value" {
 		t.Fatalf("%s %v", resp.Status, resp.Header)
