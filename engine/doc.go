@@ -32,6 +32,21 @@
 // timeouts, and recovers handler panics (500 if the head is not out, then
 // close).
 //
+// # The client side
+//
+// A ClientConn is the client's state machine over the same Conn: Begin
+// starts an exchange (request line, then AddField), Write streams the body
+// (chunked unless a Content-Length was set), End finishes it (framed by
+// its length when the head goes out with it; no body header for a bare
+// GET), and a ClientHandler hears the response: Information for each 1xx,
+// Response, Body, End with trailers, and Close exactly once, with nil or
+// why the response is missing (ErrHangUp before a complete head,
+// ErrTruncated inside the body, a codec.Error for a response that breaks
+// RFC 9112). HEAD, 204 and 304 responses carry no body; a 101 or a 2xx to
+// CONNECT turns the connection into a byte stream. When both sides keep the
+// connection and the request went out whole, ClientOwner.Idle offers it for
+// the next exchange; bytes nobody asked for close it.
+//
 // # Threading and lifetimes
 //
 // Everything here runs on the connection's loop: no method is safe from
