@@ -18,7 +18,8 @@ import (
 var ErrConnGone = errors.New("poller: connection closed")
 
 // Conn is loophttp's state for one gnet connection: it implements
-// engine.Conn over it and owns the connection's ServerConn. Conns are
+// engine.Conn over it and owns the connection's state machine (a
+// ServerConn on a Server's loops, a ClientConn on a Client's). Conns are
 // pooled per loop and reused; gen tells their lives apart.
 //
 // Fields are owned by the connection's loop, except gen and open, which
@@ -27,7 +28,9 @@ type Conn struct {
 	gc    gnet.Conn
 	el    gnet.EventLoop // the loop's, set once: Conns are pooled per loop
 	loop  *loop
-	sc    *engine.ServerConn
+	m     machine            // sc or cc
+	sc    *engine.ServerConn // server connections
+	cc    *engine.ClientConn // client connections
 	timer timer
 
 	gen  atomic.Uint32
@@ -48,8 +51,24 @@ type Conn struct {
 // error. Valid in Hooks.Closed.
 func (c *Conn) CloseErr() error { return c.closeErr }
 
-// Engine returns the connection's engine state machine. Loop only.
+// machine is what a Conn drives: engine.ServerConn or engine.ClientConn.
+type machine interface {
+	OnData(now time.Time)
+	OnEOF(now time.Time)
+	OnTimer(now time.Time)
+	OnDrain(now time.Time)
+	OnClose(now time.Time)
+	WantsDrain() bool
+	Closed() bool
+}
+
+// Engine returns a server connection's state machine (nil on a client's).
+// Loop only.
 func (c *Conn) Engine() *engine.ServerConn { return c.sc }
+
+// Client returns a client connection's state machine (nil on a server's).
+// Loop only.
+func (c *Conn) Client() *engine.ClientConn { return c.cc }
 
 // Gen returns the generation of the connection this Conn currently holds.
 // Safe from any goroutine.
@@ -135,8 +154,12 @@ func (c *Conn) CloseWrite() {
 	_ = unix.Shutdown(c.gc.Fd(), unix.SHUT_WR)
 }
 
-// Close flushes and closes the connection; gnet calls OnClose later.
+// Close flushes and closes the connection; gnet calls OnClose later. It
+// does nothing once the connection has closed.
 func (c *Conn) Close() {
+	if !c.open.Load() {
+		return
+	}
 	c.Flush()
 	_ = c.gc.Close()
 }
@@ -149,20 +172,20 @@ func (c *Conn) SetDeadline(t time.Time) { c.loop.wheel.arm(&c.timer, t) }
 func (c *Conn) afterEvent() {
 	for round := 0; ; round++ {
 		c.Flush()
-		if !c.open.Load() || !c.sc.WantsDrain() {
+		if !c.open.Load() || !c.m.WantsDrain() {
 			return
 		}
 		// The engine went over its mark. If the socket took everything,
 		// it has drained already: say so now, a few rounds at most, then
 		// leave the rest to the tick.
-		if c.Buffered() >= c.loop.srv.cfg.Engine.HighWater || round == maxDrainRounds {
+		if c.Buffered() >= c.loop.highWater || round == maxDrainRounds {
 			if !c.waitDrain {
 				c.waitDrain = true
 				c.loop.draining = append(c.loop.draining, c)
 			}
 			return
 		}
-		c.sc.OnDrain(time.Now())
+		c.m.OnDrain(time.Now())
 	}
 }
 
@@ -174,6 +197,6 @@ func (c *Conn) onTimer(now time.Time) {
 	if !c.open.Load() {
 		return
 	}
-	c.sc.OnTimer(now)
+	c.m.OnTimer(now)
 	c.afterEvent()
 }

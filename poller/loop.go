@@ -15,8 +15,10 @@ import (
 // for their output to drain. Everything in it is owned by the loop's
 // goroutine; it is created there, on the loop's first connection.
 type loop struct {
-	srv      *Server
-	el       gnet.EventLoop
+	srv       *Server // nil on a client's loop
+	cli       *Client // nil on a server's loop
+	highWater int
+	el        gnet.EventLoop
 	eng      *engine.Loop
 	wheel    *wheel
 	free     []*Conn
@@ -27,12 +29,19 @@ type loop struct {
 }
 
 func newLoop(srv *Server, el gnet.EventLoop, now time.Time) *loop {
+	l := newBareLoop(el, srv.cfg.Tick, srv.cfg.Engine.HighWater, now)
+	l.srv = srv
+	l.eng = engine.NewLoop(&srv.cfg.Engine, &srv.date)
+	return l
+}
+
+// newBareLoop returns the state both sides' loops share.
+func newBareLoop(el gnet.EventLoop, tick time.Duration, highWater int, now time.Time) *loop {
 	l := &loop{
-		srv:   srv,
-		el:    el,
-		eng:   engine.NewLoop(&srv.cfg.Engine, &srv.date),
-		wheel: newWheel(srv.cfg.Tick, now),
-		conns: map[*Conn]struct{}{},
+		el:        el,
+		highWater: highWater,
+		wheel:     newWheel(tick, now),
+		conns:     map[*Conn]struct{}{},
 	}
 	l.tickTask = gnet.RunnableFunc(func(context.Context) error {
 		l.tick(time.Now())
@@ -52,6 +61,7 @@ func (l *loop) open(gc gnet.Conn, now time.Time) *Conn {
 		c = &Conn{loop: l, el: l.el}
 		c.timer.fire = c.onTimer
 		c.sc = l.eng.NewServerConn(c, l.srv.handler)
+		c.m = c.sc
 	}
 	c.gc = gc
 	c.gen.Add(1)
@@ -61,6 +71,27 @@ func (l *loop) open(gc gnet.Conn, now time.Time) *Conn {
 		c.sc.Shutdown()
 	}
 	c.sc.Open(now)
+	return c
+}
+
+// openClient takes a Conn for the dialed connection gc from the pool.
+func (l *loop) openClient(gc gnet.Conn, owner engine.ClientOwner, now time.Time) *Conn {
+	var c *Conn
+	if n := len(l.free); n > 0 {
+		c = l.free[n-1]
+		l.free = l.free[:n-1]
+		c.cc.Reset(c, &l.cli.cfg.Engine, owner)
+	} else {
+		c = &Conn{loop: l, el: l.el}
+		c.timer.fire = c.onTimer
+		c.cc = engine.NewClientConn(c, &l.cli.cfg.Engine, owner)
+		c.m = c.cc
+	}
+	c.gc = gc
+	c.gen.Add(1)
+	c.open.Store(true)
+	l.conns[c] = struct{}{}
+	c.cc.Open(now)
 	return c
 }
 
@@ -86,9 +117,9 @@ func (l *loop) tick(now time.Time) {
 			c.shutdownAfter = false
 			_ = unix.Shutdown(c.gc.Fd(), unix.SHUT_WR)
 		}
-		if c.Buffered() < l.srv.cfg.Engine.HighWater {
+		if c.Buffered() < l.highWater {
 			c.waitDrain = false
-			c.sc.OnDrain(now)
+			c.m.OnDrain(now)
 			c.afterEvent()
 			if c.waitDrain {
 				kept = append(kept, c)
@@ -99,7 +130,7 @@ func (l *loop) tick(now time.Time) {
 	}
 	clear(l.draining[len(kept):])
 	l.draining = kept
-	if l.srv.stopping.Load() {
+	if l.srv != nil && l.srv.stopping.Load() {
 		for c := range l.conns {
 			c.sc.Shutdown()
 			c.afterEvent()

@@ -178,7 +178,7 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 	if !ok || !c.open.Load() {
 		return gnet.Close
 	}
-	c.sc.OnData(time.Now())
+	c.m.OnData(time.Now())
 	c.afterEvent()
 	return gnet.None
 }
@@ -196,11 +196,11 @@ func (s *Server) OnClose(gc gnet.Conn, err error) gnet.Action {
 	c.open.Store(false)
 	now := time.Now()
 	c.closeErr = err
-	if !c.sc.Closed() {
-		c.sc.OnEOF(now)
+	if !c.m.Closed() {
+		c.m.OnEOF(now)
 		c.Flush() // gnet writes what is left after OnClose returns
 	}
-	c.sc.OnClose(now)
+	c.m.OnClose(now)
 	s.open.Add(-1) // before Closed, so the hook sees the count without c
 	if s.hooks != nil {
 		s.hooks.Closed(c)

@@ -1,0 +1,257 @@
+package poller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/loophttp/loophttp/engine"
+)
+
+// ClientConfig configures a Client. The zero value of each field means its
+// default.
+type ClientConfig struct {
+	// Loops is the number of event loops (default GOMAXPROCS). Each is a
+	// goroutine locked to its OS thread.
+	Loops int
+	// Tick is the resolution of the loops' timing wheels (default 50 ms).
+	Tick time.Duration
+	// DialTimeout bounds a connect (default 30 s).
+	DialTimeout time.Duration
+	// Engine configures the connections (response limits, backpressure).
+	Engine engine.ClientConfig
+	// Logger receives gnet's log and recovered panics; nil means
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// ClientHooks are optional connection events for the layer above.
+type ClientHooks interface {
+	// Closed is called on the loop after a client connection has closed.
+	Closed(c *Conn)
+}
+
+// Client runs HTTP/1.1 client connections on gnet event loops. Dial
+// connects off the loops and hands the connection to one of them.
+type Client struct {
+	gnet.BuiltinEventEngine
+	cfg   ClientConfig
+	hooks ClientHooks
+	gc    *gnet.Client
+
+	mu      sync.Mutex // guards loops, stopped and dials
+	loops   map[gnet.EventLoop]*loop
+	stopped bool
+	dials   sync.WaitGroup
+	open    atomic.Int64
+
+	ctx    context.Context // cancelled by Close, ending dials in flight
+	cancel context.CancelFunc
+}
+
+// ErrClientClosed is returned by Dial after Close.
+var ErrClientClosed = errors.New("poller: client closed")
+
+// NewClient starts a client's event loops. hooks may be nil.
+func NewClient(cfg ClientConfig, hooks ClientHooks) (*Client, error) {
+	var err error
+	if cfg.Engine, err = cfg.Engine.Resolve(); err != nil {
+		return nil, err
+	}
+	if cfg.Loops == 0 {
+		cfg.Loops = runtime.GOMAXPROCS(0)
+	}
+	if cfg.Loops < 0 || cfg.Tick < 0 || cfg.DialTimeout < 0 {
+		return nil, fmt.Errorf("poller: invalid client config: loops %d, tick %v, dial timeout %v", cfg.Loops, cfg.Tick, cfg.DialTimeout)
+	}
+	if cfg.Tick == 0 {
+		cfg.Tick = 50 * time.Millisecond
+	}
+	if cfg.DialTimeout == 0 {
+		cfg.DialTimeout = 30 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	cfg.Engine.Logger = cfg.Logger
+	cl := &Client{cfg: cfg, hooks: hooks, loops: map[gnet.EventLoop]*loop{}}
+	cl.ctx, cl.cancel = context.WithCancel(context.Background())
+	cl.gc, err = gnet.NewClient(cl,
+		gnet.WithMulticore(true),
+		gnet.WithNumEventLoop(cfg.Loops),
+		gnet.WithLockOSThread(true),
+		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+		gnet.WithTicker(true),
+		gnet.WithLogger(slogAdapter{cfg.Logger}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("poller: client: %w", err)
+	}
+	if err := cl.gc.Start(); err != nil {
+		return nil, fmt.Errorf("poller: starting the client loops: %w", err)
+	}
+	return cl, nil
+}
+
+// pendingDial travels with a dialed connection to the loop that takes it.
+type pendingDial struct {
+	owner  engine.ClientOwner
+	done   func(c *Conn, err error)
+	opened bool // set on the loop in OnOpen, read after Enroll returns
+}
+
+// Dial connects to addr ("host:port") and calls done once: on the loop
+// that takes the connection, with the Conn (its ClientConn ready for
+// Begin), or, on the dialing goroutine, with the error (refused, DNS, the
+// dial timeout, ctx). owner hears when the connection is idle. Dial never
+// blocks: the connect runs on a goroutine of its own.
+func (cl *Client) Dial(ctx context.Context, addr string, owner engine.ClientOwner, done func(c *Conn, err error)) {
+	cl.mu.Lock()
+	if cl.stopped {
+		cl.mu.Unlock()
+		done(nil, ErrClientClosed)
+		return
+	}
+	cl.dials.Add(1)
+	cl.mu.Unlock()
+	go func() {
+		defer cl.dials.Done()
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		defer context.AfterFunc(cl.ctx, cancel)()
+		d := net.Dialer{Timeout: cl.cfg.DialTimeout}
+		nc, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			done(nil, err)
+			return
+		}
+		p := &pendingDial{owner: owner, done: done}
+		if _, err := cl.gc.EnrollContext(nc, p); err != nil {
+			done(nil, fmt.Errorf("poller: handing the connection to a loop: %w", err))
+			return
+		}
+		// gnet opens the connection on its loop before Enroll returns;
+		// if it could not register it, OnOpen never ran.
+		if !p.opened {
+			done(nil, errors.New("poller: the loop refused the connection"))
+		}
+	}()
+}
+
+// OnOpen binds a dialed connection to a Conn of its loop. gnet calls it.
+func (cl *Client) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
+	p, ok := gc.Context().(*pendingDial)
+	if !ok {
+		return nil, gnet.Close
+	}
+	p.opened = true
+	now := time.Now()
+	l := cl.loopFor(gc.EventLoop(), now)
+	cl.open.Add(1)
+	c := l.openClient(gc, p.owner, now)
+	gc.SetContext(c)
+	p.done(c, nil)
+	c.afterEvent()
+	return nil, gnet.None
+}
+
+// OnTraffic hands the input to the connection's ClientConn. gnet calls it.
+func (cl *Client) OnTraffic(gc gnet.Conn) gnet.Action {
+	c, ok := gc.Context().(*Conn)
+	if !ok || !c.open.Load() {
+		return gnet.Close
+	}
+	c.m.OnData(time.Now())
+	c.afterEvent()
+	return gnet.None
+}
+
+// OnClose ends the connection's exchange and returns the Conn to the pool.
+// gnet calls it.
+func (cl *Client) OnClose(gc gnet.Conn, err error) gnet.Action {
+	c, ok := gc.Context().(*Conn)
+	if !ok || !c.open.Load() {
+		return gnet.None
+	}
+	c.open.Store(false)
+	now := time.Now()
+	c.closeErr = err
+	if !c.m.Closed() {
+		c.m.OnEOF(now)
+	}
+	c.m.OnClose(now)
+	cl.open.Add(-1)
+	if cl.hooks != nil {
+		cl.hooks.Closed(c)
+	}
+	c.loop.close(c)
+	gc.SetContext(nil)
+	return gnet.None
+}
+
+// OnTick posts a tick task to every loop.
+func (cl *Client) OnTick() (time.Duration, gnet.Action) {
+	cl.mu.Lock()
+	for _, l := range cl.loops {
+		_ = l.el.Execute(context.Background(), l.tickTask)
+	}
+	cl.mu.Unlock()
+	return cl.cfg.Tick, gnet.None
+}
+
+// loopFor returns the state of the loop el, creating it on its first
+// connection.
+func (cl *Client) loopFor(el gnet.EventLoop, now time.Time) *loop {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	if l, ok := cl.loops[el]; ok {
+		return l
+	}
+	l := newBareLoop(el, cl.cfg.Tick, cl.cfg.Engine.HighWater, now)
+	l.cli = cl
+	cl.loops[el] = l
+	return l
+}
+
+// OpenConns reports the client connections currently open. Safe from any
+// goroutine.
+func (cl *Client) OpenConns() int64 { return cl.open.Load() }
+
+// Close closes every connection (their exchanges end with
+// engine.ErrAborted), waits for dials in flight, and stops the loops.
+// Safe from any goroutine, once.
+func (cl *Client) Close() error {
+	cl.mu.Lock()
+	if cl.stopped {
+		cl.mu.Unlock()
+		return ErrClientClosed
+	}
+	cl.stopped = true
+	cl.mu.Unlock()
+	cl.cancel()
+	cl.dials.Wait()
+	cl.mu.Lock()
+	for _, l := range cl.loops {
+		_ = l.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+			for c := range l.conns {
+				c.cc.Close()
+			}
+			return nil
+		}))
+	}
+	cl.mu.Unlock()
+	ticker := time.NewTicker(time.Millisecond)
+	defer ticker.Stop()
+	for cl.open.Load() > 0 { // the loops are closing them
+		<-ticker.C
+	}
+	return cl.gc.Stop()
+}
