@@ -6,20 +6,23 @@ import (
 	"time"
 
 	"github.com/loophttp/loophttp/codec"
+	"github.com/loophttp/loophttp/engine"
 )
 
-// IncomingMessage is a request as the server sees it (Node's
-// http.IncomingMessage). Its exported fields are set before OnRequest runs
-// and change only where noted (Complete and RawTrailers, when the body
-// ends); the strings are the request's own copy and live as long as the
-// message. The On* registrations, Pause, Resume and SetTimeout are safe
+// IncomingMessage is a request as the server sees it, or a response as the
+// client sees it (Node's http.IncomingMessage). Its exported fields are set
+// before OnRequest (or OnResponse) runs and change only where noted
+// (Complete and RawTrailers, when the body ends); the strings are the
+// message's own copy and live as long as the message. The On* registrations, Pause, Resume and SetTimeout are safe
 // from any goroutine; Headers builds its map on first use and belongs to
 // the goroutine running the exchange's callbacks (the loop, or a worker).
 type IncomingMessage struct {
-	Method      string   // as received, e.g. "GET" (case preserved)
-	URL         string   // the request-target as received, e.g. "/a?b=c"
-	HTTPVersion string   // "1.1" or "1.0"
-	RawHeaders  []string // name, value, name, value… in received order and case
+	Method        string   // requests: as received, e.g. "GET" (case preserved)
+	URL           string   // requests: the request-target as received, e.g. "/a?b=c"
+	StatusCode    int      // responses: the status, e.g. 200
+	StatusMessage string   // responses: the reason phrase as received
+	HTTPVersion   string   // "1.1" or "1.0"
+	RawHeaders    []string // name, value, name, value… in received order and case
 	// Trailers holds the trailer fields of a chunked request, in
 	// RawHeaders' flat form, once OnEnd has fired.
 	RawTrailers []string
@@ -28,12 +31,14 @@ type IncomingMessage struct {
 	// Socket is the connection.
 	Socket *Socket
 
-	ex        *exchange
-	lmu       sync.Mutex // guards the listener lists (workers register them off the loop)
+	ex        *exchange      // a server's request
+	cr        *ClientRequest // a client's response
+	lmu       sync.Mutex     // guards the listener lists (workers register them off the loop)
 	onData    []func([]byte)
 	onEnd     []func()
 	onClose   []func()
 	onTimeout []func()
+	onError   []func(error)
 	headers   map[string]string
 }
 
@@ -200,10 +205,23 @@ func (m *IncomingMessage) SetTimeout(d time.Duration, cb func()) {
 	m.Socket.SetTimeout(d, nil)
 }
 
+// OnError adds a listener for 'error' on a client's response: the
+// connection closed before the body was complete (the request's OnError
+// hears it too).
+func (m *IncomingMessage) OnError(fn func(error)) {
+	m.lmu.Lock()
+	m.onError = append(m.onError, fn)
+	m.lmu.Unlock()
+}
+
 // Pause stops delivering the body: the connection is not read further
 // until Resume (input stays buffered, within the engine's bound). With a
 // worker pool it takes effect on the loop shortly after.
 func (m *IncomingMessage) Pause() {
+	if m.cr != nil {
+		m.cr.onLoop(func(x *engine.Exchange) { x.Pause() })
+		return
+	}
 	m.onLoop(func() {
 		if !m.ex.done {
 			m.ex.stream.Pause()
@@ -213,6 +231,10 @@ func (m *IncomingMessage) Pause() {
 
 // Resume delivers the body again after Pause.
 func (m *IncomingMessage) Resume() {
+	if m.cr != nil {
+		m.cr.onLoop(func(x *engine.Exchange) { x.Resume() })
+		return
+	}
 	m.onLoop(func() {
 		if !m.ex.done {
 			m.ex.stream.Resume()

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"log/slog"
 	"net"
 	"sync/atomic"
 	"time"
@@ -15,13 +16,14 @@ import (
 type Socket struct {
 	pc     *poller.Conn
 	gen    uint32
-	srv    *Server
+	srv    *Server // nil for a client's connection
 	closed atomic.Bool
 	remote net.Addr // copied when the connection opened: the Conn is reused later
 	local  net.Addr
 
 	// Owned by the loop.
-	current   *exchange      // the exchange in progress
+	current   *exchange      // the exchange in progress (server)
+	request   *ClientRequest // the request in progress (client)
 	upgraded  *engine.Stream // set once the socket is a byte pipe (upgrade, CONNECT)
 	onClose   []func()
 	onTimeout []func()
@@ -95,13 +97,27 @@ func (s *Socket) SetTimeout(d time.Duration, cb func()) {
 		if cb != nil {
 			s.onTimeout = append(s.onTimeout, cb)
 		}
+		if s.srv == nil {
+			if r := s.request; r != nil && r.x != nil {
+				r.x.SetIdleTimeout(d)
+			}
+			return
+		}
 		s.pc.Engine().SetIdleTimeout(d)
 	})
 }
 
-// Destroy closes the connection now. Safe from any goroutine; a no-op once
-// the connection has closed.
-func (s *Socket) Destroy() { s.onLoop(func() { s.pc.Close() }) }
+// Destroy closes the connection now; a client request on it ends with
+// ErrSocketDestroyed. Safe from any goroutine; a no-op once the connection
+// has closed.
+func (s *Socket) Destroy() {
+	s.onLoop(func() {
+		if r := s.request; r != nil && r.x != nil && r.x.Open() {
+			r.x.Abort(ErrSocketDestroyed)
+		}
+		s.pc.Close()
+	})
+}
 
 // End closes the connection after the output has been written. Safe from
 // any goroutine.
@@ -172,9 +188,17 @@ func (s *Socket) drainCurrent() {
 func (s *Socket) safely(fn func()) {
 	defer func() {
 		if v := recover(); v != nil {
-			s.srv.logger().Error("loophttp: listener panicked", "panic", v)
+			s.logger().Error("loophttp: listener panicked", "panic", v)
 			s.pc.Close()
 		}
 	}()
 	fn()
+}
+
+// logger returns the server's logger, or the default one on a client.
+func (s *Socket) logger() *slog.Logger {
+	if s.srv == nil {
+		return slog.Default()
+	}
+	return s.srv.logger()
 }

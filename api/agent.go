@@ -1,0 +1,311 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/loophttp/loophttp/codec"
+	"github.com/loophttp/loophttp/engine"
+	"github.com/loophttp/loophttp/poller"
+)
+
+// AgentOptions configure an Agent. The zero value of each field means its
+// default.
+type AgentOptions struct {
+	// DisableKeepAlive sends "Connection: close" and never reuses a
+	// connection. Keep-alive is on by default (Node 19+).
+	DisableKeepAlive bool
+	// MaxSockets bounds the connections per host:port, busy or idle;
+	// requests beyond it wait in order (default 0: no bound, as Node).
+	MaxSockets int
+	// MaxFreeSockets bounds the idle connections kept per host:port
+	// (default 256).
+	MaxFreeSockets int
+	// FreeTimeout closes a connection idle in the pool for this long
+	// (default 4 s: below the 5 s keep-alive timeout common on servers, so
+	// the client, not the server, closes a quiet connection).
+	FreeTimeout time.Duration
+	// Loops is the number of client event loops (default GOMAXPROCS).
+	Loops int
+	// DialTimeout bounds a connect (default 30 s).
+	DialTimeout time.Duration
+	// Limits bound the responses read (head sizes, body size).
+	Limits codec.Limits
+	// Logger receives recovered panics and the loops' log; nil means
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// Agent pools client connections per host:port (Node's http.Agent): a
+// request takes an idle connection, or opens one while the host has fewer
+// than MaxSockets, or waits. A connection the server has closed leaves the
+// pool at once and is never used; a request that met such a connection as
+// it went out is sent again on a new one only when that is safe (see
+// ClientRequest). The agent's event loops start on its first request;
+// Destroy stops them. Safe from any goroutine.
+type Agent struct {
+	opts AgentOptions
+
+	mu     sync.Mutex
+	client *poller.Client
+	pools  map[string]*pool
+}
+
+// pool is the state of one host:port.
+type pool struct {
+	free   []*agentConn     // idle connections, the most recent last
+	open   int              // connections open or being dialed
+	queue  []*ClientRequest // requests waiting for a connection, in order
+	addr   string
+	parent *Agent
+}
+
+// agentConn is the agent's state for one connection (poller.Conn.Data).
+type agentConn struct {
+	pool *pool
+	pc   *poller.Conn
+	gen  uint32
+	sock *Socket
+}
+
+// DefaultAgent is the agent of requests that name none.
+var DefaultAgent = NewAgent(AgentOptions{})
+
+// NewAgent returns an agent with opts.
+func NewAgent(opts AgentOptions) *Agent {
+	if opts.MaxFreeSockets == 0 {
+		opts.MaxFreeSockets = 256
+	}
+	if opts.FreeTimeout == 0 {
+		opts.FreeTimeout = 4 * time.Second
+	}
+	return &Agent{opts: opts, pools: map[string]*pool{}}
+}
+
+func (a *Agent) keepAlive() bool { return !a.opts.DisableKeepAlive }
+
+func (a *Agent) logger() *slog.Logger {
+	if a.opts.Logger != nil {
+		return a.opts.Logger
+	}
+	return slog.Default()
+}
+
+// ErrAgentDestroyed is what requests waiting for a connection get when
+// their agent is destroyed.
+var ErrAgentDestroyed = errors.New("api: agent destroyed")
+
+// loops returns the agent's client, starting it on first use. Called with
+// a.mu held.
+func (a *Agent) loops() (*poller.Client, error) {
+	if a.client != nil {
+		return a.client, nil
+	}
+	cl, err := poller.NewClient(poller.ClientConfig{
+		Loops:       a.opts.Loops,
+		DialTimeout: a.opts.DialTimeout,
+		Engine:      engine.ClientConfig{Limits: a.opts.Limits, Logger: a.opts.Logger},
+		Logger:      a.opts.Logger,
+	}, agentHooks{a})
+	if err != nil {
+		return nil, err
+	}
+	a.client = cl
+	return cl, nil
+}
+
+// acquire finds r a connection: an idle one (unless fresh), a new one, or
+// a place in the queue.
+func (a *Agent) acquire(r *ClientRequest, fresh bool) {
+	a.mu.Lock()
+	p := a.pools[r.addr]
+	if p == nil {
+		p = &pool{addr: r.addr, parent: a}
+		a.pools[r.addr] = p
+	}
+	if !fresh {
+		for len(p.free) > 0 {
+			ac := p.free[len(p.free)-1]
+			p.free = p.free[:len(p.free)-1]
+			a.mu.Unlock()
+			if ac.pc.Submit(ac.gen, func() { a.bind(ac, r) }) == nil {
+				return
+			}
+			a.mu.Lock() // closed meanwhile: its close hook settles the count
+		}
+	}
+	if a.opts.MaxSockets > 0 && p.open >= a.opts.MaxSockets {
+		p.queue = append(p.queue, r)
+		a.mu.Unlock()
+		return
+	}
+	p.open++
+	a.dial(p, r) // unlocks
+}
+
+// bind gives the idle connection ac to r on ac's loop; if r no longer
+// wants it, ac goes back to the pool (or to the next waiting request).
+func (a *Agent) bind(ac *agentConn, r *ClientRequest) {
+	if r.attach(ac.pc, ac) {
+		return
+	}
+	if ac.pc.Client().Idle() {
+		a.release(ac) // r gave up meanwhile
+	}
+	if r.waiting() {
+		a.acquire(r, false) // the connection was closing: its hook takes it out
+	}
+}
+
+// dial opens a connection for r. Called with a.mu held; releases it.
+func (a *Agent) dial(p *pool, r *ClientRequest) {
+	cl, err := a.loops()
+	a.mu.Unlock()
+	if err != nil {
+		a.dialFailed(p, r, err)
+		return
+	}
+	ac := &agentConn{pool: p}
+	cl.Dial(context.Background(), p.addr, ac, func(pc *poller.Conn, err error) {
+		if err != nil {
+			a.dialFailed(p, r, err)
+			return
+		}
+		// On pc's loop, before anything else happens on it.
+		ac.pc, ac.gen = pc, pc.Gen()
+		ac.sock = &Socket{pc: pc, gen: pc.Gen(), remote: pc.RemoteAddr(), local: pc.LocalAddr()}
+		pc.Data = ac
+		pc.Client().SetFreeTimeout(a.opts.FreeTimeout)
+		if !r.attach(pc, ac) {
+			a.release(ac) // r gave up while we dialed
+		}
+	})
+}
+
+// dialFailed fails r with err and lets a waiting request try.
+func (a *Agent) dialFailed(p *pool, r *ClientRequest, err error) {
+	a.mu.Lock()
+	p.open--
+	a.mu.Unlock()
+	if r.waiting() {
+		r.finish(err)
+	}
+	a.next(p)
+}
+
+// Idle is engine.ClientOwner: the connection finished an exchange and may
+// take another. It runs on the connection's loop.
+func (ac *agentConn) Idle(*engine.ClientConn) { ac.pool.parent.release(ac) }
+
+// release hands the idle connection ac to the next waiting request, or
+// keeps it in the pool (or closes it when the pool is full or keep-alive
+// is off). It runs on ac's loop.
+func (a *Agent) release(ac *agentConn) {
+	p := ac.pool
+	for {
+		a.mu.Lock()
+		if len(p.queue) == 0 {
+			break
+		}
+		r := p.queue[0]
+		p.queue[0] = nil
+		p.queue = p.queue[1:]
+		a.mu.Unlock()
+		if r.attach(ac.pc, ac) {
+			return
+		}
+	}
+	keep := a.keepAlive() && len(p.free) < a.opts.MaxFreeSockets
+	if keep {
+		p.free = append(p.free, ac)
+	}
+	a.mu.Unlock()
+	if !keep {
+		ac.pc.Client().Close()
+	}
+}
+
+// closed takes a connection that has closed out of its pool and lets a
+// waiting request open another. It runs on the connection's loop.
+func (a *Agent) closed(ac *agentConn) {
+	p := ac.pool
+	a.mu.Lock()
+	if i := indexOf(p.free, ac); i >= 0 {
+		p.free = append(p.free[:i], p.free[i+1:]...)
+	}
+	p.open--
+	a.mu.Unlock()
+	ac.sock.closed.Store(true)
+	if err := ac.pc.CloseErr(); err != nil && !errors.Is(err, io.EOF) {
+		for _, fn := range ac.sock.onError {
+			ac.sock.safely(func() { fn(err) })
+		}
+	}
+	for _, fn := range ac.sock.onClose {
+		ac.sock.safely(fn)
+	}
+	a.next(p)
+}
+
+// next dials for the first waiting request if the pool has room.
+func (a *Agent) next(p *pool) {
+	a.mu.Lock()
+	for len(p.queue) > 0 && (a.opts.MaxSockets == 0 || p.open < a.opts.MaxSockets) {
+		r := p.queue[0]
+		p.queue[0] = nil
+		p.queue = p.queue[1:]
+		if !r.waiting() {
+			continue
+		}
+		p.open++
+		a.dial(p, r) // unlocks
+		a.mu.Lock()
+	}
+	a.mu.Unlock()
+}
+
+func indexOf(free []*agentConn, ac *agentConn) int {
+	for i, f := range free {
+		if f == ac {
+			return i
+		}
+	}
+	return -1
+}
+
+// agentHooks routes the client's connection events to the agent.
+type agentHooks struct{ a *Agent }
+
+func (h agentHooks) Closed(pc *poller.Conn) {
+	if ac, ok := pc.Data.(*agentConn); ok {
+		h.a.closed(ac)
+	}
+}
+
+// Destroy closes every connection of the agent (requests in progress end
+// with 'close') and stops its event loops; a later request starts them
+// again.
+func (a *Agent) Destroy() {
+	a.mu.Lock()
+	cl := a.client
+	a.client = nil
+	var waiting []*ClientRequest
+	for _, p := range a.pools {
+		waiting = append(waiting, p.queue...)
+		p.queue = nil
+	}
+	a.pools = map[string]*pool{}
+	a.mu.Unlock()
+	for _, r := range waiting {
+		if r.waiting() {
+			r.finish(ErrAgentDestroyed)
+		}
+	}
+	if cl != nil {
+		_ = cl.Close()
+	}
+}

@@ -1,0 +1,827 @@
+package api
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/loophttp/loophttp/codec"
+	"github.com/loophttp/loophttp/engine"
+	"github.com/loophttp/loophttp/poller"
+)
+
+// RequestOptions are the options of Request and Get (Node's http.request
+// options). The zero value of each field means its default.
+type RequestOptions struct {
+	// Host is the server's name or IP address (default "localhost").
+	Host string
+	// Hostname wins over Host when set.
+	Hostname string
+	// Port is the server's port (default 80).
+	Port int
+	// Method is the request method (default "GET").
+	Method string
+	// Path is the request-target (default "/"). A path with a space, a
+	// control character or other bytes a request-target cannot hold is
+	// an error, never bytes on the wire.
+	Path string
+	// Headers are the request's header fields, sent in name order (Go maps
+	// have none); SetHeader adds more in call order.
+	Headers map[string]string
+	// Agent pools the connections (default DefaultAgent).
+	Agent *Agent
+	// Timeout, when set, is the request's idle timeout, as SetTimeout.
+	Timeout time.Duration
+}
+
+// Client errors. Every failure of a request reaches OnError exactly once,
+// then OnClose.
+var (
+	// ErrSocketHangUp: the connection closed before a complete response
+	// head ("socket hang up").
+	ErrSocketHangUp = engine.ErrHangUp
+	// ErrResponseAborted: the connection closed inside the response body.
+	ErrResponseAborted = errors.New("api: response aborted: connection closed inside the body")
+	// ErrSocketDestroyed: the request's Socket was destroyed.
+	ErrSocketDestroyed = errors.New("api: socket destroyed")
+	// ErrDestroyed: Destroy was called without an error.
+	ErrDestroyed = errors.New("api: request destroyed")
+	// ErrInvalidRequest: the options cannot make a request (bad URL,
+	// scheme, path, method or header).
+	ErrInvalidRequest = errors.New("api: invalid request")
+)
+
+// ParseError reports a response that breaks HTTP/1.1; Kind is the codec's
+// error kind.
+type ParseError struct{ Kind codec.Error }
+
+func (e *ParseError) Error() string { return "api: parse error: " + e.Kind.Error() }
+
+// Unwrap returns the codec error kind.
+func (e *ParseError) Unwrap() error { return e.Kind }
+
+// Information is an interim (1xx) response, as OnInformation gets it.
+type Information struct {
+	StatusCode    int
+	StatusMessage string
+	HTTPVersion   string
+	RawHeaders    []string // name, value, … in received order and case
+}
+
+// reqState is where a ClientRequest is in its life.
+type reqState uint8
+
+const (
+	reqNew      reqState = iota // nothing sent, no connection asked for
+	reqWaiting                  // waiting for the agent's connection
+	reqAttached                 // bound to a connection's exchange
+	reqDone                     // closed: OnClose has been (or is being) emitted
+)
+
+// ClientRequest is an outgoing request (Node's http.ClientRequest). Nothing
+// is sent until Write or End: register listeners before calling them.
+// Every method is safe from any goroutine. Events run on the connection's
+// loop (they must not block), except those of a request that never got a
+// connection (a refused connect, a DNS failure, Abort before the
+// connection), which run on the goroutine that caused them; the events of
+// one request never run concurrently.
+type ClientRequest struct {
+	Method string // the request method
+	Path   string // the request-target
+	Host   string // the Host header's value (host, with the port when not 80)
+
+	agent   *Agent
+	addr    string // host:port to dial
+	hostHdr bool   // the caller set a Host header
+
+	mu       sync.Mutex
+	state    reqState
+	fields   []Header
+	ended    bool
+	pending  []clientOp // calls made before the connection was bound
+	replay   []clientOp // the whole request, kept while it may be retried
+	queued   int        // bytes given to Write and not yet taken by the engine
+	full     bool       // the engine's output is over its mark
+	owed     bool       // a Write returned false: OnDrain is owed
+	retried  bool
+	timeout  time.Duration
+	socketed bool // OnSocket has fired
+
+	// Set on the loop when bound.
+	pc   *poller.Conn
+	pgen uint32
+	x    *engine.Exchange
+	xgen uint32
+	ac   *agentConn
+	res  *IncomingMessage
+
+	onResponse    []func(*IncomingMessage)
+	onSocket      []func(*Socket)
+	onInformation []func(Information)
+	onContinue    []func()
+	onFinish      []func()
+	onError       []func(error)
+	onClose       []func()
+	onTimeout     []func()
+	onDrain       []func()
+	onAbort       []func()
+}
+
+// clientOp is a Write or End made before the connection was bound.
+type clientOp struct {
+	data []byte
+	cb   func(error)
+	end  bool
+}
+
+// Request makes a request (Node's http.request); cb, if not nil, is an
+// OnResponse listener. Nothing is sent until Write or End. It fails with
+// an error wrapping ErrInvalidRequest when the options cannot make a valid
+// request head.
+func Request(opts RequestOptions, cb func(res *IncomingMessage)) (*ClientRequest, error) {
+	r, err := newRequest(opts)
+	if err != nil {
+		return nil, err
+	}
+	if cb != nil {
+		r.onResponse = append(r.onResponse, cb)
+	}
+	return r, nil
+}
+
+// Get is Request followed by End (Node's http.get).
+func Get(opts RequestOptions, cb func(res *IncomingMessage)) (*ClientRequest, error) {
+	r, err := Request(opts, cb)
+	if err != nil {
+		return nil, err
+	}
+	_ = r.End(nil, nil)
+	return r, nil
+}
+
+// RequestURL is Request with the server, port and path taken from an
+// http:// URL; opts may set the rest (Method, Headers, Agent, Timeout).
+func RequestURL(rawURL string, opts RequestOptions, cb func(res *IncomingMessage)) (*ClientRequest, error) {
+	if err := fromURL(rawURL, &opts); err != nil {
+		return nil, err
+	}
+	return Request(opts, cb)
+}
+
+// GetURL is RequestURL followed by End.
+func GetURL(rawURL string, cb func(res *IncomingMessage)) (*ClientRequest, error) {
+	r, err := RequestURL(rawURL, RequestOptions{}, cb)
+	if err != nil {
+		return nil, err
+	}
+	_ = r.End(nil, nil)
+	return r, nil
+}
+
+// fromURL sets the host, port and path of opts from an http:// URL.
+func fromURL(rawURL string, opts *RequestOptions) error {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidRequest, err)
+	}
+	if u.Scheme != "http" {
+		return fmt.Errorf("%w: scheme %q (only http)", ErrInvalidRequest, u.Scheme)
+	}
+	opts.Host, opts.Hostname = u.Hostname(), ""
+	opts.Port = 80
+	if p := u.Port(); p != "" {
+		if opts.Port, err = strconv.Atoi(p); err != nil {
+			return fmt.Errorf("%w: port %q", ErrInvalidRequest, p)
+		}
+	}
+	opts.Path = u.RequestURI()
+	return nil
+}
+
+func newRequest(opts RequestOptions) (*ClientRequest, error) {
+	host := opts.Hostname
+	if host == "" {
+		host = opts.Host
+	}
+	if host == "" {
+		host = "localhost"
+	}
+	if opts.Port == 0 {
+		opts.Port = 80
+	}
+	if opts.Port < 0 || opts.Port > 65535 {
+		return nil, fmt.Errorf("%w: port %d", ErrInvalidRequest, opts.Port)
+	}
+	if opts.Method == "" {
+		opts.Method = "GET"
+	}
+	if opts.Path == "" {
+		opts.Path = "/"
+	}
+	if _, err := codec.AppendRequestLine(nil, opts.Method, opts.Path); err != nil {
+		return nil, fmt.Errorf("%w: %q %q: %v", ErrInvalidRequest, opts.Method, opts.Path, err)
+	}
+	r := &ClientRequest{
+		Method:  opts.Method,
+		Path:    opts.Path,
+		agent:   opts.Agent,
+		addr:    net.JoinHostPort(host, strconv.Itoa(opts.Port)),
+		timeout: opts.Timeout,
+	}
+	if r.agent == nil {
+		r.agent = DefaultAgent
+	}
+	r.Host = host
+	if strings.IndexByte(host, ':') >= 0 {
+		r.Host = "[" + host + "]" // an IPv6 literal
+	}
+	if opts.Port != 80 {
+		r.Host += ":" + strconv.Itoa(opts.Port)
+	}
+	names := make([]string, 0, len(opts.Headers))
+	for name := range opts.Headers {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		if err := r.SetHeader(name, opts.Headers[name]); err != nil {
+			return nil, fmt.Errorf("%w: header %q: %v", ErrInvalidRequest, name, err)
+		}
+	}
+	return r, nil
+}
+
+// SetHeader sets a header field (case-insensitive; the name keeps the case
+// given), replacing any of the same name. It fails after the head is sent
+// and for names or values that must not reach the wire.
+func (r *ClientRequest) SetHeader(name, value string) error {
+	if err := codec.ValidHeader(name, value); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.state >= reqAttached {
+		return ErrHeadersSent
+	}
+	r.fields = removeField(r.fields, name)
+	r.fields = append(r.fields, Header{Name: name, Value: value})
+	if strings.EqualFold(name, "host") {
+		r.hostHdr = true
+	}
+	return nil
+}
+
+// GetHeader returns a header field set on the request, or "".
+func (r *ClientRequest) GetHeader(name string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, f := range r.fields {
+		if strings.EqualFold(f.Name, name) {
+			return f.Value
+		}
+	}
+	return ""
+}
+
+// RemoveHeader removes a header field. It fails after the head is sent.
+func (r *ClientRequest) RemoveHeader(name string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.state >= reqAttached {
+		return ErrHeadersSent
+	}
+	r.fields = removeField(r.fields, name)
+	if strings.EqualFold(name, "host") {
+		r.hostHdr = false
+	}
+	return nil
+}
+
+// The listener registrations. Register before Write or End: events may
+// fire as soon as the request has started.
+
+// OnResponse adds a listener for 'response': the final response head.
+func (r *ClientRequest) OnResponse(fn func(*IncomingMessage)) { on(r, &r.onResponse, fn) }
+
+// OnSocket adds a listener for 'socket': exactly once per request, when it
+// is bound to a connection (a pooled one or a new one).
+func (r *ClientRequest) OnSocket(fn func(*Socket)) { on(r, &r.onSocket, fn) }
+
+// OnInformation adds a listener for 'information': an interim 1xx
+// response (100 included).
+func (r *ClientRequest) OnInformation(fn func(Information)) { on(r, &r.onInformation, fn) }
+
+// OnContinue adds a listener for 'continue': the server answered
+// "Expect: 100-continue" with 100 Continue.
+func (r *ClientRequest) OnContinue(fn func()) { on(r, &r.onContinue, fn) }
+
+// OnFinish adds a listener for 'finish': the whole request was handed to
+// the connection.
+func (r *ClientRequest) OnFinish(fn func()) { on(r, &r.onFinish, fn) }
+
+// OnError adds a listener for 'error': the request failed (refused, DNS,
+// ParseError, ErrSocketHangUp, ErrResponseAborted, Destroy). It fires at
+// most once, and OnClose follows.
+func (r *ClientRequest) OnError(fn func(error)) { on(r, &r.onError, fn) }
+
+// OnClose adds a listener for 'close': the request is over, whatever the
+// outcome. It fires exactly once.
+func (r *ClientRequest) OnClose(fn func()) { on(r, &r.onClose, fn) }
+
+// OnTimeout adds a listener for 'timeout' (see SetTimeout).
+func (r *ClientRequest) OnTimeout(fn func()) { on(r, &r.onTimeout, fn) }
+
+// OnDrain adds a listener for 'drain': a Write that returned false may be
+// followed by more.
+func (r *ClientRequest) OnDrain(fn func()) { on(r, &r.onDrain, fn) }
+
+// OnAbort adds a listener for 'abort' (see Abort).
+func (r *ClientRequest) OnAbort(fn func()) { on(r, &r.onAbort, fn) }
+
+func on[F any](r *ClientRequest, list *[]F, fn F) {
+	r.mu.Lock()
+	*list = append(*list, fn)
+	r.mu.Unlock()
+}
+
+// clientHighWater is how much request body may wait for the connection
+// before Write reports false.
+const clientHighWater = 64 << 10
+
+// Write sends a piece of the body (chunked unless a Content-Length header
+// was set), starting the request if it has not started. data is copied.
+// cb, if not nil, runs once the engine has taken the data, or with the
+// error that kept it from the wire (ErrWriteAfterEnd, ErrConnectionGone).
+// It reports false when the request has buffered too much: wait for
+// OnDrain.
+func (r *ClientRequest) Write(data []byte, cb func(error)) bool {
+	r.mu.Lock()
+	if r.ended || r.state == reqDone {
+		r.mu.Unlock()
+		if cb != nil {
+			cb(ErrWriteAfterEnd)
+		}
+		return false
+	}
+	p := bytes.Clone(data)
+	r.queued += len(p)
+	ok := !r.full && r.queued < clientHighWater
+	r.owed = r.owed || !ok
+	r.send(clientOp{data: p, cb: cb}) // unlocks
+	return ok
+}
+
+// End finishes the request with data (framed by its length when nothing
+// was written before), starting it if it has not started. cb, if not nil,
+// runs once with the outcome when the request has been handed to the
+// connection (an OnFinish listener that also hears errors). A second End
+// changes nothing and reports ErrWriteAfterEnd.
+func (r *ClientRequest) End(data []byte, cb func(error)) error {
+	r.mu.Lock()
+	if r.ended || r.state == reqDone {
+		r.mu.Unlock()
+		return ErrWriteAfterEnd
+	}
+	r.ended = true
+	r.send(clientOp{data: bytes.Clone(data), cb: cb, end: true}) // unlocks
+	return nil
+}
+
+// send records op before the connection is bound, or hands it to the
+// connection's loop. It is called with r.mu held and releases it.
+func (r *ClientRequest) send(op clientOp) {
+	switch r.state {
+	case reqNew:
+		r.pending = append(r.pending, op)
+		r.state = reqWaiting
+		r.mu.Unlock()
+		r.agent.acquire(r, false)
+	case reqWaiting:
+		r.pending = append(r.pending, op)
+		r.mu.Unlock()
+	default:
+		r.mu.Unlock()
+		r.onLoop(func(x *engine.Exchange) { r.apply(x, op) })
+	}
+}
+
+// SetTimeout sets the request's idle timeout: OnTimeout fires once nothing
+// has been read or written for d (and again after each later idle period);
+// it does not destroy anything by itself. The timer ends with the
+// response. cb, if not nil, is added as an OnTimeout listener. 0 turns it
+// off.
+func (r *ClientRequest) SetTimeout(d time.Duration, cb func()) {
+	r.mu.Lock()
+	if cb != nil {
+		r.onTimeout = append(r.onTimeout, cb)
+	}
+	r.timeout = d
+	bound := r.state == reqAttached
+	r.mu.Unlock()
+	if bound {
+		r.onLoop(func(x *engine.Exchange) { x.SetIdleTimeout(d) })
+	}
+}
+
+// Abort ends the request without an error: 'abort', then 'close' (IoT.js
+// and Node's abort). The connection, if any, is destroyed.
+func (r *ClientRequest) Abort() { r.stop(nil, true) }
+
+// Destroy ends the request with err (ErrDestroyed when nil): OnError, then
+// OnClose. The connection, if any, is destroyed.
+func (r *ClientRequest) Destroy(err error) {
+	if err == nil {
+		err = ErrDestroyed
+	}
+	r.stop(err, false)
+}
+
+// stop implements Abort and Destroy.
+func (r *ClientRequest) stop(err error, abort bool) {
+	r.mu.Lock()
+	switch r.state {
+	case reqDone:
+		r.mu.Unlock()
+	case reqAttached:
+		r.mu.Unlock()
+		r.onLoop(func(x *engine.Exchange) {
+			if abort {
+				r.emit(r.listeners(&r.onAbort))
+			}
+			x.Abort(err) // Close follows, with err (or ErrAborted)
+		})
+	default: // not bound: end here; the agent skips a request that is done
+		r.state = reqDone
+		r.mu.Unlock()
+		if abort {
+			r.emit(r.listeners(&r.onAbort))
+		}
+		r.finish(err)
+	}
+}
+
+// onLoop runs fn with the exchange on the bound connection's loop while
+// the exchange lasts; it drops fn otherwise.
+func (r *ClientRequest) onLoop(fn func(x *engine.Exchange)) {
+	r.mu.Lock()
+	pc, gen, x, xgen := r.pc, r.pgen, r.x, r.xgen
+	r.mu.Unlock()
+	if pc == nil {
+		return
+	}
+	_ = pc.Submit(gen, func() {
+		if x.Open() && x.Gen() == xgen {
+			fn(x)
+		}
+	})
+}
+
+// listeners returns a copy of the slice header of a listener list.
+func (r *ClientRequest) listeners(list *[]func()) []func() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return *list
+}
+
+// apply carries out a Write or End on the loop.
+func (r *ClientRequest) apply(x *engine.Exchange, op clientOp) {
+	var err error
+	if op.end {
+		err = x.End(op.data)
+	} else {
+		var ok bool
+		ok, err = x.Write(op.data)
+		r.mu.Lock()
+		r.queued -= len(op.data)
+		r.full = r.full || !ok && err == nil
+		r.mu.Unlock()
+	}
+	if op.cb != nil {
+		r.call(func() { op.cb(err) })
+	}
+	if op.end && err == nil {
+		r.emit(r.listeners(&r.onFinish))
+	}
+	r.drainIfOwed()
+}
+
+// drainIfOwed fires OnDrain once the request's buffers have room again.
+func (r *ClientRequest) drainIfOwed() {
+	r.mu.Lock()
+	due := r.owed && !r.full && r.queued < clientHighWater
+	if due {
+		r.owed = false
+	}
+	fns := r.onDrain
+	r.mu.Unlock()
+	if due {
+		r.emit(fns)
+	}
+}
+
+// attach binds the request to an idle client connection and sends what it
+// has. It runs on pc's loop; it reports false when the request no longer
+// wants a connection (done) or the connection cannot take it.
+func (r *ClientRequest) attach(pc *poller.Conn, ac *agentConn) bool {
+	r.mu.Lock()
+	if r.state != reqWaiting {
+		r.mu.Unlock()
+		return false
+	}
+	x, err := pc.Client().Begin((*reqHandler)(r), r.Method, r.Path)
+	if err != nil {
+		r.mu.Unlock()
+		return false
+	}
+	if !r.hostHdr {
+		_ = x.AddField("Host", r.Host)
+	}
+	for _, f := range r.fields {
+		_ = x.AddField(f.Name, f.Value) // validated by SetHeader
+	}
+	if !r.agent.keepAlive() {
+		_ = x.AddField("Connection", "close")
+	}
+	r.state, r.pc, r.pgen, r.x, r.xgen, r.ac = reqAttached, pc, pc.Gen(), x, x.Gen(), ac
+	ops := r.pending
+	r.pending = nil
+	if r.ended && !r.retried {
+		r.replay = ops // the whole request: it may be sent again
+	}
+	first := !r.socketed
+	r.socketed = true
+	fns, timeout := r.onSocket, r.timeout
+	r.mu.Unlock()
+	ac.sock.request = r
+	if first {
+		for _, fn := range fns {
+			r.call(func() { fn(ac.sock) })
+		}
+	}
+	if timeout > 0 {
+		x.SetIdleTimeout(timeout)
+	}
+	for _, op := range ops {
+		if !x.Open() {
+			break
+		}
+		r.apply(x, op)
+	}
+	return true
+}
+
+// waiting reports whether r is waiting for a connection.
+func (r *ClientRequest) waiting() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.state == reqWaiting
+}
+
+// retry reports whether a failed exchange may be sent again on a fresh
+// connection, and if so starts that: only when nothing of a response
+// arrived on a reused connection (the server closed it as the request
+// went out), the method is idempotent, and the whole request is known.
+func (r *ClientRequest) retry(x *engine.Exchange, err error) bool {
+	if !errors.Is(err, engine.ErrHangUp) || x.GotResponse() || !x.Reused() || !idempotent(r.Method) {
+		return false
+	}
+	r.mu.Lock()
+	if r.replay == nil || r.retried {
+		r.mu.Unlock()
+		return false
+	}
+	r.retried = true
+	r.pending, r.replay = r.replay, nil
+	r.state, r.pc, r.x = reqWaiting, nil, nil
+	r.mu.Unlock()
+	r.agent.acquire(r, true)
+	return true
+}
+
+// idempotent lists the methods RFC 9110 §9.2.2 makes safe to repeat.
+func idempotent(method string) bool {
+	switch method {
+	case "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE":
+		return true
+	}
+	return false
+}
+
+// finish ends the request: OnError (when err is not nil), then OnClose,
+// each once; a response cut short hears of it first.
+func (r *ClientRequest) finish(err error) {
+	r.mu.Lock()
+	r.state = reqDone
+	res := r.res
+	onError, onClose := r.onError, r.onClose
+	r.onError, r.onClose = nil, nil
+	// Write callbacks still waiting hear that the request is gone.
+	ops := r.pending
+	r.pending, r.replay = nil, nil
+	r.mu.Unlock()
+	for _, op := range ops {
+		if op.cb != nil {
+			r.call(func() { op.cb(ErrConnectionGone) })
+		}
+	}
+	if err != nil {
+		if res != nil && !res.Complete {
+			res.lmu.Lock()
+			fns := res.onError
+			res.lmu.Unlock()
+			for _, fn := range fns {
+				r.call(func() { fn(err) })
+			}
+		}
+		for _, fn := range onError {
+			r.call(func() { fn(err) })
+		}
+	}
+	for _, fn := range onClose {
+		r.call(fn)
+	}
+	if res != nil {
+		res.lmu.Lock()
+		fns := res.onClose
+		res.lmu.Unlock()
+		for _, fn := range fns {
+			r.call(fn)
+		}
+	}
+}
+
+// emit runs listeners, each with panics recovered.
+func (r *ClientRequest) emit(fns []func()) {
+	for _, fn := range fns {
+		r.call(fn)
+	}
+}
+
+// call runs a user callback. A panic is recovered and logged; the request
+// is then destroyed with engine.ErrHandlerPanic (OnError, OnClose), and
+// the program carries on.
+func (r *ClientRequest) call(fn func()) {
+	defer func() {
+		v := recover()
+		if v == nil {
+			return
+		}
+		r.agent.logger().Error("loophttp: client callback panicked", "panic", v)
+		r.mu.Lock()
+		x := r.x
+		bound := r.state == reqAttached
+		r.mu.Unlock()
+		if bound && x != nil && x.Open() {
+			x.Abort(engine.ErrHandlerPanic)
+		}
+	}()
+	fn()
+}
+
+// reqHandler is the engine's view of a ClientRequest: its handler methods
+// stay out of the public API.
+type reqHandler ClientRequest
+
+func (h *reqHandler) r() *ClientRequest { return (*ClientRequest)(h) }
+
+// Information fires 'continue' (for 100) and 'information'.
+func (h *reqHandler) Information(x *engine.Exchange, resp *codec.Response) {
+	r := h.r()
+	info := Information{
+		StatusCode:    resp.Status,
+		StatusMessage: string(resp.Reason),
+		HTTPVersion:   version(resp.Minor),
+		RawHeaders:    rawFields(resp.Headers),
+	}
+	r.mu.Lock()
+	fns := r.onInformation
+	r.mu.Unlock()
+	if resp.Status == 100 {
+		r.emit(r.listeners(&r.onContinue))
+	}
+	for _, fn := range fns {
+		r.call(func() { fn(info) })
+	}
+}
+
+func version(minor uint8) string {
+	if minor == 0 {
+		return "1.0"
+	}
+	return "1.1"
+}
+
+// rawFields copies header fields into Node's flat rawHeaders form, all
+// strings in one allocation.
+func rawFields(hs []codec.Header) []string {
+	size := 0
+	for _, f := range hs {
+		size += len(f.Name) + len(f.Value)
+	}
+	arena := make([]byte, 0, size)
+	out := make([]string, 0, 2*len(hs))
+	for _, f := range hs {
+		start := len(arena)
+		arena = append(arena, f.Name...)
+		mid := len(arena)
+		arena = append(arena, f.Value...)
+		out = append(out, view(arena[start:mid]), view(arena[mid:]))
+	}
+	return out
+}
+
+// Response builds the response message and fires 'response'.
+func (h *reqHandler) Response(x *engine.Exchange, resp *codec.Response) {
+	r := h.r()
+	res := &IncomingMessage{
+		StatusCode:    resp.Status,
+		StatusMessage: string(resp.Reason),
+		HTTPVersion:   version(resp.Minor),
+		RawHeaders:    rawFields(resp.Headers),
+		cr:            r,
+	}
+	if r.ac != nil {
+		res.Socket = r.ac.sock
+	}
+	r.mu.Lock()
+	r.res = res
+	fns := r.onResponse
+	r.mu.Unlock()
+	for _, fn := range fns {
+		r.call(func() { fn(res) })
+	}
+}
+
+// Body fires the response's 'data'.
+func (h *reqHandler) Body(x *engine.Exchange, chunk []byte) {
+	r := h.r()
+	if res := r.res; res != nil {
+		r.call(func() { res.emitData(chunk) })
+	}
+}
+
+// End completes the response and fires its 'end'.
+func (h *reqHandler) End(x *engine.Exchange, trailers []codec.Header) {
+	r := h.r()
+	if res := r.res; res != nil {
+		if len(trailers) > 0 {
+			res.RawTrailers = rawFields(trailers)
+		}
+		res.Complete = true
+		r.call(func() { res.emit(&res.onEnd) })
+	}
+}
+
+// Drain fires 'drain' if a Write reported false.
+func (h *reqHandler) Drain(x *engine.Exchange) {
+	r := h.r()
+	r.mu.Lock()
+	r.full = false
+	r.mu.Unlock()
+	r.drainIfOwed()
+}
+
+// Timeout fires 'timeout' on the request and its socket.
+func (h *reqHandler) Timeout(x *engine.Exchange) {
+	r := h.r()
+	r.emit(r.listeners(&r.onTimeout))
+	if ac := r.ac; ac != nil {
+		for _, fn := range ac.sock.onTimeout {
+			r.call(fn)
+		}
+	}
+}
+
+// Close ends the request: a retry on a fresh connection when that is safe,
+// else OnError (for a failure) and OnClose.
+func (h *reqHandler) Close(x *engine.Exchange, err error) {
+	r := h.r()
+	if ac := r.ac; ac != nil && ac.sock.request == r {
+		ac.sock.request = nil
+	}
+	if err != nil && r.retry(x, err) {
+		return
+	}
+	r.finish(clientError(err))
+}
+
+// clientError maps an engine error to the api's.
+func clientError(err error) error {
+	var kind codec.Error
+	switch {
+	case err == nil, errors.Is(err, engine.ErrAborted):
+		return nil // Abort: 'abort' and 'close', no error
+	case errors.As(err, &kind):
+		return &ParseError{Kind: kind}
+	case errors.Is(err, engine.ErrTruncated):
+		return ErrResponseAborted
+	}
+	return err
+}
