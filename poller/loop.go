@@ -19,13 +19,13 @@ type loop struct {
 	cli       *Client // nil on a server's loop
 	highWater int
 	el        gnet.EventLoop
-	eng      *engine.Loop
-	wheel    *wheel
-	free     []*Conn
-	conns    map[*Conn]struct{}
-	draining []*Conn
-	tickTask gnet.Runnable
-	out      []byte // output of the event in progress (see Conn.Write)
+	eng       *engine.Loop
+	wheel     *wheel
+	free      []*Conn
+	conns     map[*Conn]struct{}
+	draining  []*Conn
+	tickTask  gnet.Runnable
+	out       []byte // output of the event in progress (see Conn.Write)
 }
 
 func newLoop(srv *Server, el gnet.EventLoop, now time.Time) *loop {
