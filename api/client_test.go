@@ -765,3 +765,31 @@ func TestClientAbortBeforeAndAfterConnect(t *testing.T) {
 		t.Fatalf("End after Abort: %v", err)
 	}
 }
+
+func TestClientRequestFromCloseReusesConnection(t *testing.T) {
+	// Node frees a kept socket before 'close': a request made from OnClose
+	// takes it instead of opening another.
+	var conns atomic.Int64
+	srv := CreateServer(func(req *IncomingMessage, res *ServerResponse) { res.End([]byte("ok"), nil) }, quiet())
+	srv.OnConnection(func(*Socket) { conns.Add(1) })
+	host, port := splitAddr(t, listen(t, srv))
+	a := testAgent(t, AgentOptions{})
+	done := make(chan struct{})
+	var chain func(n int)
+	chain = func(n int) {
+		req, _ := Request(RequestOptions{Host: host, Port: port, Agent: a}, nil)
+		req.OnClose(func() {
+			if n == 1 {
+				close(done)
+				return
+			}
+			chain(n - 1)
+		})
+		req.End(nil, nil)
+	}
+	chain(10)
+	<-done
+	if conns.Load() != 1 {
+		t.Fatalf("10 chained requests used %d connections", conns.Load())
+	}
+}

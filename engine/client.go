@@ -137,7 +137,9 @@ type ClientConn struct {
 	conn  Conn
 	cfg   *ClientConfig
 	owner ClientOwner
-	x     Exchange // the exchange in progress (reused)
+	x     *Exchange   // the exchange in progress, or the last one
+	slots [2]Exchange // exchanges alternate, so a new one can begin while the last hears Close
+	xgen  uint32
 	resp  codec.Response
 	dec   codec.ChunkedDecoder
 
@@ -171,9 +173,12 @@ func NewClientConn(conn Conn, cfg *ClientConfig, owner ClientOwner) *ClientConn 
 
 // Reset prepares c for a new connection, keeping its buffers.
 func (c *ClientConn) Reset(conn Conn, cfg *ClientConfig, owner ClientOwner) {
-	head, gen := c.x.head[:0], c.x.gen
-	*c = ClientConn{conn: conn, cfg: cfg, owner: owner}
-	c.x.head, c.x.gen, c.x.c = head, gen, c
+	heads, gen := [2][]byte{c.slots[0].head[:0], c.slots[1].head[:0]}, c.xgen
+	*c = ClientConn{conn: conn, cfg: cfg, owner: owner, xgen: gen}
+	for i := range c.slots {
+		c.slots[i].head, c.slots[i].c = heads[i], c
+	}
+	c.x = &c.slots[0]
 }
 
 // Open starts the connection's life at now.
@@ -211,12 +216,17 @@ func (c *ClientConn) Begin(h ClientHandler, method, target string) (*Exchange, e
 	if c.busy || c.closed {
 		return nil, ErrBusy
 	}
-	x := &c.x
+	x := &c.slots[0]
+	if c.x == x {
+		x = &c.slots[1]
+	}
 	head, err := codec.AppendRequestLine(x.head[:0], method, target)
 	if err != nil {
 		return nil, err
 	}
-	*x = Exchange{c: c, h: h, head: head, length: -1, gen: x.gen + 1}
+	c.xgen++
+	*x = Exchange{c: c, h: h, head: head, length: -1, gen: c.xgen}
+	c.x = x
 	x.noBody = method == "HEAD"
 	x.connect = method == "CONNECT"
 	x.lengthByDefault = !bodylessByDefault(method)
@@ -482,22 +492,29 @@ func (c *ClientConn) checkUnread(in []byte) bool {
 
 // finish ends the exchange after its response; framed tells whether the
 // response's end was framed (so the connection may carry another).
+//
+// A connection kept for reuse is offered to the owner (Idle) before the
+// finished exchange hears Close, as Node frees a socket before 'close':
+// a request made from Close then finds it idle. The next exchange takes
+// the other slot, so x stays the finished exchange throughout.
 func (c *ClientConn) finish(err error, framed bool) {
-	x := &c.x
+	x := c.x
 	reuse := framed && c.respKeep && x.ended && !x.closeReq
 	c.busy = false
 	c.overWater = false
-	c.callClose(err)
+	if reuse {
+		c.armTimer()
+		if c.owner != nil {
+			c.owner.Idle(c) // may begin the next exchange
+		}
+	}
+	c.callCloseOf(x, err)
 	if c.closed {
 		return
 	}
 	if !reuse {
 		c.close(nil)
 		return
-	}
-	c.armTimer()
-	if c.owner != nil {
-		c.owner.Idle(c) // may begin the next exchange
 	}
 	if !c.busy && len(c.conn.Input()) > 0 {
 		c.close(nil) // bytes nobody asked for
@@ -512,7 +529,7 @@ func (c *ClientConn) close(err error) {
 	c.closed = true
 	if c.busy {
 		c.busy = false
-		c.callClose(err)
+		c.callCloseOf(c.x, err)
 	}
 	c.armTimer()
 	c.conn.Close()
@@ -524,37 +541,37 @@ func (c *ClientConn) close(err error) {
 
 func (c *ClientConn) callInformation(resp *codec.Response) {
 	defer c.recoverHandler()
-	c.x.h.Information(&c.x, resp)
+	c.x.h.Information(c.x, resp)
 }
 
 func (c *ClientConn) callResponse(resp *codec.Response) {
 	defer c.recoverHandler()
-	c.x.h.Response(&c.x, resp)
+	c.x.h.Response(c.x, resp)
 }
 
 func (c *ClientConn) callBody(chunk []byte) {
 	defer c.recoverHandler()
-	c.x.h.Body(&c.x, chunk)
+	c.x.h.Body(c.x, chunk)
 }
 
 func (c *ClientConn) callEnd(trailers []codec.Header) {
 	defer c.recoverHandler()
-	c.x.h.End(&c.x, trailers)
+	c.x.h.End(c.x, trailers)
 }
 
 func (c *ClientConn) callDrain() {
 	defer c.recoverHandler()
-	c.x.h.Drain(&c.x)
+	c.x.h.Drain(c.x)
 }
 
 func (c *ClientConn) callTimeout() {
 	defer c.recoverHandler()
-	c.x.h.Timeout(&c.x)
+	c.x.h.Timeout(c.x)
 }
 
-func (c *ClientConn) callClose(err error) {
+func (c *ClientConn) callCloseOf(x *Exchange, err error) {
 	defer c.recoverHandler()
-	c.x.h.Close(&c.x, err)
+	x.h.Close(x, err)
 }
 
 func (c *ClientConn) recoverHandler() {
@@ -573,7 +590,8 @@ func (c *ClientConn) recoverHandler() {
 // Exchange is one request and its response on a ClientConn. Its methods
 // are for the owner of the exchange, on the connection's loop, from Begin
 // until Close has been delivered; after that they report ErrStreamDone.
-// An Exchange is reused for the connection's next exchange.
+// A connection's Exchanges are reused for its later exchanges; Gen tells
+// them apart.
 type Exchange struct {
 	c    *ClientConn
 	h    ClientHandler
@@ -601,7 +619,7 @@ func (x *Exchange) Conn() *ClientConn { return x.c }
 func (x *Exchange) Gen() uint32 { return x.gen }
 
 // Open reports whether the exchange has not been closed.
-func (x *Exchange) Open() bool { return x.c.busy && x.c.x.gen == x.gen }
+func (x *Exchange) Open() bool { return x.c.busy && x.c.x == x }
 
 // Reused reports whether the connection carried an exchange before this
 // one.
@@ -684,11 +702,11 @@ func (x *Exchange) EndTrailers(p []byte, trailers []codec.Header) error {
 	c := x.c
 	switch x.framing {
 	case reqChunked:
-		out, err := codec.AppendLastChunk(c.x.head[:0], trailers)
+		out, err := codec.AppendLastChunk(x.head[:0], trailers)
 		if err != nil {
 			return err
 		}
-		c.x.head = out
+		x.head = out
 		c.conn.Write(out)
 	case reqLength:
 		if x.sent != x.length {
@@ -744,8 +762,8 @@ func (x *Exchange) writeBody(p []byte) error {
 		}
 		c.conn.Write(p)
 	case reqChunked:
-		c.x.head = codec.AppendChunkHeader(c.x.head[:0], len(p))
-		c.conn.Write(c.x.head)
+		x.head = codec.AppendChunkHeader(x.head[:0], len(p))
+		c.conn.Write(x.head)
 		c.conn.Write(p)
 		c.conn.Write(crlf)
 	}
