@@ -13,7 +13,9 @@ import (
 type slogAdapter struct{ l *slog.Logger }
 
 func (a slogAdapter) Debugf(f string, args ...any) { a.log(slog.LevelDebug, f, args) }
-func (a slogAdapter) Infof(f string, args ...any)  { a.log(slog.LevelInfo, f, args) }
+
+// Infof logs at debug level: gnet says only start-up chatter at info.
+func (a slogAdapter) Infof(f string, args ...any)  { a.log(slog.LevelDebug, f, args) }
 func (a slogAdapter) Warnf(f string, args ...any)  { a.log(slog.LevelWarn, f, args) }
 func (a slogAdapter) Errorf(f string, args ...any) { a.log(slog.LevelError, f, args) }
 

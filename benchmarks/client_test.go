@@ -1,0 +1,265 @@
+package benchmarks
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/loophttp/loophttp/api"
+	"github.com/loophttp/loophttp/codec"
+	"github.com/loophttp/loophttp/engine"
+	"github.com/loophttp/loophttp/poller"
+)
+
+// hello is an engine-level handler answering every request with the 13-byte
+// plaintext body: the one server every client is measured against.
+type hello struct{}
+
+var helloBody = []byte("Hello, World!")
+
+func (hello) Request(s *engine.Stream, _ *codec.Request) {
+	_ = s.SetHead(200, "", []codec.Header{{Name: []byte("Content-Type"), Value: []byte("text/plain")}})
+}
+func (hello) Body(*engine.Stream, []byte)            {}
+func (hello) End(s *engine.Stream, _ []codec.Header) { _ = s.End(helloBody) }
+func (hello) Drain(*engine.Stream)                   {}
+func (hello) Close(*engine.Stream, error)            {}
+
+func startHello(b *testing.B) (string, int) {
+	b.Helper()
+	srv, err := poller.Start(poller.Config{
+		Addr: "127.0.0.1:0", Loops: 1,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}, hello{}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	})
+	a := srv.Addr().(*net.TCPAddr)
+	return a.IP.String(), a.Port
+}
+
+// BenchmarkClient measures keep-alive GETs against one local server with
+// conc requests in flight: loophttp's client at the engine level (poller
+// client connections driven by engine.ClientConn, each beginning its next
+// request when the last one ends) and through the api (Request chains on
+// an Agent), fasthttp's HostClient and net/http's Client (conc goroutines
+// each). One op is one request.
+func BenchmarkClient(b *testing.B) {
+	host, port := startHello(b)
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
+	for _, conc := range []int{1, 16, 128} {
+		b.Run(fmt.Sprintf("loophttp-engine/c%d", conc), func(b *testing.B) { benchEngineClient(b, addr, conc) })
+		b.Run(fmt.Sprintf("loophttp/c%d", conc), func(b *testing.B) { benchLoophttpClient(b, host, port, conc) })
+		b.Run(fmt.Sprintf("fasthttp/c%d", conc), func(b *testing.B) { benchFasthttpClient(b, addr, conc) })
+		b.Run(fmt.Sprintf("nethttp/c%d", conc), func(b *testing.B) { benchNethttpClient(b, addr, conc) })
+	}
+}
+
+func benchLoophttpClient(b *testing.B, host string, port, conc int) {
+	agent := api.NewAgent(api.AgentOptions{MaxSockets: conc, Loops: 1})
+	defer agent.Destroy()
+	opts := api.RequestOptions{Host: host, Port: port, Path: "/", Agent: agent}
+	var left atomic.Int64
+	var failed atomic.Int64
+	var wg sync.WaitGroup
+	var next func()
+	next = func() {
+		if left.Add(-1) < 0 {
+			wg.Done()
+			return
+		}
+		n := 0
+		req, err := api.Request(opts, func(res *api.IncomingMessage) {
+			res.OnData(func(c []byte) { n += len(c) })
+		})
+		if err != nil {
+			b.Error(err)
+			wg.Done()
+			return
+		}
+		req.OnClose(func() {
+			if n != len(helloBody) {
+				failed.Add(1)
+			}
+			next()
+		})
+		_ = req.End(nil, nil)
+	}
+	// Warm the pool, then measure.
+	run := func(n int) {
+		left.Store(int64(n))
+		wg.Add(conc)
+		for i := 0; i < conc; i++ {
+			next()
+		}
+		wg.Wait()
+	}
+	run(conc)
+	b.ReportAllocs()
+	b.ResetTimer()
+	run(b.N)
+	b.StopTimer()
+	if failed.Load() > 0 {
+		b.Fatalf("%d requests failed", failed.Load())
+	}
+}
+
+func benchFasthttpClient(b *testing.B, addr string, conc int) {
+	c := &fasthttp.HostClient{Addr: addr, MaxConns: conc}
+	defer c.CloseIdleConnections()
+	goroutines(b, conc, func() bool {
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		defer fasthttp.ReleaseRequest(req)
+		defer fasthttp.ReleaseResponse(resp)
+		req.SetRequestURI("http://" + addr + "/")
+		return c.Do(req, resp) == nil && len(resp.Body()) == len(helloBody)
+	})
+}
+
+func benchNethttpClient(b *testing.B, addr string, conc int) {
+	tr := &http.Transport{MaxIdleConnsPerHost: conc, MaxConnsPerHost: conc}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr}
+	url := "http://" + addr + "/"
+	goroutines(b, conc, func() bool {
+		resp, err := c.Get(url)
+		if err != nil {
+			return false
+		}
+		n, _ := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return n == int64(len(helloBody))
+	})
+}
+
+// goroutines runs do b.N times over conc goroutines, after one warm-up
+// round per goroutine.
+func goroutines(b *testing.B, conc int, do func() bool) {
+	var left, failed atomic.Int64
+	run := func(n int) {
+		left.Store(int64(n))
+		var wg sync.WaitGroup
+		for i := 0; i < conc; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for left.Add(-1) >= 0 {
+					if !do() {
+						failed.Add(1)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	run(conc)
+	b.ReportAllocs()
+	b.ResetTimer()
+	run(b.N)
+	b.StopTimer()
+	if failed.Load() > 0 {
+		b.Fatalf("%d requests failed", failed.Load())
+	}
+}
+
+// chain is one connection of benchEngineClient: it sends GET / again each
+// time the connection is idle, until the shared budget runs out.
+type chain struct {
+	left   *atomic.Int64
+	wg     *sync.WaitGroup
+	failed *atomic.Int64
+	n      int
+}
+
+func (k *chain) Information(*engine.Exchange, *codec.Response) {}
+func (k *chain) Response(*engine.Exchange, *codec.Response)    {}
+func (k *chain) Body(_ *engine.Exchange, b []byte)             { k.n += len(b) }
+func (k *chain) End(*engine.Exchange, []codec.Header) {
+	if k.n != len(helloBody) {
+		k.failed.Add(1)
+	}
+}
+func (k *chain) Drain(*engine.Exchange)   {}
+func (k *chain) Timeout(*engine.Exchange) {}
+func (k *chain) Close(_ *engine.Exchange, err error) {
+	if err != nil {
+		k.failed.Add(1)
+	}
+}
+
+// Idle begins the next request on c (the engine offers the connection
+// before the finished exchange hears Close), or lets the benchmark go on.
+func (k *chain) Idle(c *engine.ClientConn) { k.next(c) }
+
+func (k *chain) next(c *engine.ClientConn) {
+	if k.left.Add(-1) < 0 {
+		k.wg.Done()
+		return
+	}
+	k.n = 0
+	x, err := c.Begin(k, "GET", "/")
+	if err != nil {
+		k.failed.Add(1)
+		k.wg.Done()
+		return
+	}
+	_ = x.AddField("Host", "localhost")
+	_ = x.End(nil)
+}
+
+func benchEngineClient(b *testing.B, addr string, conc int) {
+	cl, err := poller.NewClient(poller.ClientConfig{Loops: 1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	var left, failed atomic.Int64
+	var wg sync.WaitGroup
+	chains := make([]*chain, conc)
+	conns := make([]*poller.Conn, conc)
+	for i := range chains {
+		chains[i] = &chain{left: &left, wg: &wg, failed: &failed}
+		done := make(chan error, 1)
+		cl.Dial(context.Background(), addr, chains[i], func(c *poller.Conn, err error) {
+			conns[i] = c
+			done <- err
+		})
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+	}
+	run := func(n int) {
+		left.Store(int64(n))
+		wg.Add(conc)
+		for i, c := range conns {
+			k := chains[i]
+			if err := c.Submit(c.Gen(), func() { k.next(c.Client()) }); err != nil {
+				b.Fatal(err)
+			}
+		}
+		wg.Wait()
+	}
+	run(conc)
+	b.ReportAllocs()
+	b.ResetTimer()
+	run(b.N)
+	b.StopTimer()
+	if failed.Load() > 0 {
+		b.Fatalf("%d requests failed", failed.Load())
+	}
+}
