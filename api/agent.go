@@ -53,6 +53,32 @@ type Agent struct {
 	mu     sync.Mutex
 	client *poller.Client
 	pools  map[string]*pool
+	hosts  map[hostPort][2]string // hostNames, remembered
+}
+
+// hostPort keys the agent's remembered host names.
+type hostPort struct {
+	host string
+	port int
+}
+
+// names returns hostNames(host, port), remembering the last few hundred.
+func (a *Agent) names(host string, port int) (addr, hostHeader string) {
+	k := hostPort{host, port}
+	a.mu.Lock()
+	n, ok := a.hosts[k]
+	a.mu.Unlock()
+	if ok {
+		return n[0], n[1]
+	}
+	addr, hostHeader = hostNames(host, port)
+	a.mu.Lock()
+	if len(a.hosts) >= 256 {
+		clear(a.hosts)
+	}
+	a.hosts[k] = [2]string{addr, hostHeader}
+	a.mu.Unlock()
+	return addr, hostHeader
 }
 
 // pool is the state of one host:port.
@@ -70,6 +96,51 @@ type agentConn struct {
 	pc   *poller.Conn
 	gen  uint32
 	sock *Socket
+
+	// Requests given this connection while its loop runs a request's
+	// callbacks (see during) wait here instead of crossing to the loop.
+	mu       sync.Mutex
+	inEvent  bool
+	deferred []*ClientRequest
+}
+
+// during runs fn, an event of the connection, on its loop; requests
+// handed the connection meanwhile (typically one made from OnClose or
+// OnEnd, as the connection has just become idle) are bound right after,
+// on the loop, without a hand-off.
+func (ac *agentConn) during(fn func()) {
+	ac.mu.Lock()
+	nested := ac.inEvent
+	ac.inEvent = true
+	ac.mu.Unlock()
+	fn()
+	if nested {
+		return
+	}
+	for {
+		ac.mu.Lock()
+		if len(ac.deferred) == 0 {
+			ac.inEvent = false
+			ac.mu.Unlock()
+			return
+		}
+		r := ac.deferred[0]
+		ac.deferred = append(ac.deferred[:0], ac.deferred[1:]...)
+		ac.mu.Unlock()
+		ac.pool.parent.bind(ac, r)
+	}
+}
+
+// deferBind queues r for the end of the event in progress on ac's loop; it
+// reports false when no event is in progress.
+func (ac *agentConn) deferBind(r *ClientRequest) bool {
+	ac.mu.Lock()
+	defer ac.mu.Unlock()
+	if !ac.inEvent {
+		return false
+	}
+	ac.deferred = append(ac.deferred, r)
+	return true
 }
 
 // DefaultAgent is the agent of requests that name none.
@@ -83,7 +154,7 @@ func NewAgent(opts AgentOptions) *Agent {
 	if opts.FreeTimeout == 0 {
 		opts.FreeTimeout = 4 * time.Second
 	}
-	return &Agent{opts: opts, pools: map[string]*pool{}}
+	return &Agent{opts: opts, pools: map[string]*pool{}, hosts: map[hostPort][2]string{}}
 }
 
 func (a *Agent) keepAlive() bool { return !a.opts.DisableKeepAlive }
@@ -132,7 +203,7 @@ func (a *Agent) acquire(r *ClientRequest, fresh bool) {
 			ac := p.free[len(p.free)-1]
 			p.free = p.free[:len(p.free)-1]
 			a.mu.Unlock()
-			if ac.pc.Submit(ac.gen, func() { a.bind(ac, r) }) == nil {
+			if ac.deferBind(r) || ac.pc.Submit(ac.gen, func() { a.bind(ac, r) }) == nil {
 				return
 			}
 			a.mu.Lock() // closed meanwhile: its close hook settles the count

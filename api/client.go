@@ -122,6 +122,13 @@ type ClientRequest struct {
 	ac   *agentConn
 	res  *IncomingMessage
 
+	// Inline storage, so that a plain request allocates little besides
+	// itself: its first calls, and its response with the head's strings.
+	opsInline [2]clientOp
+	resInline IncomingMessage
+	rawInline [16]string
+	arena     [256]byte
+
 	onResponse    []func(*IncomingMessage)
 	onSocket      []func(*Socket)
 	onInformation []func(Information)
@@ -225,26 +232,20 @@ func newRequest(opts RequestOptions) (*ClientRequest, error) {
 	if opts.Path == "" {
 		opts.Path = "/"
 	}
-	if _, err := codec.AppendRequestLine(nil, opts.Method, opts.Path); err != nil {
+	if err := codec.ValidRequestLine(opts.Method, opts.Path); err != nil {
 		return nil, fmt.Errorf("%w: %q %q: %v", ErrInvalidRequest, opts.Method, opts.Path, err)
 	}
 	r := &ClientRequest{
 		Method:  opts.Method,
 		Path:    opts.Path,
 		agent:   opts.Agent,
-		addr:    net.JoinHostPort(host, strconv.Itoa(opts.Port)),
 		timeout: opts.Timeout,
 	}
 	if r.agent == nil {
 		r.agent = DefaultAgent
 	}
-	r.Host = host
-	if strings.IndexByte(host, ':') >= 0 {
-		r.Host = "[" + host + "]" // an IPv6 literal
-	}
-	if opts.Port != 80 {
-		r.Host += ":" + strconv.Itoa(opts.Port)
-	}
+	r.pending = r.opsInline[:0]
+	r.addr, r.Host = r.agent.names(host, opts.Port)
 	names := make([]string, 0, len(opts.Headers))
 	for name := range opts.Headers {
 		names = append(names, name)
@@ -256,6 +257,21 @@ func newRequest(opts RequestOptions) (*ClientRequest, error) {
 		}
 	}
 	return r, nil
+}
+
+// hostNames returns the address to dial and the Host header's value for
+// host and port: the port is in Host when it is not 80, and an IPv6
+// literal is bracketed.
+func hostNames(host string, port int) (addr, hostHeader string) {
+	addr = net.JoinHostPort(host, strconv.Itoa(port))
+	hostHeader = host
+	if strings.IndexByte(host, ':') >= 0 {
+		hostHeader = "[" + host + "]"
+	}
+	if port != 80 {
+		hostHeader += ":" + strconv.Itoa(port)
+	}
+	return addr, hostHeader
 }
 
 // SetHeader sets a header field (case-insensitive; the name keeps the case
@@ -740,13 +756,9 @@ func rawFields(hs []codec.Header) []string {
 // Response builds the response message and fires 'response'.
 func (h *reqHandler) Response(x *engine.Exchange, resp *codec.Response) {
 	r := h.r()
-	res := &IncomingMessage{
-		StatusCode:    resp.Status,
-		StatusMessage: string(resp.Reason),
-		HTTPVersion:   version(resp.Minor),
-		RawHeaders:    rawFields(resp.Headers),
-		cr:            r,
-	}
+	res := &r.resInline
+	res.StatusCode, res.HTTPVersion, res.cr = resp.Status, version(resp.Minor), r
+	res.StatusMessage, res.RawHeaders = r.copyHead(resp)
 	if r.ac != nil {
 		res.Socket = r.ac.sock
 	}
@@ -757,6 +769,30 @@ func (h *reqHandler) Response(x *engine.Exchange, resp *codec.Response) {
 	for _, fn := range fns {
 		r.call(func() { fn(res) })
 	}
+}
+
+// copyHead copies the reason and the header fields of resp into the
+// request's inline space when they fit, else onto the heap.
+func (r *ClientRequest) copyHead(resp *codec.Response) (string, []string) {
+	size := len(resp.Reason)
+	for _, f := range resp.Headers {
+		size += len(f.Name) + len(f.Value)
+	}
+	if size > len(r.arena) || 2*len(resp.Headers) > len(r.rawInline) {
+		return string(resp.Reason), rawFields(resp.Headers)
+	}
+	arena := r.arena[:0]
+	take := func(b []byte) string {
+		start := len(arena)
+		arena = append(arena, b...)
+		return view(arena[start:])
+	}
+	reason := take(resp.Reason)
+	raw := r.rawInline[:0]
+	for _, f := range resp.Headers {
+		raw = append(raw, take(f.Name), take(f.Value))
+	}
+	return reason, raw
 }
 
 // Body fires the response's 'data'.
@@ -775,7 +811,7 @@ func (h *reqHandler) End(x *engine.Exchange, trailers []codec.Header) {
 			res.RawTrailers = rawFields(trailers)
 		}
 		res.Complete = true
-		r.call(func() { res.emit(&res.onEnd) })
+		r.ac.during(func() { r.call(func() { res.emit(&res.onEnd) }) })
 	}
 }
 
@@ -803,13 +839,18 @@ func (h *reqHandler) Timeout(x *engine.Exchange) {
 // else OnError (for a failure) and OnClose.
 func (h *reqHandler) Close(x *engine.Exchange, err error) {
 	r := h.r()
-	if ac := r.ac; ac != nil && ac.sock.request == r {
+	ac := r.ac
+	if ac != nil && ac.sock.request == r {
 		ac.sock.request = nil
 	}
 	if err != nil && r.retry(x, err) {
 		return
 	}
-	r.finish(clientError(err))
+	if ac == nil {
+		r.finish(clientError(err))
+		return
+	}
+	ac.during(func() { r.finish(clientError(err)) })
 }
 
 // clientError maps an engine error to the api's.

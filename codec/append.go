@@ -41,26 +41,35 @@ func appendStatusLine[T string | []byte](dst []byte, code int, reason T) ([]byte
 // (RFC 9112 §3): a space, a control character, a "#" or a non-ASCII byte
 // gives ErrTarget, never bytes on the wire.
 func AppendRequestLine[M, T string | []byte](dst []byte, method M, target T) ([]byte, error) {
-	if len(method) == 0 {
-		return dst, ErrMethod
-	}
-	for i := 0; i < len(method); i++ {
-		if !tchar[method[i]] {
-			return dst, ErrMethod
-		}
-	}
-	if len(target) == 0 {
-		return dst, ErrTarget
-	}
-	for i := 0; i < len(target); i++ {
-		if !targetChar[target[i]] {
-			return dst, ErrTarget
-		}
+	if err := ValidRequestLine(method, target); err != nil {
+		return dst, err
 	}
 	dst = append(dst, method...)
 	dst = append(dst, ' ')
 	dst = append(dst, target...)
 	return append(dst, " HTTP/1.1\r\n"...), nil
+}
+
+// ValidRequestLine reports whether AppendRequestLine would accept method
+// and target: ErrMethod, ErrTarget or nil.
+func ValidRequestLine[M, T string | []byte](method M, target T) error {
+	if len(method) == 0 {
+		return ErrMethod
+	}
+	for i := 0; i < len(method); i++ {
+		if !tchar[method[i]] {
+			return ErrMethod
+		}
+	}
+	if len(target) == 0 {
+		return ErrTarget
+	}
+	for i := 0; i < len(target); i++ {
+		if !targetChar[target[i]] {
+			return ErrTarget
+		}
+	}
+	return nil
 }
 
 // AppendHeader appends "name: value CRLF". The name must be a token
