@@ -1,6 +1,6 @@
 // Package api is loophttp's Node.js/IoT.js http facade: CreateServer,
-// IncomingMessage, ServerResponse and Socket over the engine and poller
-// layers, with Node's semantics where IoT.js is buggy (see
+// IncomingMessage, ServerResponse and Socket, and the client's Request,
+// Get, ClientRequest and Agent, over the engine and poller layers, with Node's semantics where IoT.js is buggy (see
 // ../shared/reference/iotjs-http.md, "Decisions for loophttp").
 //
 // # Threading
@@ -84,6 +84,55 @@
 //	'error'                             Socket.OnError (before 'close')
 //	socket.write(data), 'data'          Socket.Write, Socket.OnData (upgraded sockets)
 //
-// The client side (http.request, http.get, ClientRequest, Agent) is not
-// implemented yet.
+//	http.request(options, cb)           Request(RequestOptions, cb) (*ClientRequest, error)
+//	http.request(url, options, cb)      RequestURL(url, RequestOptions, cb)
+//	http.get(options, cb)               Get(RequestOptions, cb); GetURL(url, cb)
+//	options host/hostname/port/method/  RequestOptions.Host (default localhost), Hostname,
+//	  path/headers/agent/timeout          Port (80), Method (GET), Path (/), Headers, Agent, Timeout
+//	req.write(data, cb)                 ClientRequest.Write(data, cb) bool (streams, chunked)
+//	req.end(data, cb)                   ClientRequest.End(data, cb) error (a second End is a no-op)
+//	req.setHeader/getHeader/            ClientRequest.SetHeader, GetHeader, RemoveHeader
+//	  removeHeader                        (until the head is sent)
+//	req.setTimeout(ms, cb)              ClientRequest.SetTimeout(d, cb) (idle timer, ends with the response)
+//	req.abort(), req.destroy(err)       ClientRequest.Abort(), Destroy(err)
+//	req.method, req.path, req.host      ClientRequest.Method, Path, Host
+//	'socket' (socket)                   ClientRequest.OnSocket (exactly once per request)
+//	'response' (res)                    ClientRequest.OnResponse (and Request's cb)
+//	'information', 'continue'           ClientRequest.OnInformation, OnContinue (1xx are interim)
+//	'finish', 'error', 'close'          ClientRequest.OnFinish, OnError, OnClose (each once)
+//	'timeout', 'drain', 'abort'         ClientRequest.OnTimeout, OnDrain, OnAbort
+//	res.statusCode, res.statusMessage   IncomingMessage.StatusCode, StatusMessage
+//	res.httpVersion, res.headers,       IncomingMessage.HTTPVersion, Headers(), RawHeaders,
+//	  res.rawHeaders, res.trailers        Header(name), Trailer(name), RawTrailers
+//	res 'data', 'end', 'close'          IncomingMessage.OnData, OnEnd, OnClose
+//	res 'error' / 'aborted'             IncomingMessage.OnError (ErrResponseAborted)
+//	http.Agent({keepAlive, maxSockets,  NewAgent(AgentOptions{DisableKeepAlive, MaxSockets,
+//	  maxFreeSockets, timeout})           MaxFreeSockets, FreeTimeout}); DefaultAgent; Agent.Destroy()
+//
+// # The client
+//
+// A ClientRequest sends nothing until Write or End: register listeners
+// first. Its methods are safe from any goroutine; its events run on the
+// loop of its connection (or, for a request that never got one, on the
+// goroutine that failed it) and never concurrently. Every request hears
+// OnSocket once when it gets a connection, and OnClose once at the end;
+// a failure reaches OnError once before OnClose: a refused connection or
+// a DNS failure (the net error), ErrSocketHangUp (closed before a complete
+// response head), ErrResponseAborted (closed inside the body), a
+// *ParseError carrying the codec's error kind, ErrSocketDestroyed,
+// ErrDestroyed, engine.ErrHandlerPanic (a callback panicked: it is logged
+// and the request destroyed). Interim 1xx responses go to OnInformation
+// (100 also to OnContinue); the final one to OnResponse. HEAD, 204 and 304
+// responses have no body; bytes that answer no request close the
+// connection.
+//
+// An Agent keeps idle connections per host:port (keep-alive, LIFO) within
+// MaxFreeSockets and FreeTimeout, opens at most MaxSockets per host:port
+// and queues requests beyond it in order. A connection the server closed
+// leaves the pool when the loop sees the close and is never used after.
+// When a kept connection turns out to be closed as a request goes out (no
+// byte of response, the server's close crossing the request), the request
+// is sent again on a new connection only if its method is idempotent and
+// it was ended before it got the connection (so all of it is known); else
+// it fails with ErrSocketHangUp.
 package api

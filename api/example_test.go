@@ -132,3 +132,32 @@ func ExampleServer_SetTimeout() {
 	fmt.Println(resp.StatusCode, string(body))
 	// Output: 503 timed out
 }
+
+// A request with the client: events run on the client's loop; OnClose comes
+// once, after the body.
+func ExampleRequestURL() {
+	srv, url := start(func(req *api.IncomingMessage, res *api.ServerResponse) {
+		res.SetHeader("Content-Type", "text/plain")
+		res.End([]byte("Hello, World!"), nil)
+	})
+	agent := api.NewAgent(api.AgentOptions{Loops: 1})
+	var body []byte
+	done := make(chan struct{})
+	req, err := api.RequestURL(url+"/", api.RequestOptions{Agent: agent}, func(res *api.IncomingMessage) {
+		fmt.Println(res.StatusCode, res.Header("content-type"))
+		res.OnData(func(chunk []byte) { body = append(body, chunk...) })
+	})
+	if err != nil {
+		panic(err)
+	}
+	req.OnError(func(err error) { fmt.Println("error:", err) })
+	req.OnClose(func() { close(done) })
+	req.End(nil, nil)
+	<-done
+	fmt.Println(string(body))
+	agent.Destroy() // its idle connection would keep the server's Close waiting
+	stop(srv)
+	// Output:
+	// 200 text/plain
+	// Hello, World!
+}
