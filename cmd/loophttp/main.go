@@ -1,8 +1,10 @@
-// Command loophttp serves loophttp's demo application, and will carry the
-// curl-like client and the load generator once the client exists.
+// Command loophttp serves loophttp's demo application, fetches URLs, and
+// generates load, all on loophttp's engine.
 //
 //	loophttp                 serve the demo on 127.0.0.1:8080
 //	loophttp serve [flags]   the same, with -addr, -loops, -pin, -timeout, -inspect, -quiet
+//	loophttp get [flags] URL one request: the body (-i with the head, -json all of it)
+//	loophttp load [flags] URL keep-alive (or pipelined) load: requests/s, latency percentiles
 //
 // Demo endpoints: / (text), /json, /anything (the request as JSON),
 // /echo, /status/{code}, /bytes/{n}, /stream/{n} (chunked lines),
@@ -35,10 +37,12 @@ func main() {
 	switch cmd {
 	case "serve":
 		err = serve(args, os.Stdout)
-	case "get", "load":
-		err = fmt.Errorf("%s needs loophttp's HTTP client, which is not written yet", cmd)
+	case "get":
+		err = get(args, os.Stdin, os.Stdout, os.Stderr)
+	case "load":
+		err = load(args, os.Stdout, os.Stderr)
 	default:
-		err = fmt.Errorf("unknown command %q (want serve)", cmd)
+		err = fmt.Errorf("unknown command %q (want serve, get or load)", cmd)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loophttp:", err)
