@@ -260,6 +260,12 @@ func (c *ServerConn) readHead() bool {
 	if len(in) == 0 || !c.worthParsing(in) {
 		return false
 	}
+	if c.conn.Buffered() >= c.cfg.HighWater {
+		// Responses ended with End never ask Write's question: check
+		// here, so a peer that does not read cannot grow the output.
+		c.overWater = true
+		return false
+	}
 	req := &c.loop.req
 	n, err := codec.ParseRequest(in, req, &c.cfg.Limits)
 	if err != nil {
