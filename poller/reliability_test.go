@@ -515,3 +515,225 @@ func TestReliabilityPipelineWithoutReading(t *testing.T) {
 		})
 	}
 }
+
+// healthyRate runs clients keep-alive connections doing one request at a
+// time for d and returns the responses per second.
+func healthyRate(t *testing.T, s *Server, clients int, d time.Duration) float64 {
+	t.Helper()
+	var done atomic.Int64
+	var wg sync.WaitGroup
+	stop := time.Now().Add(d)
+	for i := 0; i < clients; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.Dial("tcp", s.Addr().String())
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(d + 10*time.Second))
+			r := bufio.NewReader(c)
+			for time.Now().Before(stop) {
+				io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+				resp, err := http.ReadResponse(r, nil)
+				if err == nil {
+					_, err = io.Copy(io.Discard, resp.Body)
+				}
+				if err != nil {
+					t.Errorf("healthy client: %v", err)
+					return
+				}
+				done.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(done.Load()) / d.Seconds()
+}
+
+// bestRate is the best of three healthyRate windows: the machine may be
+// shared, and a window that other work slowed says nothing of the server.
+func bestRate(t *testing.T, s *Server, clients int, d time.Duration) float64 {
+	best := 0.0
+	for i := 0; i < 3; i++ {
+		best = max(best, healthyRate(t, s, clients, d))
+	}
+	return best
+}
+
+// TestReliabilitySlowloris: connections that each trickle one header byte
+// per interval (short: 200 connections, a byte every 100 ms, headers
+// timeout 1.5 s; full: 2,000 connections, a byte a second, 15 s). The
+// server answers each with 408 and closes it at the headers timeout
+// (measured from the client's dial: not before it, and within one second
+// and a tick after it), and healthy keep-alive clients keep at least 80%
+// of the throughput they had before the attack.
+func TestReliabilitySlowloris(t *testing.T) {
+	n := size(200, 2000)
+	every := time.Duration(size(100, 1000)) * time.Millisecond
+	timeout := time.Duration(size(1500, 15000)) * time.Millisecond
+	window := time.Duration(size(150, 1000)) * time.Millisecond
+	const healthy = 4
+	s := startServer(t, Config{Engine: engine.Config{HeadersTimeout: timeout}}, okHandler{})
+	base := takeBaseline(t, s)
+	before := bestRate(t, s, healthy, window)
+
+	type slow struct {
+		c      net.Conn
+		dialed time.Time
+		closed atomic.Int64 // UnixNano when the server's close was seen
+		got    []byte
+	}
+	slows := make([]*slow, n)
+	var readers sync.WaitGroup
+	start := time.Now()
+	for i := range slows {
+		c, err := net.Dial("tcp", s.Addr().String())
+		if err != nil {
+			t.Fatalf("dial %d: %v", i, err)
+		}
+		sl := &slow{c: c, dialed: time.Now()}
+		slows[i] = sl
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			c.SetReadDeadline(time.Now().Add(timeout + 30*time.Second))
+			sl.got, _ = io.ReadAll(c) // returns when the server closes
+			sl.closed.Store(time.Now().UnixNano())
+		}()
+	}
+	t.Logf("%d slow connections dialed in %v", n, time.Since(start))
+	defer func() {
+		for _, sl := range slows {
+			sl.c.Close()
+		}
+	}()
+
+	// One goroutine trickles a byte to every open slow connection per
+	// interval; a byte of a header line that never ends.
+	head := []byte("GET / HTTP/1.1\r\nHost: a\r\nX-Slow: ")
+	stopTrickle := make(chan struct{})
+	trickled := make(chan struct{})
+	go func() {
+		defer close(trickled)
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for k := 0; ; k++ {
+			b := []byte{'x'}
+			if k < len(head) {
+				b = head[k : k+1]
+			}
+			for _, sl := range slows {
+				if sl.closed.Load() == 0 {
+					sl.c.Write(b) // an error means the server closed it
+				}
+			}
+			select {
+			case <-stopTrickle:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+
+	during := bestRate(t, s, healthy, window)
+	if time.Since(start) > timeout {
+		t.Errorf("the throughput was measured %v after the attack began, past the headers timeout %v: make the timeout longer", time.Since(start), timeout)
+	}
+	readers.Wait()
+	close(stopTrickle)
+	<-trickled
+	t.Logf("healthy clients: %.0f responses/s before, %.0f during the attack (%.0f%%)", before, during, 100*during/before)
+	if during < 0.8*before {
+		t.Errorf("healthy throughput fell to %.0f%% during the attack; want at least 80%%", 100*during/before)
+	}
+	late := timeout + time.Second + 50*time.Millisecond
+	for i, sl := range slows {
+		took := time.Duration(sl.closed.Load() - sl.dialed.UnixNano())
+		if !bytes.HasPrefix(sl.got, []byte("HTTP/1.1 408 ")) {
+			t.Fatalf("slow connection %d got %q; want 408 then close", i, sl.got)
+		}
+		if took < timeout-50*time.Millisecond || took > late {
+			t.Fatalf("slow connection %d closed %v after its dial; want the headers timeout %v (to %v)", i, took, timeout, late)
+		}
+	}
+	for _, sl := range slows {
+		sl.c.Close()
+	}
+	checkNoLeaks(t, s, base, fmt.Sprintf("%d slow connections", n))
+}
+
+// countRequests counts the requests that reached the handler and answers
+// them "ok".
+type countRequests struct {
+	okHandler
+	n atomic.Int64
+}
+
+func (h *countRequests) Request(s *engine.Stream, req *codec.Request) { h.n.Add(1) }
+
+// TestReliabilityOversized: a request-line, a head and a body over their
+// configured limits get 414, 431 and 413, then the server closes (it
+// reads to EOF after the response); a declared Content-Length of 1 TiB
+// is refused with 413 from the head alone, before any body is sent, with
+// the default limits too. No such request reaches the handler, except the
+// chunked one, whose size shows only as its body arrives.
+func TestReliabilityOversized(t *testing.T) {
+	limits := codec.Limits{MaxStartLine: 1024, MaxFieldLine: 512, MaxFields: 20, MaxHeaderBytes: 2048, MaxBodySize: 4096}
+	const tib = "1099511627776"
+	cases := []struct {
+		name   string
+		limits codec.Limits
+		raw    string
+		status int
+	}{
+		{"request-line", limits, "GET /" + strings.Repeat("a", 1100) + " HTTP/1.1\r\nHost: a\r\n\r\n", 414},
+		{"request-line cut", limits, "GET /" + strings.Repeat("a", 1100), 414},
+		{"field line", limits, "GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + strings.Repeat("b", 600) + "\r\n\r\n", 431},
+		{"fields", limits, "GET / HTTP/1.1\r\nHost: a\r\n" + strings.Repeat("X-F: 1\r\n", 25) + "\r\n", 431},
+		{"head", limits, "GET / HTTP/1.1\r\nHost: a\r\n" + strings.Repeat("X-Field: "+strings.Repeat("c", 200)+"\r\n", 12) + "\r\n", 431},
+		{"declared body", limits, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4097\r\n\r\n", 413},
+		{"chunked body", limits, "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1000\r\n" + strings.Repeat("d", 4096) + "\r\n1\r\n", 413},
+		{"1 TiB, configured", limits, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: " + tib + "\r\n\r\n", 413},
+		{"1 TiB, defaults", codec.Limits{}, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: " + tib + "\r\n\r\n", 413},
+	}
+	// One server per set of limits (starting one takes a while).
+	h := &countRequests{}
+	servers := map[codec.Limits]*Server{}
+	for _, tc := range cases {
+		if servers[tc.limits] == nil {
+			servers[tc.limits] = startServer(t, Config{Engine: engine.Config{Limits: tc.limits}}, h)
+		}
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h.n.Store(0)
+			s := servers[tc.limits]
+			c := dial(t, s)
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			if _, err := io.WriteString(c, tc.raw); err != nil {
+				t.Fatal(err)
+			}
+			// The client neither half-closes nor sends more: the answer
+			// and the close come from what was sent alone.
+			out, err := io.ReadAll(c)
+			if err != nil {
+				t.Fatalf("read: %v (got %q)", err, out)
+			}
+			resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(out)), nil)
+			if err != nil {
+				t.Fatalf("response %q: %v", out, err)
+			}
+			if resp.StatusCode != tc.status || !resp.Close {
+				t.Fatalf("got %d close=%v; want %d with Connection: close (%q)", resp.StatusCode, resp.Close, tc.status, out)
+			}
+			// A chunked body's size shows only as it arrives: its
+			// request has reached the handler by then.
+			if n := h.n.Load(); n != 0 && !strings.Contains(tc.raw, "chunked") {
+				t.Fatalf("%d requests reached the handler", n)
+			}
+		})
+	}
+}
