@@ -19,10 +19,17 @@ type Loop struct {
 	scratch  []byte        // response heads are built here, then copied to the Conn
 	decoders []*codec.ChunkedDecoder
 	bufs     [][]byte // field buffers of streams between exchanges
+	inUse    int      // decoders and field buffers handed out, not given back
 }
+
+// InUse reports the pooled objects (chunked decoders and field buffers)
+// that connections have taken and not given back. With no exchange in
+// progress it is zero; tests use it to find leaks.
+func (l *Loop) InUse() int { return l.inUse }
 
 // buffer returns an empty field buffer for a stream.
 func (l *Loop) buffer() []byte {
+	l.inUse++
 	if n := len(l.bufs); n > 0 {
 		b := l.bufs[n-1]
 		l.bufs = l.bufs[:n-1]
@@ -34,6 +41,7 @@ func (l *Loop) buffer() []byte {
 // release takes back a stream's field buffer, so that an idle connection
 // holds none; oversized ones are left to the garbage collector.
 func (l *Loop) release(b []byte) {
+	l.inUse--
 	if cap(b) > 0 && cap(b) <= 16<<10 {
 		l.bufs = append(l.bufs, b[:0])
 	}
@@ -49,6 +57,7 @@ func NewLoop(cfg *Config, date *codec.DateCache) *Loop {
 }
 
 func (l *Loop) decoder() *codec.ChunkedDecoder {
+	l.inUse++
 	if n := len(l.decoders); n > 0 {
 		d := l.decoders[n-1]
 		l.decoders = l.decoders[:n-1]
@@ -59,6 +68,7 @@ func (l *Loop) decoder() *codec.ChunkedDecoder {
 }
 
 func (l *Loop) releaseDecoder(d *codec.ChunkedDecoder) {
+	l.inUse--
 	l.decoders = append(l.decoders, d)
 }
 
@@ -258,6 +268,12 @@ func (c *ServerConn) readHead() bool {
 	}
 	in := c.conn.Input()
 	if len(in) == 0 || !c.worthParsing(in) {
+		return false
+	}
+	if c.conn.Buffered() >= c.cfg.HighWater {
+		// Responses ended with End never ask Write's question: check
+		// here, so a peer that does not read cannot grow the output.
+		c.overWater = true
 		return false
 	}
 	req := &c.loop.req

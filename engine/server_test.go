@@ -561,3 +561,39 @@ func TestDetachLeavesTheHeadToTheHandler(t *testing.T) {
 		t.Fatalf("output %q closed %v", out, h.conn.Closed)
 	}
 }
+
+// TestPipelinedOutputIsBounded: a peer that pipelines requests and never
+// reads its responses. Answers that End at once (no Write, so no false from
+// Write to notice) must still stop the engine from taking more requests
+// once the pending output passes HighWater; the input then piles up to
+// MaxUnread and the connection is closed. Output never grows past
+// HighWater plus one response.
+func TestPipelinedOutputIsBounded(t *testing.T) {
+	h := newHarness(t, Config{HighWater: 1000, MaxUnread: 4000})
+	h.conn.HoldOutput = true // nothing leaves: the peer does not read
+	maxPending := 0
+	for i := 0; i < 1000 && !h.conn.Closed; i++ {
+		h.send(get + get + get)
+		maxPending = max(maxPending, h.conn.Pending)
+	}
+	one := len(h.conn.Out) / h.rec.requests
+	if maxPending > 1000+one {
+		t.Fatalf("pending output reached %d bytes; bound HighWater 1000 + one response %d", maxPending, one)
+	}
+	if !h.conn.Closed || len(h.rec.closes) == 0 {
+		t.Fatalf("closed %v after %d requests; want closed once the unread input passed MaxUnread", h.conn.Closed, h.rec.requests)
+	}
+	// Once the peer reads, the requests held back are taken again.
+	h2 := newHarness(t, Config{HighWater: 1000})
+	h2.conn.HoldOutput = true
+	h2.send(strings.Repeat(get, 40))
+	taken := h2.rec.requests
+	if taken >= 40 {
+		t.Fatalf("all %d pipelined requests taken with the output held", taken)
+	}
+	h2.conn.Pending = 0
+	h2.sc.OnDrain(h2.clock.now)
+	if h2.rec.requests <= taken {
+		t.Fatalf("no request taken after the drain (%d before, %d after)", taken, h2.rec.requests)
+	}
+}

@@ -19,10 +19,14 @@
 //
 // FuzzEngine drives a server connection of package engine over an
 // in-memory transport and a fake clock with arbitrary input split at
-// arbitrary points, and a handler whose behaviour the input picks: no panic
-// escapes, buffered input stays within its bound, the output parses as
-// responses, every exchange is closed exactly once and hears nothing after
-// its Close, and the connection always ends closed.
+// arbitrary points, a handler whose behaviour the input picks, a peer that
+// reads its output now and then or never, and a transport that may drop
+// the connection part way: no panic escapes, input left buffered stays
+// within MaxUnread and pending output within HighWater plus one response,
+// nothing is written after a close, the output parses as responses, every
+// exchange is closed exactly once and hears nothing after its Close, and
+// the connection always ends closed with its pooled decoders and field
+// buffers given back.
 //
 // FuzzDiffNetHTTP feeds one input to loophttp's request parser (through the
 // stream harness of the conformance test) and to net/http.ReadRequest

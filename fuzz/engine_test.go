@@ -3,6 +3,7 @@ package fuzz
 import (
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,18 +17,28 @@ import (
 const (
 	fuzzMaxUnread = 4096
 	fuzzHighWater = 512
+	// fuzzOneResponse bounds one response of fuzzHandler, or one error
+	// response of the engine: the output may pass HighWater by that much
+	// (the response in progress when it was reached).
+	fuzzOneResponse = 512
 )
 
 // FuzzEngine feeds arbitrary bytes, split at fuzzer-chosen points with the
 // clock moving between pieces, through a ServerConn on an in-memory conn
 // and a fake clock, with a handler whose behaviour the input also picks
-// (answer at once, stream, hold and answer later, panic). It checks:
+// (answer at once, stream, hold and answer later, panic) and whether the
+// transport drops the connection part way (a reset). It checks:
 //   - no panic escapes the engine (handler panics are recovered);
-//   - buffered input never passes MaxUnread plus one piece;
+//   - input left buffered after the engine returns never passes
+//     MaxUnread on a connection still open;
+//   - output not yet on the wire never passes HighWater plus one
+//     response, whatever the peer pipelines while not reading;
+//   - nothing is written after a close;
 //   - everything written parses as HTTP/1.1 responses;
 //   - every exchange the handler saw is closed exactly once, and the
 //     handler hears nothing of an exchange after its Close;
-//   - after EOF and the timers, the connection ends closed.
+//   - after EOF and the timers, or the transport's close, the connection
+//     ends closed, with every pooled decoder and field buffer given back.
 func FuzzEngine(f *testing.F) {
 	vs, _ := conformance.Load()
 	for _, v := range vs {
@@ -38,6 +49,12 @@ func FuzzEngine(f *testing.F) {
 	f.Add([]byte("GET / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n"), uint16(20), byte(1))
 	f.Add([]byte("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"), uint16(40), byte(2))
 	f.Add([]byte("POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc"), uint16(60), byte(3))
+	// Pipelined without reading (output held): the output stays bounded.
+	f.Add([]byte(strings.Repeat("GET / HTTP/1.1\r\nHost: a\r\n\r\n", 200)), uint16(63), byte(128|8))
+	// Dropped by the transport mid-body, mid-chunk and mid-response.
+	f.Add([]byte("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n"+strings.Repeat("b", 100)), uint16(10), byte(64))
+	f.Add([]byte("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n5\r\nworld\r\n0\r\n\r\n"), uint16(7), byte(64|1))
+	f.Add([]byte("GET / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n"), uint16(5), byte(64|2))
 	f.Fuzz(func(t *testing.T, data []byte, cut uint16, mode byte) {
 		cfg, err := engine.Config{
 			MaxUnread: fuzzMaxUnread, HighWater: fuzzHighWater, MaxDiscard: 1024,
@@ -49,29 +66,55 @@ func FuzzEngine(f *testing.F) {
 		}
 		conn := &fakeconn.Conn{HoldOutput: mode&8 != 0}
 		h := &fuzzHandler{t: t, mode: mode, open: map[uint32]bool{}}
-		sc := engine.NewLoop(&cfg, nil).NewServerConn(conn, h)
+		loop := engine.NewLoop(&cfg, nil)
+		sc := loop.NewServerConn(conn, h)
 		now := time.Unix(1700000000, 0)
 		sc.Open(now)
+		checkBounds := func(after string) {
+			t.Helper()
+			if !conn.Closed && len(conn.In) > fuzzMaxUnread {
+				t.Fatalf("after %s: %d bytes of input left buffered; bound %d", after, len(conn.In), fuzzMaxUnread)
+			}
+			if conn.Pending > fuzzHighWater+fuzzOneResponse {
+				t.Fatalf("after %s: %d bytes of output pending; bound %d", after, conn.Pending, fuzzHighWater+fuzzOneResponse)
+			}
+		}
 
 		step := 1 + int(cut)%64
+		// With mode bit 64 the transport drops the connection (a reset)
+		// after about half of the input.
+		resetAt := -1
+		if mode&64 != 0 {
+			resetAt = len(data) / 2
+		}
 		for i := 0; i < len(data) && !conn.Closed; i += step {
+			if resetAt >= 0 && i >= resetAt {
+				break
+			}
 			piece := data[i:min(i+step, len(data))]
 			conn.Feed(piece)
-			if len(conn.In) > fuzzMaxUnread+step {
-				t.Fatalf("input buffered %d bytes; bound %d", len(conn.In), fuzzMaxUnread+step)
-			}
 			sc.OnData(now)
+			checkBounds("OnData")
 			h.later(conn.Closed)
+			checkBounds("a late answer")
 			if mode&16 != 0 { // time passes between pieces
 				now = now.Add(300 * time.Millisecond)
 				if !conn.Deadline.IsZero() && !now.Before(conn.Deadline) {
 					sc.OnTimer(now)
 				}
 			}
-			if conn.HoldOutput && conn.Pending > 0 && i%3 == 0 {
+			// The peer reads now and then, or (mode bit 128) never.
+			if conn.HoldOutput && mode&128 == 0 && conn.Pending > 0 && i%3 == 0 {
 				conn.Pending = 0
 				sc.OnDrain(now)
+				checkBounds("OnDrain")
 			}
+		}
+		if resetAt >= 0 && !conn.Closed {
+			// The transport closed: from here a write would panic.
+			conn.Closed = true
+			sc.OnClose(now)
+			h.later(true)
 		}
 		if !conn.Closed {
 			sc.OnEOF(now)
@@ -82,8 +125,11 @@ func FuzzEngine(f *testing.F) {
 			sc.OnTimer(now)
 			h.later(conn.Closed)
 		}
-		if !conn.Closed {
-			t.Fatalf("connection not closed after EOF and its timers (deadline %v)", conn.Deadline)
+		if !conn.Closed || !sc.Closed() {
+			t.Fatalf("connection not closed after EOF and its timers (closed %v, engine closed %v, deadline %v)", conn.Closed, sc.Closed(), conn.Deadline)
+		}
+		if n := loop.InUse(); n != 0 {
+			t.Fatalf("%d pooled decoders or field buffers not given back after the close", n)
 		}
 		if _, err := conformance.ParseReplies(conn.Out, h.methods); err != nil {
 			t.Fatal(err)
