@@ -41,7 +41,7 @@ func load(args []string, out, errOut io.Writer) error {
 		fs.Usage()
 		return errors.New("load needs one URL, -c ≥ 1, -pipeline ≥ 1 and -d > 0")
 	}
-	target, err := loadTarget(fs.Arg(0))
+	target, err := parseTarget(fs.Arg(0))
 	if err != nil {
 		return err
 	}
@@ -62,7 +62,7 @@ type loadTarget struct {
 	addr, host, path string
 }
 
-func loadTarget(raw string) (loadTarget, error) {
+func parseTarget(raw string) (loadTarget, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return loadTarget{}, err
