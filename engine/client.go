@@ -137,8 +137,9 @@ type ClientConn struct {
 	conn  Conn
 	cfg   *ClientConfig
 	owner ClientOwner
-	x     *Exchange   // the exchange in progress, or the last one
-	slots [2]Exchange // exchanges alternate, so a new one can begin while the last hears Close
+	x     *Exchange   // the exchange whose response is read: q[0], or the last one
+	q     []*Exchange // exchanges in flight, oldest first (pipelined after the first)
+	spare []*Exchange // finished exchanges, for reuse
 	xgen  uint32
 	resp  codec.Response
 	dec   codec.ChunkedDecoder
@@ -153,7 +154,7 @@ type ClientConn struct {
 	phase       respPhase
 	framing     codec.Framing
 
-	busy      bool // an exchange is open
+	busy      bool // an exchange is open (len(q) > 0)
 	closed    bool
 	overWater bool
 	gotBytes  bool // a response byte arrived for this exchange
@@ -173,12 +174,9 @@ func NewClientConn(conn Conn, cfg *ClientConfig, owner ClientOwner) *ClientConn 
 
 // Reset prepares c for a new connection, keeping its buffers.
 func (c *ClientConn) Reset(conn Conn, cfg *ClientConfig, owner ClientOwner) {
-	heads, gen := [2][]byte{c.slots[0].head[:0], c.slots[1].head[:0]}, c.xgen
-	*c = ClientConn{conn: conn, cfg: cfg, owner: owner, xgen: gen}
-	for i := range c.slots {
-		c.slots[i].head, c.slots[i].c = heads[i], c
-	}
-	c.x = &c.slots[0]
+	spare := append(c.spare, c.q...)
+	clear(c.q)
+	*c = ClientConn{conn: conn, cfg: cfg, owner: owner, xgen: c.xgen, spare: spare, q: c.q[:0]}
 }
 
 // Open starts the connection's life at now.
@@ -209,34 +207,71 @@ func (c *ClientConn) Close() { c.close(ErrAborted) }
 
 // Begin starts an exchange with the request line "method target
 // HTTP/1.1". Header fields follow with AddField; the head goes out with
-// the first Write or End. h hears the response. It fails with ErrBusy when
-// an exchange is open or the connection is closed, and with a codec.Error
-// for an invalid method or target.
+// the first Write or End. h hears the response. On a connection with
+// exchanges in flight, Begin pipelines the request after theirs (RFC 9112
+// §9.3.2) when all of them have been sent whole and none is a CONNECT;
+// responses are matched in order. It fails with ErrBusy when the
+// connection cannot take the request now (closed, a request still being
+// sent, or a CONNECT), and with a codec.Error for an invalid method or
+// target.
 func (c *ClientConn) Begin(h ClientHandler, method, target string) (*Exchange, error) {
-	if c.busy || c.closed {
+	if c.closed || c.busy && !c.canPipeline(method) {
 		return nil, ErrBusy
 	}
-	x := &c.slots[0]
-	if c.x == x {
-		x = &c.slots[1]
-	}
-	head, err := codec.AppendRequestLine(x.head[:0], method, target)
-	if err != nil {
+	if err := codec.ValidRequestLine(method, target); err != nil {
 		return nil, err
 	}
+	x := c.exchange()
+	head, _ := codec.AppendRequestLine(x.head[:0], method, target)
 	c.xgen++
-	*x = Exchange{c: c, h: h, head: head, length: -1, gen: c.xgen}
-	c.x = x
+	*x = Exchange{c: c, h: h, head: head, length: -1, gen: c.xgen, inFlight: true}
 	x.noBody = method == "HEAD"
 	x.connect = method == "CONNECT"
 	x.lengthByDefault = !bodylessByDefault(method)
-	c.busy = true
+	c.q = append(c.q, x)
 	c.exchanges++
-	c.phase, c.framing, c.remaining, c.parsedLen = respHead, codec.FramingNone, 0, 0
-	c.gotBytes, c.respKeep, c.timedOut, c.idleTimeout = false, false, false, 0
-	c.armTimer()
+	if !c.busy {
+		c.busy = true
+		c.x = x
+		c.startResponse()
+		c.idleTimeout, c.timedOut = 0, false
+		c.armTimer()
+	}
 	return x, nil
 }
+
+// canPipeline reports whether a request for method may follow the
+// exchanges in flight.
+func (c *ClientConn) canPipeline(method string) bool {
+	if method == "CONNECT" {
+		return false
+	}
+	for _, x := range c.q {
+		if !x.ended || x.connect {
+			return false
+		}
+	}
+	return true
+}
+
+// exchange takes a spare Exchange, or makes one.
+func (c *ClientConn) exchange() *Exchange {
+	if n := len(c.spare); n > 0 {
+		x := c.spare[n-1]
+		c.spare = c.spare[:n-1]
+		return x
+	}
+	return &Exchange{c: c}
+}
+
+// startResponse readies the response side for the exchange c.x.
+func (c *ClientConn) startResponse() {
+	c.phase, c.framing, c.remaining, c.parsedLen = respHead, codec.FramingNone, 0, 0
+	c.gotBytes, c.respKeep = false, false
+}
+
+// tail is the exchange whose request is written last.
+func (c *ClientConn) tail() *Exchange { return c.q[len(c.q)-1] }
 
 // bodylessByDefault lists the methods that get no "Content-Length: 0"
 // when ended without a body (Node's useChunkedEncodingByDefault = false).
@@ -490,30 +525,38 @@ func (c *ClientConn) checkUnread(in []byte) bool {
 	return false
 }
 
-// finish ends the exchange after its response; framed tells whether the
-// response's end was framed (so the connection may carry another).
+// finish ends the exchange c.x after its response; framed tells whether
+// the response's end was framed (so the connection may carry another).
 //
-// A connection kept for reuse is offered to the owner (Idle) before the
-// finished exchange hears Close, as Node frees a socket before 'close':
-// a request made from Close then finds it idle. The next exchange takes
-// the other slot, so x stays the finished exchange throughout.
+// A connection kept for reuse and left with nothing in flight is offered
+// to the owner (Idle) before the finished exchange hears Close, as Node
+// frees a socket before 'close': a request made from Close then finds it
+// idle. x is given back for reuse only after its Close.
 func (c *ClientConn) finish(err error, framed bool) {
 	x := c.x
 	reuse := framed && c.respKeep && x.ended && !x.closeReq
-	c.busy = false
-	c.overWater = false
-	if reuse {
-		c.armTimer()
-		if c.owner != nil {
-			c.owner.Idle(c) // may begin the next exchange
+	c.q = c.q[:copy(c.q, c.q[1:])]
+	x.inFlight = false
+	if len(c.q) > 0 {
+		c.x = c.q[0]
+		c.startResponse()
+	} else {
+		c.busy, c.overWater = false, false
+		c.idleTimeout, c.timedOut = 0, false
+		if reuse {
+			c.armTimer()
+			if c.owner != nil {
+				c.owner.Idle(c) // may begin the next exchange
+			}
 		}
 	}
 	c.callCloseOf(x, err)
+	c.spare = append(c.spare, x)
 	if c.closed {
 		return
 	}
 	if !reuse {
-		c.close(nil)
+		c.close(ErrHangUp) // for the exchanges still in flight, if any
 		return
 	}
 	if !c.busy && len(c.conn.Input()) > 0 {
@@ -527,10 +570,22 @@ func (c *ClientConn) close(err error) {
 		return
 	}
 	c.closed = true
-	if c.busy {
-		c.busy = false
-		c.callCloseOf(c.x, err)
+	// The exchange being read hears err; those pipelined behind it got
+	// nothing and hear ErrHangUp.
+	q := c.q
+	c.busy = false
+	for _, x := range q {
+		x.inFlight = false // Open is false for all of them from now on
 	}
+	for i, x := range q {
+		if i > 0 {
+			err = ErrHangUp
+		}
+		c.callCloseOf(x, err)
+	}
+	c.spare = append(c.spare, q...)
+	clear(q)
+	c.q = q[:0]
 	c.armTimer()
 	c.conn.Close()
 }
@@ -561,7 +616,8 @@ func (c *ClientConn) callEnd(trailers []codec.Header) {
 
 func (c *ClientConn) callDrain() {
 	defer c.recoverHandler()
-	c.x.h.Drain(c.x)
+	x := c.tail()
+	x.h.Drain(x)
 }
 
 func (c *ClientConn) callTimeout() {
@@ -610,6 +666,7 @@ type Exchange struct {
 	closeReq        bool // the owner set Connection: close
 	ended           bool
 	paused          bool
+	inFlight        bool // between Begin and Close
 }
 
 // Conn returns the connection of the exchange.
@@ -619,14 +676,14 @@ func (x *Exchange) Conn() *ClientConn { return x.c }
 func (x *Exchange) Gen() uint32 { return x.gen }
 
 // Open reports whether the exchange has not been closed.
-func (x *Exchange) Open() bool { return x.c.busy && x.c.x == x }
+func (x *Exchange) Open() bool { return x.inFlight }
 
 // Reused reports whether the connection carried an exchange before this
 // one.
 func (x *Exchange) Reused() bool { return x.c.exchanges > 1 }
 
 // GotResponse reports whether any byte of the response has arrived.
-func (x *Exchange) GotResponse() bool { return x.c.gotBytes }
+func (x *Exchange) GotResponse() bool { return x.c.x == x && x.c.gotBytes }
 
 // HeadSent reports whether the request head has gone out.
 func (x *Exchange) HeadSent() bool { return x.framing != reqUndecided }

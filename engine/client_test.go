@@ -633,3 +633,97 @@ func TestClientKeepAliveCycleAllocs(t *testing.T) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// pipeline begins a bodyless request per method on h's connection, each
+// ended before the next.
+func (h *clientHarness) pipeline(t *testing.T, methods ...string) []*Exchange {
+	t.Helper()
+	var xs []*Exchange
+	for _, m := range methods {
+		x := h.begin(t, m, "/"+strings.ToLower(m))
+		if err := x.End(nil); err != nil {
+			t.Fatal(err)
+		}
+		xs = append(xs, x)
+	}
+	return xs
+}
+
+func TestClientPipelinedInOrder(t *testing.T) {
+	h := newClientHarness(t, ClientConfig{})
+	h.pipeline(t, "GET", "HEAD", "GET")
+	if got := string(h.conn.Out); got != "GET /get HTTP/1.1\r\n\r\nHEAD /head HTTP/1.1\r\n\r\nGET /get HTTP/1.1\r\n\r\n" {
+		t.Fatalf("wire %q", got)
+	}
+	h.send("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na" +
+		"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n" + // HEAD: no body
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nc\r\n0\r\n\r\n")
+	if len(h.rec.msgs) != 3 || string(*h.rec.msgs[0].Body) != "a" || len(*h.rec.msgs[1].Body) != 0 || string(*h.rec.msgs[2].Body) != "c" {
+		t.Fatalf("messages %+v", h.rec.msgs)
+	}
+	if h.rec.idles != 1 || h.conn.Closed || len(h.rec.closes) != 3 {
+		t.Fatalf("idles %d closed %v closes %v", h.rec.idles, h.conn.Closed, h.rec.closes)
+	}
+	for _, err := range h.rec.closes {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestClientPipelineRules(t *testing.T) {
+	h := newClientHarness(t, ClientConfig{})
+	x := h.begin(t, "POST", "/")
+	if _, err := x.Write([]byte("part")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.c.Begin(h.rec, "GET", "/"); !errors.Is(err, ErrBusy) {
+		t.Fatalf("Begin behind a request still being sent: %v", err)
+	}
+	if err := x.End(nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.c.Begin(h.rec, "CONNECT", "example.com:443"); !errors.Is(err, ErrBusy) {
+		t.Fatalf("CONNECT pipelined: %v", err)
+	}
+	if _, err := h.c.Begin(h.rec, "GET", "/"); err != nil {
+		t.Fatalf("Begin behind a request sent whole: %v", err)
+	}
+}
+
+func TestClientPipelinedCutShort(t *testing.T) {
+	cases := []struct {
+		name string
+		resp string
+		want []error
+	}{
+		// The server closes after the first: the others hear ErrHangUp.
+		{"close after the first", "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+			[]error{nil, ErrHangUp, ErrHangUp}},
+		{"EOF in the second body", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nab",
+			[]error{nil, ErrTruncated, ErrHangUp}},
+		{"bad second head", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nHTTP/9.1 200 OK\r\n\r\n",
+			[]error{nil, codec.ErrVersionUnsupported, ErrHangUp}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newClientHarness(t, ClientConfig{})
+			xs := h.pipeline(t, "GET", "GET", "GET")
+			h.send(tc.resp)
+			h.eof()
+			if len(h.rec.closes) != 3 {
+				t.Fatalf("closes %v", h.rec.closes)
+			}
+			for i, err := range h.rec.closes {
+				if !errors.Is(err, tc.want[i]) || (err == nil) != (tc.want[i] == nil) {
+					t.Fatalf("closes %v; want %v", h.rec.closes, tc.want)
+				}
+			}
+			for _, x := range xs {
+				if x.Open() {
+					t.Fatal("an exchange is still open")
+				}
+			}
+		})
+	}
+}

@@ -97,12 +97,18 @@ func TestLoadCountsRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 	var progress bytes.Buffer
-	res, err := runLoad(target, 4, 1, 1, 300*time.Millisecond, &progress)
+	for _, depth := range []int{1, 8} {
+		res, err := runLoad(target, 4, depth, 1, 300*time.Millisecond, &progress)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.requests == 0 || res.errors != 0 || len(res.latencies) != int(res.requests) {
+			t.Fatalf("pipeline %d: %d requests, %d errors, %d latencies", depth, res.requests, res.errors, len(res.latencies))
+		}
+	}
+	res, err := runLoad(target, 1, 1, 1, 100*time.Millisecond, &progress)
 	if err != nil {
 		t.Fatal(err)
-	}
-	if res.requests == 0 || res.errors != 0 || len(res.latencies) != int(res.requests) {
-		t.Fatalf("%d requests, %d errors, %d latencies", res.requests, res.errors, len(res.latencies))
 	}
 	var out bytes.Buffer
 	res.print(&out)

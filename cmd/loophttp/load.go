@@ -94,8 +94,9 @@ func (r *loadResult) print(w io.Writer) {
 	fmt.Fprintf(w, "latency: p50 %v  p90 %v  p99 %v  max %v\n", q(0.50), q(0.90), q(0.99), r.latencies[len(r.latencies)-1])
 }
 
-// loader drives one connection: it keeps depth requests in flight until
-// told to stop. Its fields belong to the connection's loop.
+// loader drives one connection: it keeps depth requests in flight
+// (pipelined after the first) until told to stop. Its fields belong to the
+// connection's loop.
 type loader struct {
 	target   *loadTarget
 	depth    int
@@ -114,13 +115,17 @@ func (l *loader) Body(*engine.Exchange, []byte)                 {}
 func (l *loader) Drain(*engine.Exchange)                        {}
 func (l *loader) Timeout(*engine.Exchange)                      {}
 
-// End records the latency of the oldest request in flight.
-func (l *loader) End(*engine.Exchange, []codec.Header) {
+// End records the latency of the oldest request in flight and, when
+// pipelining, sends the next one at once.
+func (l *loader) End(x *engine.Exchange, _ []codec.Header) {
 	if len(l.sent) > 0 {
 		l.lat = append(l.lat, time.Duration(time.Now().UnixNano()-l.sent[0]))
-		l.sent = l.sent[1:]
+		l.sent = l.sent[:copy(l.sent, l.sent[1:])]
 	}
 	l.requests.Add(1)
+	if l.depth > 1 {
+		l.fill(x.Conn())
+	}
 }
 
 // Close counts a failed request; the connection is gone with it.
@@ -150,7 +155,7 @@ func (l *loader) fill(c *engine.ClientConn) {
 	for len(l.sent) < l.depth {
 		x, err := c.Begin(l, "GET", l.target.path)
 		if err != nil {
-			return // busy: the pipeline is as deep as the engine takes
+			return // closing: Close counts the error
 		}
 		_ = x.AddField("Host", l.target.host)
 		l.sent = append(l.sent, time.Now().UnixNano())
