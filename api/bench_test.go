@@ -2,9 +2,14 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net"
 	"testing"
+
+	"github.com/loophttp/loophttp/codec"
+	"github.com/loophttp/loophttp/engine"
+	"github.com/loophttp/loophttp/poller"
 )
 
 // BenchmarkKeepAliveGet measures one keep-alive GET answered with
@@ -64,5 +69,119 @@ func itoa(n int) string {
 		if n == 0 {
 			return string(b[i:])
 		}
+	}
+}
+
+// BenchmarkPipelined measures the server's own cost per request: 64
+// pipelined GETs per write, answered through the whole api and, side by
+// side, by an engine-level handler on the same runtime (the floor the api
+// adds to).
+func BenchmarkPipelined(b *testing.B) {
+	body := []byte("Hello, World!")
+	b.Run("api", func(b *testing.B) {
+		srv := CreateServer(func(req *IncomingMessage, res *ServerResponse) {
+			res.SetHeader("Content-Type", "text/plain")
+			res.End(body, nil)
+		}, &Options{Loops: 1, Logger: quiet().Logger})
+		if err := srv.Listen(0, "127.0.0.1", 0, nil); err != nil {
+			b.Fatal(err)
+		}
+		defer func() {
+			done := make(chan error)
+			srv.Close(func(err error) { done <- err })
+			<-done
+		}()
+		a := srv.Address()
+		pipelined(b, net.JoinHostPort(a.Address, itoa(a.Port)), body)
+	})
+	b.Run("engine", func(b *testing.B) {
+		srv, err := poller.Start(poller.Config{Addr: "127.0.0.1:0", Loops: 1, Logger: quiet().Logger}, plainHandler{body}, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer srv.Shutdown(context.Background())
+		pipelined(b, srv.Addr().String(), body)
+	})
+}
+
+// plainHandler answers every request with body, at the engine level.
+type plainHandler struct{ body []byte }
+
+func (h plainHandler) Request(s *engine.Stream, _ *codec.Request) {
+	_ = s.SetHead(200, "", []codec.Header{{Name: []byte("Content-Type"), Value: []byte("text/plain")}})
+}
+func (h plainHandler) Body(*engine.Stream, []byte)            {}
+func (h plainHandler) End(s *engine.Stream, _ []codec.Header) { _ = s.End(h.body) }
+func (h plainHandler) Drain(*engine.Stream)                   {}
+func (h plainHandler) Close(*engine.Stream, error)            {}
+
+// pipelined sends b.N requests to addr in batches of 64 and reads the
+// responses; one op is one request.
+func pipelined(b *testing.B, addr string, body []byte) {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	req := []byte("GET / HTTP/1.1\r\nHost: localhost:8080\r\nUser-Agent: bench\r\n\r\n")
+	buf := make([]byte, 4096)
+	c.Write(req)
+	n, err := c.Read(buf)
+	if err != nil || !bytes.HasSuffix(buf[:n], body) {
+		b.Fatalf("first response %q, %v", buf[:n], err)
+	}
+	size := n
+	const depth = 64
+	batch := bytes.Repeat(req, depth)
+	out := make([]byte, size*depth)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for done := 0; done < b.N; done += depth {
+		k := min(depth, b.N-done)
+		if _, err := c.Write(batch[:k*len(req)]); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, out[:k*size]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestKeepAliveAllocs pins the api's allocation budget: one object per
+// keep-alive request answered with res.End (the exchange), counted over a
+// loopback socket whose client allocates nothing.
+func TestKeepAliveAllocs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("counts allocations over a socket")
+	}
+	body := []byte("Hello, World!")
+	srv := CreateServer(func(req *IncomingMessage, res *ServerResponse) {
+		res.SetHeader("Content-Type", "text/plain")
+		res.End(body, nil)
+	}, quiet())
+	addr := listen(t, srv)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	req := []byte("GET / HTTP/1.1\r\nHost: localhost:8080\r\n\r\n")
+	buf := make([]byte, 4096)
+	c.Write(req)
+	size, err := c.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roundTrip := func() {
+		c.Write(req)
+		if _, err := io.ReadFull(c, buf[:size]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 100; i++ {
+		roundTrip() // warm the pools
+	}
+	if n := testing.AllocsPerRun(500, roundTrip); n > 1 {
+		t.Fatalf("%v allocations per request; want at most 1", n)
 	}
 }

@@ -238,8 +238,7 @@ const (
 // are copied for it.
 func (ex *exchange) deliver(e event) {
 	if ex.sock.srv.pool != nil {
-		e.own()
-		ex.post(func() { ex.run(e) })
+		ex.deliverToPool(e)
 		return
 	}
 	ex.inCallback.Store(true)
@@ -248,6 +247,15 @@ func (ex *exchange) deliver(e event) {
 		ex.res.apply()
 	}()
 	ex.run(e)
+}
+
+// deliverToPool hands e to the worker pool. It is a function of its own so
+// that only this path moves the event to the heap (the closure keeps it).
+//
+//go:noinline
+func (ex *exchange) deliverToPool(e event) {
+	e.own()
+	ex.post(func() { ex.run(e) })
 }
 
 // own copies the borrowed trailer views of an event that outlives the loop
