@@ -126,6 +126,7 @@ type ClientRequest struct {
 	// itself: its first calls, and its response with the head's strings.
 	opsInline [2]clientOp
 	resInline IncomingMessage
+	resSt     msgState
 	rawInline [16]string
 	arena     [256]byte
 
@@ -649,9 +650,9 @@ func (r *ClientRequest) finish(err error) {
 	}
 	if err != nil {
 		if res != nil && !res.Complete {
-			res.lmu.Lock()
-			fns := res.onError
-			res.lmu.Unlock()
+			res.st.lmu.Lock()
+			fns := res.st.onError
+			res.st.lmu.Unlock()
 			for _, fn := range fns {
 				r.call(func() { fn(err) })
 			}
@@ -664,9 +665,9 @@ func (r *ClientRequest) finish(err error) {
 		r.call(fn)
 	}
 	if res != nil {
-		res.lmu.Lock()
-		fns := res.onClose
-		res.lmu.Unlock()
+		res.st.lmu.Lock()
+		fns := res.st.onClose
+		res.st.lmu.Unlock()
 		for _, fn := range fns {
 			r.call(fn)
 		}
@@ -757,7 +758,7 @@ func rawFields(hs []codec.Header) []string {
 func (h *reqHandler) Response(x *engine.Exchange, resp *codec.Response) {
 	r := h.r()
 	res := &r.resInline
-	res.StatusCode, res.HTTPVersion, res.cr = resp.Status, version(resp.Minor), r
+	res.StatusCode, res.HTTPVersion, res.cr, res.st = resp.Status, version(resp.Minor), r, &r.resSt
 	res.StatusMessage, res.RawHeaders = r.copyHead(resp)
 	if r.ac != nil {
 		res.Socket = r.ac.sock
@@ -799,7 +800,7 @@ func (r *ClientRequest) copyHead(resp *codec.Response) (string, []string) {
 func (h *reqHandler) Body(x *engine.Exchange, chunk []byte) {
 	r := h.r()
 	if res := r.res; res != nil {
-		r.call(func() { res.emitData(chunk) })
+		r.call(func() { res.st.emitData(chunk) })
 	}
 }
 
@@ -811,7 +812,7 @@ func (h *reqHandler) End(x *engine.Exchange, trailers []codec.Header) {
 			res.RawTrailers = rawFields(trailers)
 		}
 		res.Complete = true
-		r.ac.during(func() { r.call(func() { res.emit(&res.onEnd) }) })
+		r.ac.during(func() { r.call(func() { res.st.emit(&res.st.onEnd) }) })
 	}
 }
 

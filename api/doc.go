@@ -26,6 +26,10 @@
 // strings stay valid as long as the IncomingMessage. Body chunks passed to
 // OnData are borrowed, valid only during the call; bytes.Clone keeps one.
 // Data given to Write and End is copied; the caller may reuse it at once.
+// A request allocates one object (its IncomingMessage and ServerResponse
+// with the copy of the head); the rest of an exchange's state is kept by
+// the connection for its next request, so a response used after its
+// exchange is over reports ErrConnectionGone rather than acting on another.
 //
 // # IoT.js members and events, and their Go names
 //

@@ -18,44 +18,55 @@ type serverHandler struct {
 	srv *Server
 }
 
-// exchange is one request/response pair: the only object allocated per
-// request. Its fields are owned by the connection's loop, except what
-// ServerResponse guards with its mutex.
+// exchange is the state of one request/response pair. With handlers on
+// the loop, a connection reuses its exchange for its next request, so the
+// only object allocated per request is the message; every call through a
+// stale IncomingMessage or ServerResponse is refused by generation (xgen).
+// Its fields are owned by the connection's loop, except the states, which
+// guard themselves.
 type exchange struct {
-	req    IncomingMessage
-	res    ServerResponse
+	msg    *message // what the user holds of this request and its response
+	reqSt  msgState
+	resSt  resState
 	sock   *Socket
 	stream *engine.Stream
 	gen    uint32 // the connection generation it belongs to
+	xgen   uint32 // the request it serves, counted per exchange object
 
 	inCallback   atomic.Bool // the loop is running a user callback of this exchange
 	work         serial      // callbacks queued for the worker pool (Options.Workers)
 	paused       bool        // the loop paused the body while workers catch up (loop only)
 	done         bool        // Handler.Close has been called
 	closePending bool        // Close came while the response was being applied
-
-	// Inline storage, so that a typical request allocates only the
-	// exchange: the copy of its head, its raw header list, and the bodies
-	// queued by the response. None of it is ever written twice.
-	head   [256]byte
-	raw    [16]string
-	bodies [256]byte
-	bodyN  int
 }
 
-// copyBody copies p into the exchange's inline space when it fits, else
-// onto the heap. Guarded by the response's mutex (only queued calls copy).
-func (ex *exchange) copyBody(p []byte) []byte {
-	if len(p) == 0 {
-		return nil
+// message is what one request allocates: the request and the response as
+// the user sees them, and inline storage for the copy of the request head
+// and its raw header list, so that a typical request allocates nothing
+// else. None of it is ever written twice: the strings stay valid as long
+// as the user keeps them.
+type message struct {
+	req  IncomingMessage
+	res  ServerResponse
+	head [256]byte
+	raw  [16]string
+}
+
+// nextExchange returns the exchange for a new request of the socket: the
+// last one again when handlers run on the loop and it is over, else a new
+// one (worker callbacks may still hold the last).
+func (s *Socket) nextExchange(st *engine.Stream) *exchange {
+	ex := s.last
+	if ex == nil || s.srv.pool != nil || !ex.done || ex.closePending || ex.resSt.applying {
+		ex = new(exchange)
 	}
-	if len(p) <= len(ex.bodies)-ex.bodyN {
-		b := ex.bodies[ex.bodyN : ex.bodyN+len(p) : ex.bodyN+len(p)]
-		copy(b, p)
-		ex.bodyN += len(p)
-		return b
-	}
-	return append([]byte(nil), p...)
+	ex.xgen++
+	ex.sock, ex.stream, ex.gen = s, st, s.gen
+	ex.paused, ex.done, ex.closePending = false, false, false
+	ex.reqSt.reset(ex, ex.xgen)
+	ex.resSt.reset(ex, ex.xgen)
+	s.last = ex
+	return ex
 }
 
 // Opened creates the Socket of a new connection and fires 'connection'.
@@ -90,9 +101,11 @@ func (h *serverHandler) Closed(c *poller.Conn) {
 // Request builds the exchange and fires 'request' (or 'checkContinue').
 func (h *serverHandler) Request(st *engine.Stream, req *codec.Request) {
 	sock := st.Conn().(*poller.Conn).Data.(*Socket)
-	ex := &exchange{sock: sock, stream: st, gen: sock.gen}
-	ex.req.init(ex, req)
-	ex.res.init(ex, req)
+	ex := sock.nextExchange(st)
+	msg := &message{}
+	ex.msg = msg
+	msg.req.init(ex, msg, req)
+	msg.res.StatusCode, msg.res.st, msg.res.gen = 200, &ex.resSt, ex.xgen
 	st.Data = ex
 	sock.current = ex
 
@@ -131,7 +144,7 @@ func (h *serverHandler) handOver(ex *exchange, req *codec.Request) bool {
 	}
 	ex.sock.upgraded = ex.stream
 	for _, fn := range fns {
-		ex.sock.safely(func() { fn(&ex.req, ex.sock, nil) })
+		ex.sock.safely(func() { fn(&ex.msg.req, ex.sock, nil) })
 	}
 	return true
 }
@@ -199,8 +212,8 @@ func (h *serverHandler) Close(st *engine.Stream, err error) {
 	if ex.sock.current == ex {
 		ex.sock.current = nil
 	}
-	ex.res.closed(err)
-	if ex.res.applying {
+	ex.resSt.closed(err)
+	if ex.resSt.applying {
 		ex.closePending = true // 'finish' first: apply emits 'close' after it
 		return
 	}
@@ -244,7 +257,7 @@ func (ex *exchange) deliver(e event) {
 	ex.inCallback.Store(true)
 	defer func() {
 		ex.inCallback.Store(false)
-		ex.res.apply()
+		ex.resSt.apply()
 	}()
 	ex.run(e)
 }
@@ -275,19 +288,19 @@ func (e *event) own() {
 func (ex *exchange) run(e event) {
 	switch e.kind {
 	case evRequest:
-		e.handler(&ex.req, &ex.res)
+		e.handler(&ex.msg.req, &ex.msg.res)
 	case evData:
-		ex.req.emitData(e.chunk)
+		ex.reqSt.emitData(e.chunk)
 	case evEnd:
-		ex.req.complete(e.trailers)
+		ex.msg.req.complete(e.trailers)
 	case evDrain:
-		ex.res.drained()
+		ex.resSt.drained()
 	case evClose:
-		ex.req.emit(&ex.req.onClose)
-		ex.res.emit(&ex.res.onClose)
+		ex.reqSt.emit(&ex.reqSt.onClose)
+		ex.resSt.emit(&ex.resSt.onClose)
 	case evRequestTimeout:
-		ex.req.emit(&ex.req.onTimeout)
+		ex.reqSt.emit(&ex.reqSt.onTimeout)
 	case evResponseTimeout:
-		ex.res.emit(&ex.res.onTimeout)
+		ex.resSt.emit(&ex.resSt.onTimeout)
 	}
 }

@@ -31,27 +31,60 @@ type IncomingMessage struct {
 	// Socket is the connection.
 	Socket *Socket
 
-	ex        *exchange      // a server's request
-	cr        *ClientRequest // a client's response
-	lmu       sync.Mutex     // guards the listener lists (workers register them off the loop)
+	st      *msgState      // listeners; a server's is shared with later requests of the connection
+	gen     uint32         // the exchange this message belongs to
+	cr      *ClientRequest // a client's response
+	headers map[string]string
+}
+
+// msgState holds a message's listener lists. A server's belongs to an
+// exchange, which the connection reuses for its next request: calls
+// through an IncomingMessage check, under lmu, that it still serves them.
+type msgState struct {
+	lmu sync.Mutex // guards msgData (workers register listeners off the loop)
+	msgData
+}
+
+// msgData is msgState's data, reset as a whole for each exchange.
+type msgData struct {
+	ex        *exchange // a server's request
+	gen       uint32
 	onData    []func([]byte)
 	onEnd     []func()
 	onClose   []func()
 	onTimeout []func()
 	onError   []func(error)
-	headers   map[string]string
+}
+
+// reset readies the state for the exchange of generation gen.
+func (s *msgState) reset(ex *exchange, gen uint32) {
+	s.lmu.Lock()
+	s.msgData = msgData{ex: ex, gen: gen}
+	s.lmu.Unlock()
+}
+
+// lock returns the message's listener state, locked, or nil (unlocked)
+// when the exchange is over and the connection has moved on.
+func (m *IncomingMessage) lock() *msgState {
+	s := m.st
+	s.lmu.Lock()
+	if s.gen != m.gen {
+		s.lmu.Unlock()
+		return nil
+	}
+	return s
 }
 
 // init copies what the request exposes out of the engine's borrowed views:
 // all of it into one buffer, once.
-func (m *IncomingMessage) init(ex *exchange, req *codec.Request) {
-	m.ex, m.Socket = ex, ex.sock
+func (m *IncomingMessage) init(ex *exchange, msg *message, req *codec.Request) {
+	m.st, m.gen, m.Socket = &ex.reqSt, ex.xgen, ex.sock
 	size := len(req.Method) + len(req.Target)
 	for _, h := range req.Headers {
 		size += len(h.Name) + len(h.Value)
 	}
-	arena := ex.head[:0]
-	if size > len(ex.head) {
+	arena := msg.head[:0]
+	if size > len(msg.head) {
 		arena = make([]byte, 0, size)
 	}
 	take := func(b []byte) string {
@@ -65,8 +98,8 @@ func (m *IncomingMessage) init(ex *exchange, req *codec.Request) {
 	if req.Minor == 0 {
 		m.HTTPVersion = "1.0"
 	}
-	m.RawHeaders = ex.raw[:0]
-	if 2*len(req.Headers) > len(ex.raw) {
+	m.RawHeaders = msg.raw[:0]
+	if 2*len(req.Headers) > len(msg.raw) {
 		m.RawHeaders = make([]string, 0, 2*len(req.Headers))
 	}
 	for _, h := range req.Headers {
@@ -167,33 +200,37 @@ func (m *IncomingMessage) Trailer(name string) string {
 // OnData adds a listener for 'data': a piece of the body. chunk is
 // borrowed: valid only during the call (bytes.Clone keeps it).
 func (m *IncomingMessage) OnData(fn func(chunk []byte)) {
-	m.lmu.Lock()
-	m.onData = append(m.onData, fn)
-	m.lmu.Unlock()
+	if s := m.lock(); s != nil {
+		s.onData = append(s.onData, fn)
+		s.lmu.Unlock()
+	}
 }
 
 // OnEnd adds a listener for 'end': the body is complete (it fires for
 // requests without a body too).
 func (m *IncomingMessage) OnEnd(fn func()) {
-	m.lmu.Lock()
-	m.onEnd = append(m.onEnd, fn)
-	m.lmu.Unlock()
+	if s := m.lock(); s != nil {
+		s.onEnd = append(s.onEnd, fn)
+		s.lmu.Unlock()
+	}
 }
 
 // OnClose adds a listener for 'close': the exchange is over, normally or
 // because the connection closed.
 func (m *IncomingMessage) OnClose(fn func()) {
-	m.lmu.Lock()
-	m.onClose = append(m.onClose, fn)
-	m.lmu.Unlock()
+	if s := m.lock(); s != nil {
+		s.onClose = append(s.onClose, fn)
+		s.lmu.Unlock()
+	}
 }
 
 // OnTimeout adds a listener for 'timeout': the connection was idle for its
 // timeout before this request was complete.
 func (m *IncomingMessage) OnTimeout(fn func()) {
-	m.lmu.Lock()
-	m.onTimeout = append(m.onTimeout, fn)
-	m.lmu.Unlock()
+	if s := m.lock(); s != nil {
+		s.onTimeout = append(s.onTimeout, fn)
+		s.lmu.Unlock()
+	}
 }
 
 // SetTimeout sets the connection's idle timeout (0: off) and adds cb, if not
@@ -209,9 +246,10 @@ func (m *IncomingMessage) SetTimeout(d time.Duration, cb func()) {
 // connection closed before the body was complete (the request's OnError
 // hears it too).
 func (m *IncomingMessage) OnError(fn func(error)) {
-	m.lmu.Lock()
-	m.onError = append(m.onError, fn)
-	m.lmu.Unlock()
+	if s := m.lock(); s != nil {
+		s.onError = append(s.onError, fn)
+		s.lmu.Unlock()
+	}
 }
 
 // Pause stops delivering the body: the connection is not read further
@@ -222,9 +260,10 @@ func (m *IncomingMessage) Pause() {
 		m.cr.onLoop(func(x *engine.Exchange) { x.Pause() })
 		return
 	}
+	st, gen := m.st, m.gen
 	m.onLoop(func() {
-		if !m.ex.done {
-			m.ex.stream.Pause()
+		if ex := st.ex; st.gen == gen && !ex.done {
+			ex.stream.Pause()
 		}
 	})
 }
@@ -235,9 +274,10 @@ func (m *IncomingMessage) Resume() {
 		m.cr.onLoop(func(x *engine.Exchange) { x.Resume() })
 		return
 	}
+	st, gen := m.st, m.gen
 	m.onLoop(func() {
-		if !m.ex.done {
-			m.ex.stream.Resume()
+		if ex := st.ex; st.gen == gen && !ex.done {
+			ex.stream.Resume()
 		}
 	})
 }
@@ -252,15 +292,19 @@ func (m *IncomingMessage) onLoop(fn func()) {
 	m.Socket.onLoop(fn)
 }
 
-func (m *IncomingMessage) emitData(chunk []byte) {
-	m.lmu.Lock()
-	fns := m.onData
-	m.lmu.Unlock()
+// The message's events, emitted by the layer that owns it (on the loop, or
+// a worker), for the exchange it serves now.
+
+func (s *msgState) emitData(chunk []byte) {
+	s.lmu.Lock()
+	fns := s.onData
+	s.lmu.Unlock()
 	for _, fn := range fns {
 		fn(chunk)
 	}
 }
 
+// complete marks m complete with its trailers and fires 'end'.
 func (m *IncomingMessage) complete(trailers []codec.Header) {
 	m.Complete = true
 	if len(trailers) > 0 {
@@ -273,21 +317,21 @@ func (m *IncomingMessage) complete(trailers []codec.Header) {
 			m.RawTrailers = append(m.RawTrailers, string(arena[start:mid]), string(arena[mid:]))
 		}
 	}
-	m.emit(&m.onEnd)
+	m.st.emit(&m.st.onEnd)
 }
 
-func (m *IncomingMessage) emit(list *[]func()) {
-	m.lmu.Lock()
+func (s *msgState) emit(list *[]func()) {
+	s.lmu.Lock()
 	fns := *list
-	m.lmu.Unlock()
+	s.lmu.Unlock()
 	for _, fn := range fns {
 		fn()
 	}
 }
 
 // has reports whether a listener list has listeners.
-func (m *IncomingMessage) has(list *[]func()) bool {
-	m.lmu.Lock()
-	defer m.lmu.Unlock()
+func (s *msgState) has(list *[]func()) bool {
+	s.lmu.Lock()
+	defer s.lmu.Unlock()
 	return len(*list) > 0
 }

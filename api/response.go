@@ -24,14 +24,50 @@ type Header struct {
 // StatusCode and StatusMessage are read when the head is decided (the
 // first Write or End); set them before, from the goroutine that then
 // writes.
+//
+// A response may be kept after its exchange is over: once the connection
+// has moved on to its next request, its calls report ErrConnectionGone
+// (getters return zero values, HeadersSent true, listeners are dropped);
+// they never touch the later exchange.
 type ServerResponse struct {
 	StatusCode    int    // default 200
 	StatusMessage string // "" means the status table's phrase
 
-	ex *exchange
+	st  *resState // the exchange's response state, shared with later exchanges of the connection
+	gen uint32    // the exchange this response belongs to
+}
 
-	mu        sync.Mutex // guards what follows
-	hdr       []Header   // SetHeader fields, in insertion order
+// resState is the mutable state of a response. It belongs to an exchange,
+// which a connection reuses for its next request: every call through a
+// ServerResponse checks, under mu, that the state still serves it (gen).
+type resState struct {
+	mu sync.Mutex // guards resData and bodies
+	resData
+	// bodies holds copies of the bodies queued by Write and End when
+	// they fit, so that a typical response allocates nothing for them.
+	bodies [256]byte
+}
+
+// copyBody copies p into the inline space when it fits, else onto the
+// heap. Called with mu held.
+func (s *resState) copyBody(p []byte) []byte {
+	if len(p) == 0 {
+		return nil
+	}
+	if len(p) <= len(s.bodies)-s.bodyN {
+		b := s.bodies[s.bodyN : s.bodyN+len(p) : s.bodyN+len(p)]
+		copy(b, p)
+		s.bodyN += len(p)
+		return b
+	}
+	return append([]byte(nil), p...)
+}
+
+// resData is resState's data, reset as a whole for each exchange.
+type resData struct {
+	ex        *exchange
+	gen       uint32   // the exchange served now
+	hdr       []Header // SetHeader fields, in insertion order
 	hdrInline [4]Header
 	status    int // from WriteHead; 0 when not called
 	reason    string
@@ -48,6 +84,7 @@ type ServerResponse struct {
 	needDrain bool // a Write reported false: OnDrain is owed
 	gone      error
 	applying  bool // apply is on the stack (loop only)
+	bodyN     int  // bytes of bodies in use
 	onFinish  []func()
 	onClose   []func()
 	onDrain   []func()
@@ -85,14 +122,30 @@ var (
 	ErrConnectionGone = errors.New("api: connection closed")
 )
 
-func (r *ServerResponse) init(ex *exchange, _ *codec.Request) {
-	r.ex, r.StatusCode = ex, 200
-	r.ops, r.spare = r.opsA[:0], r.opsB[:0]
-	r.hdr = r.hdrInline[:0]
+// reset readies the state for the exchange of generation gen, keeping
+// the inline buffers. Loop only, with no call of the last exchange still
+// in progress.
+func (s *resState) reset(ex *exchange, gen uint32) {
+	s.mu.Lock()
+	s.resData = resData{ex: ex, gen: gen}
+	s.ops, s.spare, s.hdr = s.opsA[:0], s.opsB[:0], s.hdrInline[:0]
+	s.mu.Unlock()
+}
+
+// lock returns the response's state, locked, or nil (unlocked) when the
+// exchange is over and the connection has moved on to another.
+func (r *ServerResponse) lock() *resState {
+	s := r.st
+	s.mu.Lock()
+	if s.gen != r.gen {
+		s.mu.Unlock()
+		return nil
+	}
+	return s
 }
 
 // Socket returns the connection.
-func (r *ServerResponse) Socket() *Socket { return r.ex.sock }
+func (r *ServerResponse) Socket() *Socket { return r.st.ex.sock }
 
 // SetHeader sets a header field, replacing any of the same name (ASCII
 // case-insensitive); the name keeps the case given. Invalid names or values
@@ -114,14 +167,17 @@ func (r *ServerResponse) setHeader(name string, values []string) error {
 			return err
 		}
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.headFixed {
+	s := r.lock()
+	if s == nil {
+		return ErrConnectionGone
+	}
+	defer s.mu.Unlock()
+	if s.headFixed {
 		return ErrHeadersSent
 	}
-	r.hdr = removeField(r.hdr, name)
+	s.hdr = removeField(s.hdr, name)
 	for _, v := range values {
-		r.hdr = append(r.hdr, Header{name, v})
+		s.hdr = append(s.hdr, Header{name, v})
 	}
 	return nil
 }
@@ -129,10 +185,13 @@ func (r *ServerResponse) setHeader(name string, values []string) error {
 // GetHeader returns the value of a field set with SetHeader or WriteHead
 // (case-insensitive; several values joined with ", "), or "".
 func (r *ServerResponse) GetHeader(name string) string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	s := r.lock()
+	if s == nil {
+		return ""
+	}
+	defer s.mu.Unlock()
 	var vs []string
-	for _, h := range r.hdr {
+	for _, h := range s.hdr {
 		if strings.EqualFold(h.Name, name) {
 			vs = append(vs, h.Value)
 		}
@@ -142,9 +201,12 @@ func (r *ServerResponse) GetHeader(name string) string {
 
 // HasHeader reports whether a field is set (case-insensitive).
 func (r *ServerResponse) HasHeader(name string) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, h := range r.hdr {
+	s := r.lock()
+	if s == nil {
+		return false
+	}
+	defer s.mu.Unlock()
+	for _, h := range s.hdr {
 		if strings.EqualFold(h.Name, name) {
 			return true
 		}
@@ -154,10 +216,13 @@ func (r *ServerResponse) HasHeader(name string) bool {
 
 // GetHeaders returns the fields set so far, keyed by lower-case name.
 func (r *ServerResponse) GetHeaders() map[string]string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	m := make(map[string]string, len(r.hdr))
-	for _, h := range r.hdr {
+	s := r.lock()
+	if s == nil {
+		return map[string]string{}
+	}
+	defer s.mu.Unlock()
+	m := make(map[string]string, len(s.hdr))
+	for _, h := range s.hdr {
 		k := strings.ToLower(h.Name)
 		if v, ok := m[k]; ok {
 			m[k] = v + ", " + h.Value
@@ -170,12 +235,15 @@ func (r *ServerResponse) GetHeaders() map[string]string {
 
 // RemoveHeader removes a field (case-insensitive); absent is not an error.
 func (r *ServerResponse) RemoveHeader(name string) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.headFixed {
+	s := r.lock()
+	if s == nil {
+		return ErrConnectionGone
+	}
+	defer s.mu.Unlock()
+	if s.headFixed {
 		return ErrHeadersSent
 	}
-	r.hdr = removeField(r.hdr, name)
+	s.hdr = removeField(s.hdr, name)
 	return nil
 }
 
@@ -192,9 +260,12 @@ func removeField(hs []Header, name string) []Header {
 // HeadersSent reports whether the head has been decided (Node's
 // headersSent): after the first Write or End.
 func (r *ServerResponse) HeadersSent() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.headFixed
+	s := r.lock()
+	if s == nil {
+		return true
+	}
+	defer s.mu.Unlock()
+	return s.headFixed
 }
 
 // WriteHead sets the status, the reason phrase ("" for the status table's)
@@ -216,28 +287,34 @@ func (r *ServerResponse) WriteHead(status int, reason string, headers ...Header)
 			return err
 		}
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.headFixed {
+	s := r.lock()
+	if s == nil {
+		return ErrConnectionGone
+	}
+	defer s.mu.Unlock()
+	if s.headFixed {
 		return ErrHeadersSent
 	}
-	r.status, r.reason = status, reason
+	s.status, s.reason = status, reason
 	for _, h := range headers {
-		r.hdr = removeField(r.hdr, h.Name)
+		s.hdr = removeField(s.hdr, h.Name)
 	}
-	r.hdr = append(r.hdr, headers...)
+	s.hdr = append(s.hdr, headers...)
 	return nil
 }
 
 // AddTrailers sets trailer fields, sent after the body when it is chunked.
 func (r *ServerResponse) AddTrailers(headers ...Header) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	s := r.lock()
+	if s == nil {
+		return ErrConnectionGone
+	}
+	defer s.mu.Unlock()
 	for _, h := range headers {
 		if err := codec.ValidHeader(h.Name, h.Value); err != nil {
 			return err
 		}
-		r.trailers = append(r.trailers, codec.Header{Name: []byte(h.Name), Value: []byte(h.Value)})
+		s.trailers = append(s.trailers, codec.Header{Name: []byte(h.Name), Value: []byte(h.Value)})
 	}
 	return nil
 }
@@ -247,22 +324,27 @@ func (r *ServerResponse) AddTrailers(headers ...Header) error {
 // connection, or with an error. It reports false when the connection's
 // output is over its high-water mark: wait for OnDrain before writing more.
 func (r *ServerResponse) Write(data []byte, cb func(error)) bool {
-	r.mu.Lock()
-	if r.ended {
-		r.mu.Unlock()
+	s := r.lock()
+	if s == nil || s.ended {
+		err := ErrWriteAfterEnd
+		if s == nil {
+			err = ErrConnectionGone
+		} else {
+			s.mu.Unlock()
+		}
 		if cb != nil {
-			go cb(ErrWriteAfterEnd)
+			go cb(err)
 		}
 		return false
 	}
-	r.fixHead()
-	r.queue(op{kind: opWrite, data: r.ex.copyBody(data), cb: cb})
-	r.queued += len(data)
-	ok := !r.overWater && r.queued < writeHighWater
+	s.fixHead(r)
+	s.queue(op{kind: opWrite, data: s.copyBody(data), cb: cb})
+	s.queued += len(data)
+	ok := !s.overWater && s.queued < writeHighWater
 	if !ok {
-		r.needDrain = true
+		s.needDrain = true
 	}
-	r.mu.Unlock()
+	s.mu.Unlock()
 	return ok
 }
 
@@ -275,25 +357,31 @@ const writeHighWater = engine.DefaultHighWater
 // connection (Node's 'finish'), or with an error. A second End reports
 // ErrWriteAfterEnd.
 func (r *ServerResponse) End(data []byte, cb func(error)) error {
-	r.mu.Lock()
-	if r.ended {
-		r.mu.Unlock()
+	s := r.lock()
+	if s == nil {
+		return ErrConnectionGone
+	}
+	if s.ended {
+		s.mu.Unlock()
 		return ErrWriteAfterEnd
 	}
-	r.fixHead()
-	r.ended = true
-	r.queue(op{kind: opEnd, data: r.ex.copyBody(data), cb: cb})
-	r.mu.Unlock()
+	s.fixHead(r)
+	s.ended = true
+	s.queue(op{kind: opEnd, data: s.copyBody(data), cb: cb})
+	s.mu.Unlock()
 	return nil
 }
 
 // WriteContinue sends "100 Continue" (for OnCheckContinue handlers).
 func (r *ServerResponse) WriteContinue() {
-	r.mu.Lock()
-	if !r.headFixed {
-		r.queue(op{kind: opContinue})
+	s := r.lock()
+	if s == nil {
+		return
 	}
-	r.mu.Unlock()
+	if !s.headFixed {
+		s.queue(op{kind: opContinue})
+	}
+	s.mu.Unlock()
 }
 
 // WriteInformation sends an interim 1xx response (not 100 or 101; for
@@ -309,56 +397,77 @@ func (r *ServerResponse) WriteInformation(status int, headers ...Header) error {
 		}
 		fields = append(fields, codec.Header{Name: []byte(h.Name), Value: []byte(h.Value)})
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.headFixed {
+	s := r.lock()
+	if s == nil {
+		return ErrConnectionGone
+	}
+	defer s.mu.Unlock()
+	if s.headFixed {
 		return ErrHeadersSent
 	}
-	r.queue(op{kind: opInformation, status: status, fields: fields})
+	s.queue(op{kind: opInformation, status: status, fields: fields})
 	return nil
 }
 
 // SetTimeout sets the connection's idle timeout (0: off) and adds cb, if
 // not nil, as an OnTimeout listener. Safe from any goroutine.
 func (r *ServerResponse) SetTimeout(d time.Duration, cb func()) {
-	r.mu.Lock()
-	if cb != nil {
-		r.onTimeout = append(r.onTimeout, cb)
+	s := r.lock()
+	if s == nil {
+		return
 	}
-	r.mu.Unlock()
-	r.ex.sock.SetTimeout(d, nil)
+	if cb != nil {
+		s.onTimeout = append(s.onTimeout, cb)
+	}
+	sock := s.ex.sock
+	s.mu.Unlock()
+	sock.SetTimeout(d, nil)
 }
 
 // OnFinish adds a listener for 'finish': the response has been handed to
 // the connection in full.
-func (r *ServerResponse) OnFinish(fn func()) { r.on(&r.onFinish, fn) }
+func (r *ServerResponse) OnFinish(fn func()) { r.on(onFinish, fn) }
 
 // OnClose adds a listener for 'close': the exchange is over, after
 // 'finish' or because the connection closed first.
-func (r *ServerResponse) OnClose(fn func()) { r.on(&r.onClose, fn) }
+func (r *ServerResponse) OnClose(fn func()) { r.on(onClose, fn) }
 
 // OnDrain adds a listener for 'drain': output fell below the high-water
 // mark after a Write returned false.
-func (r *ServerResponse) OnDrain(fn func()) { r.on(&r.onDrain, fn) }
+func (r *ServerResponse) OnDrain(fn func()) { r.on(onDrain, fn) }
 
 // OnTimeout adds a listener for 'timeout'.
-func (r *ServerResponse) OnTimeout(fn func()) { r.on(&r.onTimeout, fn) }
+func (r *ServerResponse) OnTimeout(fn func()) { r.on(onTimeout, fn) }
 
-func (r *ServerResponse) on(list *[]func(), fn func()) {
-	r.mu.Lock()
-	*list = append(*list, fn)
-	r.mu.Unlock()
+// The response's listener lists, for on.
+const (
+	onFinish = iota
+	onClose
+	onDrain
+	onTimeout
+)
+
+// on adds a listener to one of the lists; a response whose exchange is
+// over and replaced adds nothing (its events have all fired).
+func (r *ServerResponse) on(list int, fn func()) {
+	s := r.lock()
+	if s == nil {
+		return
+	}
+	l := [...]*[]func(){&s.onFinish, &s.onClose, &s.onDrain, &s.onTimeout}[list]
+	*l = append(*l, fn)
+	s.mu.Unlock()
 }
 
 // fixHead decides the head: the last WriteHead, else StatusCode and
 // StatusMessage. Called with mu held.
-func (r *ServerResponse) fixHead() {
-	if r.headFixed {
+func (s *resState) fixHead(r *ServerResponse) {
+	if s.headFixed {
 		return
 	}
-	r.headFixed = true
-	if r.status == 0 {
-		r.status, r.reason = r.StatusCode, r.StatusMessage
+	s.headFixed = true
+	if s.status == 0 {
+		s.status, s.reason = r.StatusCode, r.StatusMessage
 	}
 }
 
@@ -367,22 +476,22 @@ func (r *ServerResponse) fixHead() {
 // task. When the exchange or its connection is gone, o fails at once: its
 // callback gets ErrConnectionGone on a goroutine of its own. Called with mu
 // held.
-func (r *ServerResponse) queue(o op) {
-	if r.gone == nil && !r.ex.inCallback.Load() && !r.scheduled {
-		sock := r.ex.sock
-		if err := sock.pc.Submit(r.ex.gen, sock.drain); err != nil {
-			r.gone = ErrConnectionGone
+func (s *resState) queue(o op) {
+	if s.gone == nil && !s.ex.inCallback.Load() && !s.scheduled {
+		sock := s.ex.sock
+		if err := sock.pc.Submit(s.ex.gen, sock.drain); err != nil {
+			s.gone = ErrConnectionGone
 		} else {
-			r.scheduled = true
+			s.scheduled = true
 		}
 	}
-	if r.gone != nil && !r.ex.inCallback.Load() {
+	if s.gone != nil && !s.ex.inCallback.Load() {
 		if o.cb != nil {
 			go o.cb(ErrConnectionGone)
 		}
 		return
 	}
-	r.ops = append(r.ops, o)
+	s.ops = append(s.ops, o)
 }
 
 // apply carries out the queued calls on the loop, in order. The head goes
@@ -392,32 +501,32 @@ func (r *ServerResponse) queue(o op) {
 // that saw inCallback set queues without posting a task, relying on this
 // call to see its op, and only the lock orders the two. (An atomic "nothing
 // queued" shortcut here loses such ops; a test with workers caught it.)
-func (r *ServerResponse) apply() {
-	r.mu.Lock()
-	ops := r.ops
-	r.ops, r.spare, r.scheduled = r.spare[:0], nil, false
-	gone := r.gone
-	status, reason := r.status, r.reason
-	fields := r.hdr // fixed once the head is decided: read without the lock below
-	trailers := r.trailers
-	r.mu.Unlock()
+func (s *resState) apply() {
+	s.mu.Lock()
+	ops := s.ops
+	s.ops, s.spare, s.scheduled = s.spare[:0], nil, false
+	gone := s.gone
+	status, reason := s.status, s.reason
+	fields := s.hdr // fixed once the head is decided: read without the lock below
+	trailers := s.trailers
+	s.mu.Unlock()
 
-	st := r.ex.stream
-	r.applying = true
+	st := s.ex.stream
+	s.applying = true
 	defer func() {
 		clear(ops) // drop the references to bodies and callbacks
-		r.mu.Lock()
-		r.spare = ops[:0]
-		r.mu.Unlock()
-		r.applying = false
-		if r.ex.closePending {
-			r.ex.closePending = false
-			r.ex.emitClose()
+		s.mu.Lock()
+		s.spare = ops[:0]
+		s.mu.Unlock()
+		s.applying = false
+		if s.ex.closePending {
+			s.ex.closePending = false
+			s.ex.emitClose()
 		}
 	}()
-	defer r.drainIfOwed()
+	defer s.drainIfOwed()
 	for _, o := range ops {
-		if gone != nil || r.ex.done {
+		if gone != nil || s.ex.done {
 			if o.cb != nil {
 				o.cb(ErrConnectionGone)
 			}
@@ -430,18 +539,18 @@ func (r *ServerResponse) apply() {
 			_ = st.WriteInformation(o.status, o.fields)
 		case opWrite, opEnd:
 			if !st.HeadSent() {
-				r.sendHead(st, status, reason, fields)
+				s.sendHead(st, status, reason, fields)
 			}
 			var err error
 			if o.kind == opWrite {
 				var ok bool
 				ok, err = st.Write(o.data)
-				r.mu.Lock()
-				r.queued -= len(o.data)
+				s.mu.Lock()
+				s.queued -= len(o.data)
 				if !ok && err == nil {
-					r.overWater = true
+					s.overWater = true
 				}
-				r.mu.Unlock()
+				s.mu.Unlock()
 			} else {
 				err = st.EndTrailers(o.data, trailers)
 			}
@@ -449,7 +558,7 @@ func (r *ServerResponse) apply() {
 				o.cb(err)
 			}
 			if o.kind == opEnd && err == nil {
-				r.emit(&r.onFinish)
+				s.emit(&s.onFinish)
 			}
 		}
 	}
@@ -457,61 +566,61 @@ func (r *ServerResponse) apply() {
 
 // sendHead hands the decided head to the engine, field by field. The
 // fields were validated when set; a refusal here is a bug, logged.
-func (r *ServerResponse) sendHead(st *engine.Stream, status int, reason string, fields []Header) {
+func (s *resState) sendHead(st *engine.Stream, status int, reason string, fields []Header) {
 	err := st.ResetHead(status, reason)
 	for i := 0; err == nil && i < len(fields); i++ {
 		err = st.AddField(fields[i].Name, fields[i].Value)
 	}
 	if err != nil {
-		r.ex.sock.srv.logger().Warn("loophttp: response head refused", "err", err)
+		s.ex.sock.srv.logger().Warn("loophttp: response head refused", "err", err)
 	}
 }
 
 // drainIfOwed fires OnDrain when a Write reported false and everything
 // queued has since gone to the connection without the engine being over its
 // mark. Loop only.
-func (r *ServerResponse) drainIfOwed() {
-	r.mu.Lock()
-	owed := r.needDrain && !r.overWater && r.queued < writeHighWater && r.gone == nil
+func (s *resState) drainIfOwed() {
+	s.mu.Lock()
+	owed := s.needDrain && !s.overWater && s.queued < writeHighWater && s.gone == nil
 	if owed {
-		r.needDrain = false
+		s.needDrain = false
 	}
-	r.mu.Unlock()
+	s.mu.Unlock()
 	if owed {
-		r.emit(&r.onDrain)
+		s.emit(&s.onDrain)
 	}
 }
 
 // drained is called on the loop when the engine's output has drained.
-func (r *ServerResponse) drained() {
-	r.mu.Lock()
-	r.overWater = false
-	r.mu.Unlock()
-	r.drainIfOwed()
+func (s *resState) drained() {
+	s.mu.Lock()
+	s.overWater = false
+	s.mu.Unlock()
+	s.drainIfOwed()
 }
 
 // closed is called on the loop when the exchange ends; later calls fail.
-func (r *ServerResponse) closed(err error) {
-	r.mu.Lock()
+func (s *resState) closed(err error) {
+	s.mu.Lock()
 	if err == nil {
 		err = engine.ErrStreamDone
 	}
-	r.gone = err
-	r.mu.Unlock()
+	s.gone = err
+	s.mu.Unlock()
 }
 
 // has reports whether a listener list has listeners.
-func (r *ServerResponse) has(list *[]func()) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+func (s *resState) has(list *[]func()) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	return len(*list) > 0
 }
 
 // emit runs the listeners of an event on the loop.
-func (r *ServerResponse) emit(list *[]func()) {
-	r.mu.Lock()
+func (s *resState) emit(list *[]func()) {
+	s.mu.Lock()
 	fns := *list
-	r.mu.Unlock()
+	s.mu.Unlock()
 	for _, fn := range fns {
 		fn()
 	}

@@ -437,3 +437,58 @@ func TestServerTimeout(t *testing.T) {
 		t.Fatalf("got %q after %v", out, time.Since(start))
 	}
 }
+
+// TestStaleHandlesAfterReuse: a connection reuses its exchange state for
+// the next request, so a request and response kept from an earlier
+// exchange must neither act on the new one nor change under the user.
+func TestStaleHandlesAfterReuse(t *testing.T) {
+	type kept struct {
+		req *IncomingMessage
+		res *ServerResponse
+		url string
+	}
+	keptc := make(chan kept, 2)
+	srv := CreateServer(func(req *IncomingMessage, res *ServerResponse) {
+		if req.URL == "/second" {
+			k := <-keptc
+			// The first exchange's handles, used during the second.
+			if err := k.res.End([]byte("stale"), nil); !errors.Is(err, ErrConnectionGone) {
+				t.Errorf("stale End: %v", err)
+			}
+			if err := k.res.SetHeader("X-Stale", "1"); !errors.Is(err, ErrConnectionGone) {
+				t.Errorf("stale SetHeader: %v", err)
+			}
+			if k.res.Write([]byte("stale"), nil) {
+				t.Error("stale Write accepted")
+			}
+			k.req.OnEnd(func() { t.Error("a stale listener fired") })
+			k.res.OnFinish(func() { t.Error("a stale listener fired") })
+			if k.req.URL != k.url || k.req.Method != "GET" {
+				t.Errorf("the first request changed: %q %q", k.req.Method, k.req.URL)
+			}
+		}
+		res.SetHeader("Content-Type", "text/plain")
+		res.End([]byte(req.URL), nil)
+		if req.URL == "/first-with-a-longer-path" {
+			keptc <- kept{req, res, req.URL}
+		}
+	}, quiet())
+	addr := listen(t, srv)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r := bufio.NewReader(c)
+	for _, path := range []string{"/first-with-a-longer-path", "/second"} {
+		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path)
+		resp, err := http.ReadResponse(r, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		if string(body) != path || resp.Header.Get("X-Stale") != "" {
+			t.Fatalf("%s: body %q, X-Stale %q", path, body, resp.Header.Get("X-Stale"))
+		}
+	}
+}

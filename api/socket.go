@@ -23,6 +23,7 @@ type Socket struct {
 
 	// Owned by the loop.
 	current   *exchange      // the exchange in progress (server)
+	last      *exchange      // the last exchange, reused for the next request
 	request   *ClientRequest // the request in progress (client)
 	upgraded  *engine.Stream // set once the socket is a byte pipe (upgrade, CONNECT)
 	onClose   []func()
@@ -163,11 +164,11 @@ func (s *Socket) timeout() bool {
 		s.safely(fn)
 	}
 	if ex := s.current; ex != nil {
-		if ex.req.has(&ex.req.onTimeout) && !ex.req.Complete {
+		if ex.reqSt.has(&ex.reqSt.onTimeout) && !ex.msg.req.Complete {
 			heard = true
 			ex.deliver(event{kind: evRequestTimeout})
 		}
-		if ex.res.has(&ex.res.onTimeout) {
+		if ex.resSt.has(&ex.resSt.onTimeout) {
 			heard = true
 			ex.deliver(event{kind: evResponseTimeout})
 		}
@@ -179,7 +180,7 @@ func (s *Socket) timeout() bool {
 // It runs on the loop, from a task Submit posted.
 func (s *Socket) drainCurrent() {
 	if ex := s.current; ex != nil {
-		ex.res.apply()
+		ex.resSt.apply()
 	}
 }
 

@@ -109,9 +109,9 @@ func (ex *exchange) runOnWorker(fn func()) {
 	defer func() {
 		if v := recover(); v != nil {
 			ex.sock.srv.logger().Error("loophttp: handler panicked", "panic", v, "stack", string(debug.Stack()))
-			if !ex.res.HeadersSent() {
-				_ = ex.res.WriteHead(500, "", Header{"Connection", "close"})
-				_ = ex.res.End(nil, nil)
+			if res := &ex.msg.res; !res.HeadersSent() {
+				_ = res.WriteHead(500, "", Header{"Connection", "close"})
+				_ = res.End(nil, nil)
 			}
 			ex.sock.End()
 		}
