@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"sync"
 	"sync/atomic"
 
 	"github.com/loophttp/loophttp/codec"
@@ -19,7 +20,7 @@ type serverHandler struct {
 }
 
 // exchange is the state of one request/response pair. With handlers on
-// the loop, a connection reuses its exchange for its next request, so the
+// the loop, exchanges are pooled (an idle connection holds none), so the
 // only object allocated per request is the message; every call through a
 // stale IncomingMessage or ServerResponse is refused by generation (xgen).
 // Its fields are owned by the connection's loop, except the states, which
@@ -38,6 +39,7 @@ type exchange struct {
 	paused       bool        // the loop paused the body while workers catch up (loop only)
 	done         bool        // Handler.Close has been called
 	closePending bool        // Close came while the response was being applied
+	pins         int         // api frames on the loop's stack using the exchange
 }
 
 // message is what one request allocates: the request and the response as
@@ -52,21 +54,45 @@ type message struct {
 	raw  [16]string
 }
 
-// nextExchange returns the exchange for a new request of the socket: the
-// last one again when handlers run on the loop and it is over, else a new
-// one (worker callbacks may still hold the last).
+// exchanges pools the exchanges of servers whose handlers run on the loop
+// (worker callbacks may outlive an exchange's close: those are left to the
+// garbage collector).
+var exchanges = sync.Pool{New: func() any { return new(exchange) }}
+
+// nextExchange returns an exchange for a new request of the socket.
 func (s *Socket) nextExchange(st *engine.Stream) *exchange {
-	ex := s.last
-	if ex == nil || s.srv.pool != nil || !ex.done || ex.closePending || ex.resSt.applying {
+	var ex *exchange
+	if s.srv.pool == nil {
+		ex = exchanges.Get().(*exchange)
+	} else {
 		ex = new(exchange)
 	}
 	ex.xgen++
 	ex.sock, ex.stream, ex.gen = s, st, s.gen
-	ex.paused, ex.done, ex.closePending = false, false, false
+	ex.paused, ex.done, ex.closePending, ex.pins = false, false, false, 0
 	ex.reqSt.reset(ex, ex.xgen)
 	ex.resSt.reset(ex, ex.xgen)
-	s.last = ex
 	return ex
+}
+
+// pin marks an api frame on the loop's stack that uses ex; unpin ends it
+// and gives ex back to the pool once it is over and nothing uses it. Loop
+// only.
+func (ex *exchange) pin() { ex.pins++ }
+
+func (ex *exchange) unpin() {
+	ex.pins--
+	if ex.pins > 0 || !ex.done || ex.closePending || ex.resSt.applying || ex.sock.srv.pool != nil {
+		return
+	}
+	if ex.sock.upgraded != nil {
+		return // the socket is a byte pipe: leave it be
+	}
+	// From here on every handle of the exchange is stale.
+	ex.reqSt.retire()
+	ex.resSt.retire()
+	ex.msg, ex.stream, ex.sock = nil, nil, nil
+	exchanges.Put(ex)
 }
 
 // Opened creates the Socket of a new connection and fires 'connection'.
@@ -102,10 +128,12 @@ func (h *serverHandler) Closed(c *poller.Conn) {
 func (h *serverHandler) Request(st *engine.Stream, req *codec.Request) {
 	sock := st.Conn().(*poller.Conn).Data.(*Socket)
 	ex := sock.nextExchange(st)
+	ex.pin()
+	defer ex.unpin()
 	msg := &message{}
 	ex.msg = msg
 	msg.req.init(ex, msg, req)
-	msg.res.StatusCode, msg.res.st, msg.res.gen = 200, &ex.resSt, ex.xgen
+	msg.res.StatusCode, msg.res.st, msg.res.gen, msg.res.sock = 200, &ex.resSt, ex.xgen, sock
 	st.Data = ex
 	sock.current = ex
 
@@ -153,6 +181,8 @@ func (h *serverHandler) handOver(ex *exchange, req *codec.Request) bool {
 // connection to Socket.OnData.
 func (h *serverHandler) Body(st *engine.Stream, chunk []byte) {
 	ex := st.Data.(*exchange)
+	ex.pin()
+	defer ex.unpin()
 	if ex.sock.upgraded == st {
 		for _, fn := range ex.sock.onData {
 			ex.sock.safely(func() { fn(chunk) })
@@ -173,6 +203,8 @@ func (h *serverHandler) Body(st *engine.Stream, chunk []byte) {
 // End completes the request and fires req.OnEnd.
 func (h *serverHandler) End(st *engine.Stream, trailers []codec.Header) {
 	ex := st.Data.(*exchange)
+	ex.pin()
+	defer ex.unpin()
 	ex.deliver(event{kind: evEnd, trailers: trailers})
 }
 
@@ -197,6 +229,8 @@ func (h *serverHandler) ProtocolError(c engine.Conn, err error) {
 // Drain fires res.OnDrain.
 func (h *serverHandler) Drain(st *engine.Stream) {
 	ex := st.Data.(*exchange)
+	ex.pin()
+	defer ex.unpin()
 	ex.deliver(event{kind: evDrain})
 }
 
@@ -207,6 +241,8 @@ func (h *serverHandler) Close(st *engine.Stream, err error) {
 	if !ok || ex.done {
 		return
 	}
+	ex.pin()
+	defer ex.unpin()
 	ex.done = true
 	st.Data = nil
 	if ex.sock.current == ex {

@@ -63,6 +63,13 @@ func (s *msgState) reset(ex *exchange, gen uint32) {
 	s.lmu.Unlock()
 }
 
+// retire makes every handle of the state stale (generations start at 1).
+func (s *msgState) retire() {
+	s.lmu.Lock()
+	s.gen = 0
+	s.lmu.Unlock()
+}
+
 // lock returns the message's listener state, locked, or nil (unlocked)
 // when the exchange is over and the connection has moved on.
 func (m *IncomingMessage) lock() *msgState {

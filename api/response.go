@@ -25,16 +25,17 @@ type Header struct {
 // first Write or End); set them before, from the goroutine that then
 // writes.
 //
-// A response may be kept after its exchange is over: once the connection
-// has moved on to its next request, its calls report ErrConnectionGone
-// (getters return zero values, HeadersSent true, listeners are dropped);
-// they never touch the later exchange.
+// A response may be kept after its exchange is over: its calls then fail
+// as for a closed connection (callbacks get ErrConnectionGone; setters
+// report it, or ErrHeadersSent, ErrWriteAfterEnd; getters return zero
+// values; listeners are dropped), and never touch a later exchange.
 type ServerResponse struct {
 	StatusCode    int    // default 200
 	StatusMessage string // "" means the status table's phrase
 
-	st  *resState // the exchange's response state, shared with later exchanges of the connection
-	gen uint32    // the exchange this response belongs to
+	st   *resState // the exchange's response state, reused for later exchanges
+	gen  uint32    // the exchange this response belongs to
+	sock *Socket
 }
 
 // resState is the mutable state of a response. It belongs to an exchange,
@@ -132,6 +133,13 @@ func (s *resState) reset(ex *exchange, gen uint32) {
 	s.mu.Unlock()
 }
 
+// retire makes every handle of the state stale (generations start at 1).
+func (s *resState) retire() {
+	s.mu.Lock()
+	s.gen = 0
+	s.mu.Unlock()
+}
+
 // lock returns the response's state, locked, or nil (unlocked) when the
 // exchange is over and the connection has moved on to another.
 func (r *ServerResponse) lock() *resState {
@@ -145,7 +153,7 @@ func (r *ServerResponse) lock() *resState {
 }
 
 // Socket returns the connection.
-func (r *ServerResponse) Socket() *Socket { return r.st.ex.sock }
+func (r *ServerResponse) Socket() *Socket { return r.sock }
 
 // SetHeader sets a header field, replacing any of the same name (ASCII
 // case-insensitive); the name keeps the case given. Invalid names or values
@@ -358,8 +366,11 @@ const writeHighWater = engine.DefaultHighWater
 // ErrWriteAfterEnd.
 func (r *ServerResponse) End(data []byte, cb func(error)) error {
 	s := r.lock()
-	if s == nil {
-		return ErrConnectionGone
+	if s == nil { // the exchange is over: as for a closed connection
+		if cb != nil {
+			go cb(ErrConnectionGone)
+		}
+		return nil
 	}
 	if s.ended {
 		s.mu.Unlock()

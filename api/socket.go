@@ -23,7 +23,6 @@ type Socket struct {
 
 	// Owned by the loop.
 	current   *exchange      // the exchange in progress (server)
-	last      *exchange      // the last exchange, reused for the next request
 	request   *ClientRequest // the request in progress (client)
 	upgraded  *engine.Stream // set once the socket is a byte pipe (upgrade, CONNECT)
 	onClose   []func()
@@ -164,6 +163,8 @@ func (s *Socket) timeout() bool {
 		s.safely(fn)
 	}
 	if ex := s.current; ex != nil {
+		ex.pin()
+		defer ex.unpin()
 		if ex.reqSt.has(&ex.reqSt.onTimeout) && !ex.msg.req.Complete {
 			heard = true
 			ex.deliver(event{kind: evRequestTimeout})
@@ -180,6 +181,8 @@ func (s *Socket) timeout() bool {
 // It runs on the loop, from a task Submit posted.
 func (s *Socket) drainCurrent() {
 	if ex := s.current; ex != nil {
+		ex.pin()
+		defer ex.unpin()
 		ex.resSt.apply()
 	}
 }
