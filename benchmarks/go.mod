@@ -7,6 +7,7 @@ require (
 	github.com/loophttp/loophttp v0.0.0
 	github.com/panjf2000/gnet/v2 v2.9.7
 	github.com/valyala/fasthttp v1.78.0
+	golang.org/x/image v0.47.0
 	golang.org/x/sys v0.49.0
 )
 
