@@ -11,6 +11,7 @@
 #            "plaintext" and "api" add cmd/plaintext at the engine and api level)
 #   MODES    modes to run (default "ka64 ka256 pipe16")
 #   OUT      directory for the results (default benchmarks/results)
+#   QUIET_BUSY, QUIET_WAIT  see below (default 25 %, 30 s)
 #
 # Needs only the repository, Go and apt (it installs wrk when missing). It
 # builds every server, starts each on 127.0.0.1 port 0 (the kernel picks the
@@ -22,9 +23,12 @@
 #           plaintext request (wrk/pipeline.lua)
 # Per run it records requests/s, the server's CPU time from /proc/PID/stat
 # (utime + stime), requests per server CPU-second, wrk's p99, steal from
-# /proc/stat and the 1-minute load. Then, per server, the resident memory per
-# idle keep-alive connection (cmd/idleconns). Finally cmd/report prints the
-# table of medians and draws the chart. Traffic goes to 127.0.0.1 only; every
+# /proc/stat, the 1-minute load, the share of CPU 0 not spent in the server,
+# and how busy the machine was just before (each run first waits, up to
+# QUIET_WAIT seconds, for the machine to be under QUIET_BUSY percent busy).
+# Then, per server, the resident memory per idle keep-alive connection
+# (cmd/idleconns). Finally cmd/report prints the table of medians and draws
+# the chart. Traffic goes to 127.0.0.1 only; every
 # run is bounded in time, and every server started here is stopped on exit.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -99,7 +103,30 @@ stop() {
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # steal and total ticks of all CPUs
-cpu_stat() { awk '/^cpu /{t=0; for (i=2; i<=NF; i++) t+=$i; print $9, t}' /proc/stat; }
+# steal and total ticks of all CPUs, then busy and total ticks of CPU 0
+cpu_stat() {
+  awk '/^cpu /{t=0; for (i=2; i<=NF; i++) t+=$i; s=$9; a=t}
+       /^cpu0 /{t=0; for (i=2; i<=NF; i++) t+=$i; print s, a, t-$5-$6, t}' /proc/stat
+}
+# busy share of all CPUs (%) over one second
+busy_pct() {
+  local a b
+  a=$(awk '/^cpu /{t=0; for (i=2; i<=NF; i++) t+=$i; print t-$5-$6, t}' /proc/stat)
+  sleep 1
+  b=$(awk '/^cpu /{t=0; for (i=2; i<=NF; i++) t+=$i; print t-$5-$6, t}' /proc/stat)
+  awk -v a="$a" -v b="$b" 'BEGIN{split(a, x, " "); split(b, y, " "); printf "%.0f", (y[2] > x[2]) ? 100 * (y[1] - x[1]) / (y[2] - x[2]) : 0}'
+}
+# quiet: before a run, wait (up to QUIET_WAIT seconds, default 30) while
+# the machine is busier than QUIET_BUSY percent (default 25) with other
+# work; sets busy to the last reading.
+quiet() {
+  local waited=0
+  busy=$(busy_pct)
+  while [ "$busy" -gt "${QUIET_BUSY:-25}" ] && [ "$waited" -lt "${QUIET_WAIT:-30}" ]; do
+    busy=$(busy_pct)
+    waited=$((waited + 1))
+  done
+}
 hz=$(getconf CLK_TCK)
 
 wrk_run() { # mode seconds url
@@ -112,10 +139,11 @@ wrk_run() { # mode seconds url
 }
 
 runs=$out/runs.csv
-echo "round,mode,server,rps,cpu_s,req_per_cpu_s,p99_ms,steal_pct,load1,errors" >"$runs"
+echo "round,mode,server,rps,cpu_s,req_per_cpu_s,p99_ms,steal_pct,load1,errors,busy_before_pct,cpu0_other_pct" >"$runs"
 
 measure() { # round mode server
-  local round=$1 mode=$2 name=$3 t0 t1 st0 st1 load wout
+  local round=$1 mode=$2 name=$3 t0 t1 st0 st1 load wout busy
+  quiet
   start "$name"
   wrk_run "$mode" 1 "http://$addr/" >/dev/null # warm-up
   load=$(cut -d' ' -f1 /proc/loadavg)
@@ -124,7 +152,7 @@ measure() { # round mode server
   t1=$(cpu_ticks "$pid"); st1=$(cpu_stat)
   stop
   awk -v round="$round" -v mode="$mode" -v name="$name" -v t0="$t0" -v t1="$t1" -v hz="$hz" \
-    -v secs="$secs" -v st0="$st0" -v st1="$st1" -v load="$load" '
+    -v secs="$secs" -v st0="$st0" -v st1="$st1" -v load="$load" -v busy="$busy" '
     function ms(v) {
       if (v ~ /us$/) return v / 1000
       if (v ~ /ms$/) return v + 0
@@ -139,8 +167,11 @@ measure() { # round mode server
       split(st0, a, " "); split(st1, b, " ")
       cpu = (t1 - t0) / hz
       steal = (b[2] > a[2]) ? 100 * (b[1] - a[1]) / (b[2] - a[2]) : 0
-      printf "%d,%s,%s,%.0f,%.2f,%.0f,%s,%.2f,%s,%d\n", round, mode, name, rps, cpu,
-        (cpu > 0 ? rps * secs / cpu : 0), (p99 == "" ? "" : p99), steal, load, errs + 0
+      # CPU 0 busy with anything but the server (other processes, and
+      # interrupt time not charged to the server)
+      other = (b[4] > a[4]) ? 100 * ((b[3] - a[3]) - (t1 - t0)) / (b[4] - a[4]) : 0
+      printf "%d,%s,%s,%.0f,%.2f,%.0f,%s,%.2f,%s,%d,%s,%.0f\n", round, mode, name, rps, cpu,
+        (cpu > 0 ? rps * secs / cpu : 0), (p99 == "" ? "" : p99), steal, load, errs + 0, busy, (other < 0 ? 0 : other)
     }' <<<"$wout" | tee -a "$runs"
 }
 

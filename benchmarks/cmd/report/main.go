@@ -29,6 +29,7 @@ type run struct {
 	p99, steal, load1 float64
 	hasP99            bool
 	errors            int
+	busyBefore, other float64
 }
 
 // idle is one line of idle.csv.
@@ -131,6 +132,7 @@ func readRuns(path string) ([]run, error) {
 			rps: num(m["rps"]), cpuS: num(m["cpu_s"]), perCPU: num(m["req_per_cpu_s"]),
 			p99: num(m["p99_ms"]), hasP99: m["p99_ms"] != "",
 			steal: num(m["steal_pct"]), load1: num(m["load1"]), errors: int(num(m["errors"])),
+			busyBefore: num(m["busy_before_pct"]), other: num(m["cpu0_other_pct"]),
 		}
 		out = append(out, r)
 	}
@@ -183,7 +185,9 @@ type summary struct {
 	cells          map[[2]string]*cell
 	rounds         int
 	steal, load    []float64
+	busy, other    []float64
 	errors         int
+	errorRuns      []string
 	idles          []idle
 }
 
@@ -201,6 +205,11 @@ func summarise(runs []run, idles []idle) *summary {
 		s.steal = append(s.steal, r.steal)
 		s.load = append(s.load, r.load1)
 		s.errors += r.errors
+		s.busy = append(s.busy, r.busyBefore)
+		s.other = append(s.other, r.other)
+		if r.errors > 0 {
+			s.errorRuns = append(s.errorRuns, fmt.Sprintf("round %d %s %s: %d", r.round, r.mode, r.server, r.errors))
+		}
 		byKey[[3]string{r.mode, r.server, strconv.Itoa(r.round)}] = r
 	}
 	order := []string{"loophttp", "plaintext", "api", "ceiling", "fasthttp", "nbio", "nethttp"}
@@ -303,6 +312,13 @@ func (s *summary) write(w io.Writer, machine string) {
 		fmt.Fprintf(w, "\nSteal during the runs (share of all CPU time, from /proc/stat): median %.2f%%, max %.2f%%. "+
 			"1-minute load at the start of a run: %.2f to %.2f. wrk errors (socket errors and non-2xx): %d.\n",
 			median(s.steal), slices.Max(s.steal), slices.Min(s.load), slices.Max(s.load), s.errors)
+		fmt.Fprintf(w, "The whole machine was %.0f%% busy (median; max %.0f%%) in the second before a run. "+
+			"CPU 0 spent %.0f%% of a run (median; max %.0f%%) on anything but the server: other processes, "+
+			"and interrupt time not charged to the server.\n",
+			median(s.busy), slices.Max(s.busy), median(s.other), slices.Max(s.other))
+		if len(s.errorRuns) > 0 {
+			fmt.Fprintf(w, "Runs with wrk errors: %s.\n", strings.Join(s.errorRuns, "; "))
+		}
 	}
 
 	if len(s.idles) > 0 {
