@@ -102,7 +102,6 @@ stop() {
 }
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-# steal and total ticks of all CPUs
 # steal and total ticks of all CPUs, then busy and total ticks of CPU 0
 cpu_stat() {
   awk '/^cpu /{t=0; for (i=2; i<=NF; i++) t+=$i; s=$9; a=t}
@@ -177,7 +176,7 @@ measure() { # round mode server
 
 {
   echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
-  echo "command: benchmarks/run.sh $rounds $secs $idle (SERVERS=\"$servers\" MODES=\"$modes\")"
+  echo "command: benchmarks/run.sh $rounds $secs $idle (SERVERS=\"$servers\" MODES=\"$modes\" QUIET_BUSY=${QUIET_BUSY:-25} QUIET_WAIT=${QUIET_WAIT:-30})"
   echo "go: $(go version)"
   echo "kernel: $(uname -r)"
   echo "cpu: $(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo), $(nproc) CPUs"
