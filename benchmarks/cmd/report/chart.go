@@ -50,9 +50,9 @@ type bar struct {
 type panel struct {
 	title string
 	bars  []bar
-	// line, when above zero, is drawn across the panel as a reference
-	line      float64
-	lineLabel string
+	// line, when above zero, is drawn dashed across the panel as a
+	// reference (the title says what it is)
+	line float64
 }
 
 func (s *summary) chart(path, machine string) error {
@@ -69,8 +69,8 @@ func (s *summary) chart(path, machine string) error {
 		panels = append(panels, p)
 	}
 	if len(s.idles) > 0 {
-		p := panel{title: fmt.Sprintf("bytes of RSS per idle connection (%s conns)", thousands(float64(s.idles[0].conns))),
-			line: 1024, lineLabel: "1 KiB"}
+		p := panel{title: fmt.Sprintf("bytes of RSS per idle connection (%s conns); dashed: 1 KiB",
+			thousands(float64(s.idles[0].conns))), line: 1024}
 		for _, srv := range s.servers {
 			for _, i := range s.idles {
 				if i.server == srv {
@@ -155,7 +155,6 @@ func drawPanel(img *image.RGBA, x0, y0 int, p panel) {
 		for x := x0 + left; x < x0+panelW-right; x += 8 {
 			rect(img, x, y, x+4, y+1, red)
 		}
-		text(img, x0+left+2, y-4, red, p.lineLabel)
 	}
 }
 
