@@ -10,8 +10,10 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"net"
 
 	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
 )
 
 // response is byte for byte what loophttp's plaintext server sends, with a
@@ -23,7 +25,29 @@ var headEnd = []byte("\r\n\r\n")
 
 type server struct {
 	gnet.BuiltinEventEngine
-	out []byte // one per loop would be needed with several loops; see -loops
+	out    []byte // one per loop would be needed with several loops; see -loops
+	booted func(gnet.Engine, net.Addr)
+}
+
+// OnBoot reports the address the listener is bound to (the kernel's pick
+// when the port was 0).
+func (s *server) OnBoot(eng gnet.Engine) gnet.Action {
+	if s.booted == nil {
+		return gnet.None
+	}
+	var addr net.Addr
+	if fd, err := eng.Dup(); err == nil {
+		if sa, err := unix.Getsockname(fd); err == nil {
+			if in4, ok := sa.(*unix.SockaddrInet4); ok {
+				addr = &net.TCPAddr{IP: net.IP(in4.Addr[:]), Port: in4.Port}
+			} else if in6, ok := sa.(*unix.SockaddrInet6); ok {
+				addr = &net.TCPAddr{IP: net.IP(in6.Addr[:]), Port: in6.Port}
+			}
+		}
+		_ = unix.Close(fd)
+	}
+	s.booted(eng, addr)
+	return gnet.None
 }
 
 func (s *server) OnTraffic(c gnet.Conn) gnet.Action {
@@ -46,12 +70,17 @@ func (s *server) OnTraffic(c gnet.Conn) gnet.Action {
 	return gnet.None
 }
 
-func main() {
-	addr := flag.String("addr", "127.0.0.1:8081", "listen address")
-	flag.Parse()
-	fmt.Println("ceiling listening on", *addr)
+// run serves on addr until the engine is stopped, calling booted once the
+// listener is up.
+func run(addr string, booted func(gnet.Engine, net.Addr)) error {
 	// One loop: the benchmarks pin the server to one core, and the shared
 	// out buffer is only safe with a single loop.
-	log.Fatal(gnet.Run(&server{}, "tcp://"+*addr, gnet.WithNumEventLoop(1), gnet.WithLockOSThread(true),
-		gnet.WithTCPNoDelay(gnet.TCPNoDelay), gnet.WithReuseAddr(true)))
+	return gnet.Run(&server{booted: booted}, "tcp://"+addr, gnet.WithNumEventLoop(1), gnet.WithLockOSThread(true),
+		gnet.WithTCPNoDelay(gnet.TCPNoDelay), gnet.WithReuseAddr(true))
+}
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8081", "listen address (port 0: the kernel picks one)")
+	flag.Parse()
+	log.Fatal(run(*addr, func(_ gnet.Engine, a net.Addr) { fmt.Println("ceiling listening on", a) }))
 }

@@ -83,7 +83,8 @@ func serveAPI(addr string, loops int, pin bool, stop chan os.Signal) {
 	if err := srv.Listen(port, host, 0, nil); err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println("plaintext (api) listening on", srv.Address())
+	a := srv.Address()
+	fmt.Println("plaintext (api) listening on", net.JoinHostPort(a.Address, strconv.Itoa(a.Port)))
 	<-stop
 	done := make(chan error)
 	srv.Close(func(err error) { done <- err })
