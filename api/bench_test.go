@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"testing"
+	"time"
 
 	"github.com/loophttp/loophttp/codec"
 	"github.com/loophttp/loophttp/engine"
@@ -165,6 +166,7 @@ func TestKeepAliveAllocs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	c.SetDeadline(time.Now().Add(time.Minute)) // a hung server fails the test, not the run
 	req := []byte("GET / HTTP/1.1\r\nHost: localhost:8080\r\n\r\n")
 	buf := make([]byte, 4096)
 	c.Write(req)

@@ -141,17 +141,15 @@ func (h *serverHandler) Request(st *engine.Stream, req *codec.Request) {
 	if h.handOver(ex, req) {
 		return
 	}
-	srv.mu.Lock()
-	check := srv.onCheckContinue
-	srv.mu.Unlock()
-	if req.ExpectContinue && check != nil && req.Framing != codec.FramingNone {
+	hot := srv.hot.Load() // published by CreateServer
+	if check := hot.onCheckContinue; req.ExpectContinue && check != nil && req.Framing != codec.FramingNone {
 		ex.deliver(event{kind: evRequest, handler: check})
 		return
 	}
 	if req.ExpectContinue && req.Framing != codec.FramingNone {
 		st.WriteContinue() // RFC 9110 §10.1.1, answered for the handler
 	}
-	for _, fn := range listeners(srv, &srv.onRequest) {
+	for _, fn := range hot.onRequest {
 		ex.deliver(event{kind: evRequest, handler: fn})
 	}
 }
@@ -205,6 +203,10 @@ func (h *serverHandler) End(st *engine.Stream, trailers []codec.Header) {
 	ex := st.Data.(*exchange)
 	ex.pin()
 	defer ex.unpin()
+	if ex.sock.srv.pool == nil && !ex.reqSt.has(&ex.reqSt.onEnd) {
+		ex.msg.req.complete(trailers) // nobody listens: no callback to run
+		return
+	}
 	ex.deliver(event{kind: evEnd, trailers: trailers})
 }
 
@@ -257,7 +259,12 @@ func (h *serverHandler) Close(st *engine.Stream, err error) {
 }
 
 // emitClose fires 'close' on the request and the response.
-func (ex *exchange) emitClose() { ex.deliver(event{kind: evClose}) }
+func (ex *exchange) emitClose() {
+	if ex.sock.srv.pool == nil && !ex.reqSt.has(&ex.reqSt.onClose) && !ex.resSt.has(&ex.resSt.onClose) {
+		return // nobody listens: no callback to run
+	}
+	ex.deliver(event{kind: evClose})
+}
 
 // event is one thing to tell the user code of an exchange. Events are
 // values, not closures, so delivering one on the loop allocates nothing.

@@ -8,6 +8,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/loophttp/loophttp/codec"
@@ -42,6 +43,8 @@ const DefaultTimeout = 120 * time.Second
 type Server struct {
 	opts Options
 
+	hot atomic.Pointer[requestListeners] // nil until a listener is set
+
 	mu              sync.Mutex // guards everything below
 	onRequest       []func(*IncomingMessage, *ServerResponse)
 	onConnection    []func(*Socket)
@@ -71,6 +74,7 @@ func CreateServer(handler func(*IncomingMessage, *ServerResponse), opts *Options
 	if handler != nil {
 		s.onRequest = append(s.onRequest, handler)
 	}
+	s.publishRequestListeners()
 	return s
 }
 
@@ -79,7 +83,20 @@ func CreateServer(handler func(*IncomingMessage, *ServerResponse), opts *Options
 func (s *Server) OnRequest(fn func(*IncomingMessage, *ServerResponse)) {
 	s.mu.Lock()
 	s.onRequest = append(s.onRequest, fn)
+	s.publishRequestListeners()
 	s.mu.Unlock()
+}
+
+// requestListeners is what every request reads: published as one
+// immutable snapshot, so the loops read it without the server's lock.
+type requestListeners struct {
+	onRequest       []func(*IncomingMessage, *ServerResponse)
+	onCheckContinue func(*IncomingMessage, *ServerResponse)
+}
+
+// publishRequestListeners publishes a new snapshot. Called with mu held.
+func (s *Server) publishRequestListeners() {
+	s.hot.Store(&requestListeners{onRequest: s.onRequest, onCheckContinue: s.onCheckContinue})
 }
 
 // OnConnection adds a listener for 'connection': a TCP connection opened,
@@ -113,6 +130,7 @@ func (s *Server) OnTimeout(fn func(*Socket)) { add(s, &s.onTimeout, fn) }
 func (s *Server) OnCheckContinue(fn func(*IncomingMessage, *ServerResponse)) {
 	s.mu.Lock()
 	s.onCheckContinue = fn
+	s.publishRequestListeners()
 	s.mu.Unlock()
 }
 
