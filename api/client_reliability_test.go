@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -419,4 +420,90 @@ func cutRequest(host string, port int, a *Agent, path string, post bool) (*reqTr
 		return tr, fmt.Errorf("%s: %d 'close' events", path, o.closes)
 	}
 	return tr, nil
+}
+
+// TestReliabilityClientKeepAliveRace: the server closes kept connections
+// after 1 ms idle (at its next 50 ms tick), while 8 goroutines send
+// requests on them after pauses of 0 to 60 ms, so that requests go out on
+// connections the server is closing or has closed. Every GET succeeds
+// (the agent sends it again on a new connection when the kept one turns
+// out closed as it went out); a POST either succeeds or fails with
+// exactly one ErrSocketHangUp; no request hangs, and nothing is left.
+func TestReliabilityClientKeepAliveRace(t *testing.T) {
+	opts := quiet()
+	opts.KeepAliveTimeout = time.Millisecond
+	srv := CreateServer(func(req *IncomingMessage, res *ServerResponse) {
+		req.OnEnd(func() { res.End([]byte(req.URL), nil) })
+	}, opts)
+	var serverConns atomic.Int64
+	srv.OnConnection(func(*Socket) { serverConns.Add(1) })
+	host, port := splitAddr(t, listen(t, srv))
+	logs := &errorLog{}
+	a := NewAgent(AgentOptions{Loops: 2, Logger: slog.New(logs)})
+	defer a.Destroy()
+	base := takeClientBaseline(t)
+
+	perWorker := size(50, 2_500)
+	const workers = 8
+	var posts, postHangUps atomic.Int64
+	var mu sync.Mutex
+	var traces []*reqTrace
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(w), 1))
+			for i := 0; i < perWorker; i++ {
+				// A pause, so that some requests meet the server's close:
+				// the point of the test, not a synchronisation.
+				time.Sleep(time.Duration(rng.IntN(60_000)) * time.Microsecond)
+				path := fmt.Sprintf("/%d/%d", w, i)
+				opts := RequestOptions{Host: host, Port: port, Path: path, Agent: a}
+				var body []byte
+				if i%5 == 4 {
+					opts.Method, body = "POST", []byte("x")
+				}
+				r, err := Request(opts, nil)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				tr := trace(r, true)
+				mu.Lock()
+				traces = append(traces, tr)
+				mu.Unlock()
+				r.End(body, nil)
+				if !tr.wait(10 * time.Second) {
+					r.mu.Lock()
+					t.Errorf("%s %s: no 'close' in 10 s (state %d, bound %v, retried %v)", opts.Method, path, r.state, r.x != nil, r.retried)
+					r.mu.Unlock()
+					return
+				}
+				o := tr.snapshot()
+				ok := o.status == 200 && string(o.body) == path && len(o.errs) == 0
+				if body != nil {
+					posts.Add(1)
+					if !ok && o.responses == 0 && len(o.errs) == 1 && errors.Is(o.errs[0], ErrSocketHangUp) {
+						postHangUps.Add(1)
+						continue
+					}
+				}
+				if !ok {
+					t.Errorf("%s %s: status %d body %q errors %v", opts.Method, path, o.status, o.body, o.errs)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	logs.check(t)
+	checkAgentSettled(t, a, "the requests")
+	t.Logf("%d requests on %d server connections; %d of %d POSTs failed with a hang-up",
+		workers*perWorker, serverConns.Load(), postHangUps.Load(), posts.Load())
+	destroyAndCheck(t, a, base, "the requests")
+	checkOnce(t, traces)
 }
