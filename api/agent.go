@@ -102,6 +102,10 @@ type agentConn struct {
 	mu       sync.Mutex
 	inEvent  bool
 	deferred []*ClientRequest
+	// Requests handed to this connection from another goroutine, until
+	// its loop binds them; if the connection closes first, its close hook
+	// takes them back (see handOff).
+	handed []*ClientRequest
 }
 
 // during runs fn, an event of the connection, on its loop; requests
@@ -131,16 +135,42 @@ func (ac *agentConn) during(fn func()) {
 	}
 }
 
-// deferBind queues r for the end of the event in progress on ac's loop; it
-// reports false when no event is in progress.
-func (ac *agentConn) deferBind(r *ClientRequest) bool {
+// handOff gives the idle connection ac to r: at the end of the event in
+// progress on ac's loop (see during), or in a task of the loop. It reports
+// false when ac has closed and r must look elsewhere. A task is dropped
+// when the connection closes before it runs, so r waits in ac.handed
+// until the task takes it; if the close comes first, the close hook takes
+// it back and finds it another connection (see closed): whoever removes r
+// from handed owns it.
+func (ac *agentConn) handOff(r *ClientRequest) bool {
+	ac.mu.Lock()
+	if ac.inEvent {
+		ac.deferred = append(ac.deferred, r)
+		ac.mu.Unlock()
+		return true
+	}
+	ac.handed = append(ac.handed, r)
+	ac.mu.Unlock()
+	a := ac.pool.parent
+	err := ac.pc.Submit(ac.gen, func() {
+		if ac.take(r) {
+			a.bind(ac, r)
+		}
+	})
+	return err == nil || !ac.take(r)
+}
+
+// take removes r from ac.handed and reports whether it was there.
+func (ac *agentConn) take(r *ClientRequest) bool {
 	ac.mu.Lock()
 	defer ac.mu.Unlock()
-	if !ac.inEvent {
-		return false
+	for i, h := range ac.handed {
+		if h == r {
+			ac.handed = append(ac.handed[:i], ac.handed[i+1:]...)
+			return true
+		}
 	}
-	ac.deferred = append(ac.deferred, r)
-	return true
+	return false
 }
 
 // DefaultAgent is the agent of requests that name none.
@@ -203,7 +233,7 @@ func (a *Agent) acquire(r *ClientRequest, fresh bool) {
 			ac := p.free[len(p.free)-1]
 			p.free = p.free[:len(p.free)-1]
 			a.mu.Unlock()
-			if ac.deferBind(r) || ac.pc.Submit(ac.gen, func() { a.bind(ac, r) }) == nil {
+			if ac.handOff(r) {
 				return
 			}
 			a.mu.Lock() // closed meanwhile: its close hook settles the count
@@ -309,7 +339,22 @@ func (a *Agent) closed(ac *agentConn) {
 		p.free = append(p.free[:i], p.free[i+1:]...)
 	}
 	p.open--
+	destroyed := a.pools[p.addr] != p
 	a.mu.Unlock()
+	// Requests handed to the connection that its loop had not bound yet.
+	ac.mu.Lock()
+	handed := ac.handed
+	ac.handed = nil
+	ac.mu.Unlock()
+	for _, r := range handed {
+		switch {
+		case !r.waiting():
+		case destroyed:
+			r.finish(ErrAgentDestroyed)
+		default:
+			a.acquire(r, false)
+		}
+	}
 	ac.sock.closed.Store(true)
 	if err := ac.pc.CloseErr(); err != nil && !errors.Is(err, io.EOF) {
 		for _, fn := range ac.sock.onError {

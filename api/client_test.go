@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -791,5 +792,62 @@ func TestClientRequestFromCloseReusesConnection(t *testing.T) {
 	<-done
 	if conns.Load() != 1 {
 		t.Fatalf("10 chained requests used %d connections", conns.Load())
+	}
+}
+
+func TestClientIdleConnectionClosedBeforeItsLoopBindsTheRequest(t *testing.T) {
+	// A request takes an idle connection from the pool and hands itself
+	// to the connection's loop; the server closes the connection before
+	// the loop gets there (here the loop is busy in a callback). The
+	// request must go on a new connection, not wait forever.
+	idle := make(chan net.Conn, 1)
+	release := make(chan struct{})
+	host, port, _ := rawServer(t, func(c net.Conn) {
+		r := bufio.NewReader(c)
+		for {
+			req, err := http.ReadRequest(r)
+			if err != nil {
+				return
+			}
+			switch req.URL.Path {
+			case "/block":
+				<-release
+			case "/idle":
+				idle <- c
+			}
+			if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"); err != nil {
+				return
+			}
+		}
+	})
+	a := testAgent(t, AgentOptions{Loops: 1})
+	// A first connection whose response will block the (only) loop.
+	inCallback, unblock := make(chan struct{}), make(chan struct{})
+	blocker, _ := Request(RequestOptions{Host: host, Port: port, Path: "/block", Agent: a}, func(*IncomingMessage) {
+		close(inCallback)
+		<-unblock
+	})
+	blocker.End(nil, nil)
+	// A second one, left idle in the pool.
+	if o := fetch(t, RequestOptions{Host: host, Port: port, Path: "/idle", Agent: a}, nil); o.status != 200 {
+		t.Fatalf("/idle: %d %v", o.status, o.errs)
+	}
+	kept := <-idle
+	close(release)
+	<-inCallback
+	kept.Close() // the server closes the idle connection while the loop is busy
+	after, _ := Request(RequestOptions{Host: host, Port: port, Path: "/after", Agent: a}, nil)
+	tr := trace(after, true)
+	after.End(nil, nil)
+	// The request has taken the idle connection once the pool is empty.
+	if !waitFor(5*time.Second, func() bool { _, _, free, _ := agentCounts(a); return free == 0 }) {
+		t.Fatal("the request did not take the idle connection")
+	}
+	close(unblock)
+	if !tr.wait(10 * time.Second) {
+		t.Fatal("the request given the closed connection never closed")
+	}
+	if o := tr.snapshot(); o.status != 200 || string(o.body) != "ok" || len(o.errs) != 0 {
+		t.Fatalf("after the close: status %d body %q errors %v", o.status, o.body, o.errs)
 	}
 }
