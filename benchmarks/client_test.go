@@ -13,7 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/panjf2000/gnet/v2"
 	"github.com/valyala/fasthttp"
+
+	"github.com/loophttp/loophttp/benchmarks/internal/ceiling"
 
 	"github.com/loophttp/loophttp/api"
 	"github.com/loophttp/loophttp/codec"
@@ -53,14 +56,51 @@ func startHello(b *testing.B) (string, int) {
 	return a.IP.String(), a.Port
 }
 
-// BenchmarkClient measures keep-alive GETs against one local server with
-// conc requests in flight: loophttp's client at the engine level (poller
+// BenchmarkClient measures keep-alive GETs against one local server (a
+// loophttp engine-level server, and the gnet ceiling that answers without
+// parsing) with conc requests in flight: loophttp's client at the engine level (poller
 // client connections driven by engine.ClientConn, each beginning its next
 // request when the last one ends) and through the api (Request chains on
 // an Agent), fasthttp's HostClient and net/http's Client (conc goroutines
 // each). One op is one request.
 func BenchmarkClient(b *testing.B) {
-	host, port := startHello(b)
+	for _, server := range []string{"loophttp", "ceiling"} {
+		b.Run(server, func(b *testing.B) {
+			host, port := startHello(b)
+			if server == "ceiling" {
+				host, port = startCeiling(b)
+			}
+			benchClients(b, host, port)
+		})
+	}
+}
+
+// startCeiling starts the gnet server that answers without parsing: a
+// server that costs less than any client, so the clients' differences
+// show.
+func startCeiling(b *testing.B) (string, int) {
+	type booted struct {
+		eng  gnet.Engine
+		addr net.Addr
+	}
+	up := make(chan booted, 1)
+	done := make(chan error, 1)
+	go func() { done <- ceiling.Run("127.0.0.1:0", func(e gnet.Engine, a net.Addr) { up <- booted{e, a} }) }()
+	var bt booted
+	select {
+	case bt = <-up:
+	case err := <-done:
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		_ = bt.eng.Stop(context.Background())
+		<-done
+	})
+	a := bt.addr.(*net.TCPAddr)
+	return a.IP.String(), a.Port
+}
+
+func benchClients(b *testing.B, host string, port int) {
 	addr := net.JoinHostPort(host, strconv.Itoa(port))
 	for _, conc := range []int{1, 16, 128} {
 		b.Run(fmt.Sprintf("loophttp-engine/c%d", conc), func(b *testing.B) { benchEngineClient(b, addr, conc) })
@@ -71,7 +111,7 @@ func BenchmarkClient(b *testing.B) {
 }
 
 func benchLoophttpClient(b *testing.B, host string, port, conc int) {
-	agent := api.NewAgent(api.AgentOptions{MaxSockets: conc, Loops: 1})
+	agent := api.NewAgent(api.AgentOptions{MaxSockets: conc, Loops: clientLoops})
 	defer agent.Destroy()
 	opts := api.RequestOptions{Host: host, Port: port, Path: "/", Agent: agent}
 	var left atomic.Int64
@@ -223,7 +263,7 @@ func (k *chain) next(c *engine.ClientConn) {
 }
 
 func benchEngineClient(b *testing.B, addr string, conc int) {
-	cl, err := poller.NewClient(poller.ClientConfig{Loops: 1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, nil)
+	cl, err := poller.NewClient(poller.ClientConfig{Loops: clientLoops, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -263,3 +303,8 @@ func benchEngineClient(b *testing.B, addr string, conc int) {
 		b.Fatalf("%d requests failed", failed.Load())
 	}
 }
+
+// clientLoops is the loophttp client's event loops: one, so that the
+// server has the other core (two measured slower here: three busy threads
+// on two cores).
+var clientLoops = 1

@@ -1,4 +1,4 @@
-package main
+package ceiling
 
 import (
 	"context"
@@ -17,7 +17,7 @@ func TestAnswers(t *testing.T) {
 	}
 	up := make(chan booted, 1)
 	done := make(chan error, 1)
-	go func() { done <- run("127.0.0.1:0", func(e gnet.Engine, a net.Addr) { up <- booted{e, a} }) }()
+	go func() { done <- Run("127.0.0.1:0", func(e gnet.Engine, a net.Addr) { up <- booted{e, a} }) }()
 	var b booted
 	select {
 	case b = <-up:
