@@ -196,8 +196,8 @@ func (a *Agent) logger() *slog.Logger {
 	return slog.Default()
 }
 
-// ErrAgentDestroyed is what requests waiting for a connection get when
-// their agent is destroyed.
+// ErrAgentDestroyed is what requests waiting for a connection, or in
+// flight on one, get when their agent is destroyed.
 var ErrAgentDestroyed = errors.New("api: agent destroyed")
 
 // loops returns the agent's client, starting it on first use. Called with
@@ -402,9 +402,9 @@ func (h agentHooks) Closed(pc *poller.Conn) {
 	}
 }
 
-// Destroy closes every connection of the agent (requests in progress end
-// with 'close') and stops its event loops; a later request starts them
-// again.
+// Destroy closes every connection of the agent (requests in progress hear
+// ErrAgentDestroyed, then 'close') and stops its event loops; a later
+// request starts them again.
 func (a *Agent) Destroy() {
 	a.mu.Lock()
 	cl := a.client

@@ -864,6 +864,8 @@ func clientError(err error) error {
 		return &ParseError{Kind: kind}
 	case errors.Is(err, engine.ErrTruncated):
 		return ErrResponseAborted
+	case errors.Is(err, poller.ErrClientClosed):
+		return ErrAgentDestroyed
 	}
 	return err
 }

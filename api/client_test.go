@@ -851,3 +851,23 @@ func TestClientIdleConnectionClosedBeforeItsLoopBindsTheRequest(t *testing.T) {
 		t.Fatalf("after the close: status %d body %q errors %v", o.status, o.body, o.errs)
 	}
 }
+
+func TestClientAgentDestroyFailsRequestsInFlight(t *testing.T) {
+	host, port, _ := rawServer(t, func(c net.Conn) { io.Copy(io.Discard, c) })
+	a := NewAgent(AgentOptions{Loops: 1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	defer a.Destroy()
+	req, _ := Request(RequestOptions{Host: host, Port: port, Agent: a}, nil)
+	bound := make(chan struct{})
+	req.OnSocket(func(*Socket) { close(bound) })
+	var errs []error
+	done := make(chan struct{})
+	req.OnError(func(err error) { errs = append(errs, err) })
+	req.OnClose(func() { close(done) })
+	req.End(nil, nil)
+	<-bound
+	a.Destroy()
+	<-done
+	if len(errs) != 1 || !errors.Is(errs[0], ErrAgentDestroyed) {
+		t.Fatalf("errors %v; want ErrAgentDestroyed once", errs)
+	}
+}

@@ -205,6 +205,9 @@ func (c *ClientConn) SetFreeTimeout(d time.Duration) {
 // ErrAborted.
 func (c *ClientConn) Close() { c.close(ErrAborted) }
 
+// CloseWith closes the connection; the exchanges in flight end with err.
+func (c *ClientConn) CloseWith(err error) { c.close(err) }
+
 // Begin starts an exchange with the request line "method target
 // HTTP/1.1". Header fields follow with AddField; the head goes out with
 // the first Write or End. h hears the response. On a connection with

@@ -226,7 +226,7 @@ func (cl *Client) loopFor(el gnet.EventLoop, now time.Time) *loop {
 func (cl *Client) OpenConns() int64 { return cl.open.Load() }
 
 // Close closes every connection (their exchanges end with
-// engine.ErrAborted), waits for dials in flight, and stops the loops.
+// ErrClientClosed), waits for dials in flight, and stops the loops.
 // Safe from any goroutine, once.
 func (cl *Client) Close() error {
 	cl.mu.Lock()
@@ -242,7 +242,7 @@ func (cl *Client) Close() error {
 	for _, l := range cl.loops {
 		_ = l.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 			for c := range l.conns {
-				c.cc.Close()
+				c.cc.CloseWith(ErrClientClosed)
 			}
 			return nil
 		}))

@@ -203,8 +203,8 @@ func TestClientCloseAbortsExchanges(t *testing.T) {
 	if err := cl.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if r := k.wait(t); !errors.Is(r.err, engine.ErrAborted) {
-		t.Fatalf("exchange ended with %v; want ErrAborted", r.err)
+	if r := k.wait(t); !errors.Is(r.err, ErrClientClosed) {
+		t.Fatalf("exchange ended with %v; want ErrClientClosed", r.err)
 	}
 	cl.Dial(context.Background(), ln.Addr().String(), nil, func(c *Conn, err error) {
 		if !errors.Is(err, ErrClientClosed) {
