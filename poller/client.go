@@ -164,36 +164,20 @@ func (cl *Client) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 }
 
 // OnTraffic hands the input to the connection's ClientConn. gnet calls it.
-func (cl *Client) OnTraffic(gc gnet.Conn) gnet.Action {
-	c, ok := gc.Context().(*Conn)
-	if !ok || !c.open.Load() {
-		return gnet.Close
-	}
-	c.m.OnData(time.Now())
-	c.afterEvent()
-	return gnet.None
-}
+func (cl *Client) OnTraffic(gc gnet.Conn) gnet.Action { return traffic(gc) }
 
-// OnClose ends the connection's exchange and returns the Conn to the pool.
-// gnet calls it.
+// OnClose ends the connection's exchanges and returns the Conn to the
+// pool. gnet calls it.
 func (cl *Client) OnClose(gc gnet.Conn, err error) gnet.Action {
-	c, ok := gc.Context().(*Conn)
-	if !ok || !c.open.Load() {
+	c := closing(gc, err)
+	if c == nil {
 		return gnet.None
 	}
-	c.open.Store(false)
-	now := time.Now()
-	c.closeErr = err
-	if !c.m.Closed() {
-		c.m.OnEOF(now)
-	}
-	c.m.OnClose(now)
 	cl.open.Add(-1)
 	if cl.hooks != nil {
 		cl.hooks.Closed(c)
 	}
-	c.loop.close(c)
-	gc.SetContext(nil)
+	c.done(gc)
 	return gnet.None
 }
 

@@ -200,3 +200,43 @@ func (c *Conn) onTimer(now time.Time) {
 	c.m.OnTimer(now)
 	c.afterEvent()
 }
+
+// traffic hands the input of gc's connection to its state machine and
+// writes its output once: OnTraffic of both sides.
+func traffic(gc gnet.Conn) gnet.Action {
+	c, ok := gc.Context().(*Conn)
+	if !ok || !c.open.Load() {
+		return gnet.Close
+	}
+	c.m.OnData(time.Now())
+	c.afterEvent()
+	return gnet.None
+}
+
+// closing ends gc's connection in its state machine, for a close from
+// either side (an EOF from the peer first lets what is complete be
+// answered), and returns the Conn; nil when there was nothing to end.
+// The caller settles its counts and hooks, then calls done.
+func closing(gc gnet.Conn, err error) *Conn {
+	c, ok := gc.Context().(*Conn)
+	if !ok || !c.open.Load() {
+		return nil
+	}
+	// Closed from now on for Submit: whoever hears of the close finds
+	// later calls refused at once.
+	c.open.Store(false)
+	now := time.Now()
+	c.closeErr = err
+	if !c.m.Closed() {
+		c.m.OnEOF(now)
+		c.Flush() // gnet writes what is left after OnClose returns
+	}
+	c.m.OnClose(now)
+	return c
+}
+
+// done returns a closed Conn to its loop's pool.
+func (c *Conn) done(gc gnet.Conn) {
+	c.loop.close(c)
+	gc.SetContext(nil)
+}

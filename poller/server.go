@@ -173,40 +173,21 @@ func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 
 // OnTraffic hands the buffered input to the engine and writes its output
 // once. gnet calls it.
-func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
-	c, ok := gc.Context().(*Conn)
-	if !ok || !c.open.Load() {
-		return gnet.Close
-	}
-	c.m.OnData(time.Now())
-	c.afterEvent()
-	return gnet.None
-}
+func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action { return traffic(gc) }
 
 // OnClose ends the connection's exchange and returns its state to the
 // pool. gnet calls it, for a close from either side; an EOF from the peer
 // lets complete requests already buffered be answered first.
 func (s *Server) OnClose(gc gnet.Conn, err error) gnet.Action {
-	c, ok := gc.Context().(*Conn)
-	if !ok || !c.open.Load() {
+	c := closing(gc, err)
+	if c == nil {
 		return gnet.None
 	}
-	// Closed from now on for Submit: whoever hears of the close (the
-	// handler's Close below) finds later calls refused at once.
-	c.open.Store(false)
-	now := time.Now()
-	c.closeErr = err
-	if !c.m.Closed() {
-		c.m.OnEOF(now)
-		c.Flush() // gnet writes what is left after OnClose returns
-	}
-	c.m.OnClose(now)
 	s.open.Add(-1) // before Closed, so the hook sees the count without c
 	if s.hooks != nil {
 		s.hooks.Closed(c)
 	}
-	c.loop.close(c)
-	gc.SetContext(nil)
+	c.done(gc)
 	return gnet.None
 }
 
