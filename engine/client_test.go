@@ -178,16 +178,7 @@ func TestConformanceClient(t *testing.T) {
 		t.Run(v.ID, func(t *testing.T) {
 			t.Parallel()
 			in := v.Input()
-			ways := [][]int{nil}
-			for k := 1; k < len(in); k++ {
-				ways = append(ways, []int{k})
-			}
-			every := make([]int, 0, len(in))
-			for k := 1; k < len(in); k++ {
-				every = append(every, k)
-			}
-			ways = append(ways, every)
-			for _, cuts := range ways {
+			for _, cuts := range conformance.Cuts(len(in)) {
 				if msg := runClientCase(t, v, cuts); msg != "" {
 					t.Fatalf("cuts %v: %s\n  raw %q", shortCuts(cuts), msg, v.Raw)
 				}

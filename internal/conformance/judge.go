@@ -32,6 +32,20 @@ func (v *Vector) Run(cuts ...int) *Outcome {
 	return w.Close()
 }
 
+// Cuts lists the ways to deliver n bytes that the corpus tests use: whole
+// (no cut), split once at every offset, and byte by byte.
+func Cuts(n int) [][]int {
+	ways := [][]int{nil}
+	for k := 1; k < n; k++ {
+		ways = append(ways, []int{k})
+	}
+	every := make([]int, 0, n)
+	for k := 1; k < n; k++ {
+		every = append(every, k)
+	}
+	return append(ways, every)
+}
+
 // Input is everything the peer sends: raw, then then_send.
 func (v *Vector) Input() []byte {
 	return append(bytes.Clone(v.Raw), v.ThenSend...)
