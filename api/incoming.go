@@ -260,8 +260,9 @@ func (m *IncomingMessage) OnError(fn func(error)) {
 }
 
 // Pause stops delivering the body: the connection is not read further
-// until Resume (input stays buffered, within the engine's bound). With a
-// worker pool it takes effect on the loop shortly after.
+// until Resume (input stays buffered, within the engine's bound). Called
+// from the request's own callbacks it takes effect at once; from another
+// goroutine, or with a worker pool, on the loop shortly after.
 func (m *IncomingMessage) Pause() {
 	if m.cr != nil {
 		m.cr.onLoop(func(x *engine.Exchange) { x.Pause() })
@@ -289,10 +290,18 @@ func (m *IncomingMessage) Resume() {
 	})
 }
 
-// onLoop runs fn now when handlers run on the loop, else hands it to the
-// loop.
+// onLoop runs fn now when the loop is running one of the request's
+// callbacks (the caller is that callback: a Pause from OnData takes effect
+// before the next chunk), else hands it to the loop, where it runs shortly
+// after. A request whose exchange is over is left alone.
 func (m *IncomingMessage) onLoop(fn func()) {
-	if m.Socket.srv.pool == nil {
+	s := m.lock()
+	if s == nil {
+		return
+	}
+	ex := s.ex
+	s.lmu.Unlock()
+	if m.Socket.srv.pool == nil && ex.inCallback.Load() {
 		fn()
 		return
 	}
