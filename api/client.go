@@ -111,6 +111,7 @@ type ClientRequest struct {
 	full     bool       // the engine's output is over its mark
 	owed     bool       // a Write returned false: OnDrain is owed
 	retried  bool
+	stopping *stopCall // Abort or Destroy was called: no retry from then on
 	timeout  time.Duration
 	socketed bool // OnSocket has fired
 
@@ -463,25 +464,36 @@ func (r *ClientRequest) Destroy(err error) {
 // stop implements Abort and Destroy.
 func (r *ClientRequest) stop(err error, abort bool) {
 	r.mu.Lock()
-	switch r.state {
-	case reqDone:
+	if r.state == reqDone || r.stopping != nil {
 		r.mu.Unlock()
-	case reqAttached:
-		r.mu.Unlock()
-		r.onLoop(func(x *engine.Exchange) {
-			if abort {
-				r.emit(r.listeners(&r.onAbort))
-			}
-			x.Abort(err) // Close follows, with err (or ErrAborted)
-		})
-	default: // not bound: end here; the agent skips a request that is done
+		return
+	}
+	r.stopping = &stopCall{err: err, abort: abort}
+	if r.state != reqAttached { // not bound: end here; the agent skips a request that is done
 		r.state = reqDone
 		r.mu.Unlock()
-		if abort {
-			r.emit(r.listeners(&r.onAbort))
-		}
-		r.finish(err)
+		r.finishStopped()
+		return
 	}
+	r.mu.Unlock()
+	// Close follows on the loop (see reqHandler.Close), also when the
+	// exchange ends on its own before this runs.
+	r.onLoop(func(x *engine.Exchange) { x.Abort(err) })
+}
+
+// stopCall is an Abort or Destroy waiting to be carried out.
+type stopCall struct {
+	err   error
+	abort bool
+}
+
+// finishStopped ends a stopped request as its Abort ('abort', 'close')
+// or Destroy ('error', 'close') says, whatever ended its exchange.
+func (r *ClientRequest) finishStopped() {
+	if r.stopping.abort {
+		r.emit(r.listeners(&r.onAbort))
+	}
+	r.finish(r.stopping.err)
 }
 
 // onLoop runs fn with the exchange on the bound connection's loop while
@@ -610,7 +622,7 @@ func (r *ClientRequest) retry(x *engine.Exchange, err error) bool {
 		return false
 	}
 	r.mu.Lock()
-	if r.replay == nil || r.retried {
+	if r.replay == nil || r.retried || r.stopping != nil {
 		r.mu.Unlock()
 		return false
 	}
@@ -847,11 +859,18 @@ func (h *reqHandler) Close(x *engine.Exchange, err error) {
 	if err != nil && r.retry(x, err) {
 		return
 	}
+	r.mu.Lock()
+	stopped := r.stopping != nil
+	r.mu.Unlock()
+	end := func() { r.finish(clientError(err)) }
+	if stopped {
+		end = r.finishStopped
+	}
 	if ac == nil {
-		r.finish(clientError(err))
+		end()
 		return
 	}
-	ac.during(func() { r.finish(clientError(err)) })
+	ac.during(end)
 }
 
 // clientError maps an engine error to the api's.

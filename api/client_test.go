@@ -871,3 +871,66 @@ func TestClientAgentDestroyFailsRequestsInFlight(t *testing.T) {
 		t.Fatalf("errors %v; want ErrAgentDestroyed once", errs)
 	}
 }
+
+// TestClientAbortRacingStaleConnection: Abort called while the server
+// resets the kept connection the request went out on (the loop held so
+// that both reach it together) ends the request with 'abort' and 'close',
+// never an error, a response or a retry on a new connection. (gnet runs
+// the Abort's task before it reads the reset, so this does not reach the
+// other order, where a hang-up is seen first: there the request's stop
+// mark keeps retry from sending it again; see ClientRequest.retry.)
+func TestClientAbortRacingStaleConnection(t *testing.T) {
+	got, hangup := make(chan struct{}, 1), make(chan struct{})
+	host, port, conns := rawServer(t, func(c net.Conn) {
+		r := bufio.NewReader(c)
+		for i := 0; ; i++ {
+			if readHead(r) != nil {
+				return
+			}
+			if i == 1 { // the second request on a kept connection: hang up
+				got <- struct{}{}
+				<-hangup
+				c.(*net.TCPConn).SetLinger(0)
+				return
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	for round := 0; round < 20; round++ {
+		a := NewAgent(AgentOptions{Loops: 1, MaxSockets: 1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if o := fetch(t, RequestOptions{Host: host, Port: port, Agent: a}, nil); o.status != 200 {
+			t.Fatal(o.errs)
+		}
+		req, _ := Request(RequestOptions{Host: host, Port: port, Agent: a}, nil)
+		socks := make(chan *Socket, 1)
+		req.OnSocket(func(s *Socket) { socks <- s })
+		var mu sync.Mutex
+		var events []string
+		note := func(e string) { mu.Lock(); events = append(events, e); mu.Unlock() }
+		req.OnAbort(func() { note("abort") })
+		req.OnResponse(func(*IncomingMessage) { note("response") })
+		req.OnError(func(error) { note("error") })
+		done := make(chan struct{})
+		req.OnClose(func() { note("close"); close(done) })
+		req.End(nil, nil)
+		<-got // the server has the request and will not answer it
+		sock := <-socks
+		held, release := make(chan struct{}), make(chan struct{})
+		if err := sock.pc.Submit(sock.gen, func() { close(held); <-release }); err != nil {
+			t.Fatal(err)
+		}
+		<-held
+		hangup <- struct{}{} // the server resets the connection while the loop is held
+		req.Abort()
+		close(release)
+		<-done
+		a.Destroy()
+		mu.Lock()
+		ev := strings.Join(events, " ")
+		mu.Unlock()
+		if ev != "abort close" {
+			t.Fatalf("round %d: events %q; want \"abort close\"", round, ev)
+		}
+	}
+	_ = conns
+}
