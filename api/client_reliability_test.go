@@ -105,7 +105,22 @@ type clientBaseline struct{ fds, goroutines int }
 
 func takeClientBaseline(t *testing.T) clientBaseline {
 	t.Helper()
-	return clientBaseline{fds: openFDCount(t), goroutines: runtime.NumGoroutine()}
+	// A server that has just started may still be starting its loops
+	// (gnet boots them after Start returns): take the counts once they
+	// have held still for 100 ms (at most 2 s).
+	b := clientBaseline{fds: openFDCount(t), goroutines: runtime.NumGoroutine()}
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for still, deadline := 0, time.Now().Add(2*time.Second); still < 10 && time.Now().Before(deadline); {
+		<-tick.C
+		now := clientBaseline{fds: openFDCount(t), goroutines: runtime.NumGoroutine()}
+		if now == b {
+			still++
+			continue
+		}
+		b, still = now, 0
+	}
+	return b
 }
 
 // agentCounts reads, under the agent's lock, the connections its client
