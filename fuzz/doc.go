@@ -28,6 +28,15 @@
 // the connection always ends closed with its pooled decoders and field
 // buffers given back.
 //
+// FuzzClientEngine is its client counterpart, a hostile server: arbitrary
+// response bytes split at a fuzzer-chosen point through a client
+// connection carrying a few requests (one at a time or pipelined, bodies
+// paused and resumed, a handler that may panic): no panic escapes, the
+// handler hears only of open exchanges, every exchange begun closes
+// exactly once, input stays within its bounds (the limits for a head,
+// MaxUnread for a paused body), and the connection ends
+// closed.
+//
 // FuzzDiffNetHTTP feeds one input to loophttp's request parser (through the
 // stream harness of the conformance test) and to net/http.ReadRequest
 // followed by reading the whole body, and judges only the first request.
