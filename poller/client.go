@@ -47,8 +47,8 @@ type Client struct {
 	hooks ClientHooks
 	gc    *gnet.Client
 
-	mu      sync.Mutex // guards loops, stopped and dials
-	loops   map[gnet.EventLoop]*loop
+	loops   loopSet
+	mu      sync.Mutex // guards stopped and dials
 	stopped bool
 	dials   sync.WaitGroup
 	open    atomic.Int64
@@ -82,7 +82,7 @@ func NewClient(cfg ClientConfig, hooks ClientHooks) (*Client, error) {
 		cfg.Logger = slog.Default()
 	}
 	cfg.Engine.Logger = cfg.Logger
-	cl := &Client{cfg: cfg, hooks: hooks, loops: map[gnet.EventLoop]*loop{}}
+	cl := &Client{cfg: cfg, hooks: hooks}
 	cl.ctx, cl.cancel = context.WithCancel(context.Background())
 	cl.gc, err = gnet.NewClient(cl,
 		gnet.WithMulticore(true),
@@ -181,28 +181,20 @@ func (cl *Client) OnClose(gc gnet.Conn, err error) gnet.Action {
 	return gnet.None
 }
 
-// OnTick posts a tick task to every loop.
+// OnTick advances every loop's wheel. gnet calls it.
 func (cl *Client) OnTick() (time.Duration, gnet.Action) {
-	cl.mu.Lock()
-	for _, l := range cl.loops {
-		_ = l.el.Execute(context.Background(), l.tickTask)
-	}
-	cl.mu.Unlock()
+	cl.loops.tick()
 	return cl.cfg.Tick, gnet.None
 }
 
 // loopFor returns the state of the loop el, creating it on its first
 // connection.
 func (cl *Client) loopFor(el gnet.EventLoop, now time.Time) *loop {
-	cl.mu.Lock()
-	defer cl.mu.Unlock()
-	if l, ok := cl.loops[el]; ok {
+	return cl.loops.get(el, func() *loop {
+		l := newBareLoop(el, cl.cfg.Tick, cl.cfg.Engine.HighWater, now)
+		l.cli = cl
 		return l
-	}
-	l := newBareLoop(el, cl.cfg.Tick, cl.cfg.Engine.HighWater, now)
-	l.cli = cl
-	cl.loops[el] = l
-	return l
+	})
 }
 
 // OpenConns reports the client connections currently open. Safe from any
@@ -222,16 +214,14 @@ func (cl *Client) Close() error {
 	cl.mu.Unlock()
 	cl.cancel()
 	cl.dials.Wait()
-	cl.mu.Lock()
-	for _, l := range cl.loops {
-		_ = l.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+	cl.loops.each(func(l *loop) gnet.Runnable {
+		return gnet.RunnableFunc(func(context.Context) error {
 			for c := range l.conns {
 				c.cc.CloseWith(ErrClientClosed)
 			}
 			return nil
-		}))
-	}
-	cl.mu.Unlock()
+		})
+	})
 	ticker := time.NewTicker(time.Millisecond)
 	defer ticker.Stop()
 	for cl.open.Load() > 0 { // the loops are closing them

@@ -2,6 +2,7 @@ package poller
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -137,3 +138,39 @@ func (l *loop) tick(now time.Time) {
 		}
 	}
 }
+
+// loopSet is the loops of a server or a client, created on each loop's
+// first connection. Safe from any goroutine.
+type loopSet struct {
+	mu sync.Mutex
+	m  map[gnet.EventLoop]*loop
+}
+
+// get returns the state of the loop el, creating it with create (called on
+// el, under the set's lock) on its first connection.
+func (ls *loopSet) get(el gnet.EventLoop, create func() *loop) *loop {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	if l, ok := ls.m[el]; ok {
+		return l
+	}
+	if ls.m == nil {
+		ls.m = map[gnet.EventLoop]*loop{}
+	}
+	l := create()
+	ls.m[el] = l
+	return l
+}
+
+// each posts a task built by task to every loop.
+func (ls *loopSet) each(task func(l *loop) gnet.Runnable) {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	for _, l := range ls.m {
+		_ = l.el.Execute(context.Background(), task(l))
+	}
+}
+
+// tick posts every loop its tick task: the wheels are owned by their
+// loops, and gnet runs OnTick on a goroutine of its own.
+func (ls *loopSet) tick() { ls.each(func(l *loop) gnet.Runnable { return l.tickTask }) }

@@ -124,12 +124,12 @@ func settle(cond func() bool) bool {
 // not given back.
 func loopState(t *testing.T, s *Server) (conns, inUse int) {
 	t.Helper()
-	s.mu.Lock()
-	loops := make([]*loop, 0, len(s.loops))
-	for _, l := range s.loops {
+	s.loops.mu.Lock()
+	loops := make([]*loop, 0, len(s.loops.m))
+	for _, l := range s.loops.m {
 		loops = append(loops, l)
 	}
-	s.mu.Unlock()
+	s.loops.mu.Unlock()
 	for _, l := range loops {
 		got := make(chan [2]int, 1)
 		err := l.el.Execute(context.Background(), gnetTask(func() {

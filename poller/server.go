@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -68,8 +67,7 @@ type Server struct {
 	nextCPU  atomic.Int32
 	open     atomic.Int64 // connections between OnOpen and OnClose
 
-	mu    sync.Mutex // guards loops
-	loops map[gnet.EventLoop]*loop
+	loops loopSet
 }
 
 // ErrServerClosed is returned by Shutdown after the server has stopped.
@@ -105,7 +103,6 @@ func Start(cfg Config, h engine.Handler, hooks Hooks) (*Server, error) {
 	s := &Server{
 		cfg: cfg, handler: h, hooks: hooks,
 		booted: make(chan error, 1), done: make(chan error, 1),
-		loops: map[gnet.EventLoop]*loop{},
 	}
 	go func() {
 		err := gnet.Run(s, "tcp://"+cfg.Addr,
@@ -191,31 +188,21 @@ func (s *Server) OnClose(gc gnet.Conn, err error) gnet.Action {
 	return gnet.None
 }
 
-// OnTick posts a tick task to every loop: the wheels are owned by their
-// loops, and gnet runs OnTick on a goroutine of its own.
+// OnTick advances every loop's wheel. gnet calls it.
 func (s *Server) OnTick() (time.Duration, gnet.Action) {
-	s.mu.Lock()
-	for _, l := range s.loops {
-		_ = l.el.Execute(context.Background(), l.tickTask)
-	}
-	s.mu.Unlock()
+	s.loops.tick()
 	return s.cfg.Tick, gnet.None
 }
 
 // loopFor returns the state of the loop el, creating it (on el itself) on
 // its first connection, and pinning the loop's thread if asked.
 func (s *Server) loopFor(el gnet.EventLoop, now time.Time) *loop {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if l, ok := s.loops[el]; ok {
-		return l
-	}
-	if s.cfg.PinCPU {
-		s.pinThisThread()
-	}
-	l := newLoop(s, el, now)
-	s.loops[el] = l
-	return l
+	return s.loops.get(el, func() *loop {
+		if s.cfg.PinCPU {
+			s.pinThisThread()
+		}
+		return newLoop(s, el, now)
+	})
 }
 
 // pinThisThread pins the calling loop thread to the next allowed CPU.
@@ -260,11 +247,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	// Each loop closes its idle connections now (and on every tick
 	// after) and every other connection when its response has ended.
-	s.mu.Lock()
-	for _, l := range s.loops {
-		_ = l.el.Execute(context.Background(), l.tickTask)
-	}
-	s.mu.Unlock()
+	s.loops.tick()
 	ticker := time.NewTicker(s.cfg.Tick)
 	defer ticker.Stop()
 	var ctxErr error
