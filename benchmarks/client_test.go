@@ -149,14 +149,7 @@ func benchLoophttpClient(b *testing.B, host string, port, conc int) {
 		}
 		wg.Wait()
 	}
-	run(conc)
-	b.ReportAllocs()
-	b.ResetTimer()
-	run(b.N)
-	b.StopTimer()
-	if failed.Load() > 0 {
-		b.Fatalf("%d requests failed", failed.Load())
-	}
+	measure(b, conc, run, &failed)
 }
 
 func benchFasthttpClient(b *testing.B, addr string, conc int) {
@@ -207,14 +200,7 @@ func goroutines(b *testing.B, conc int, do func() bool) {
 		}
 		wg.Wait()
 	}
-	run(conc)
-	b.ReportAllocs()
-	b.ResetTimer()
-	run(b.N)
-	b.StopTimer()
-	if failed.Load() > 0 {
-		b.Fatalf("%d requests failed", failed.Load())
-	}
+	measure(b, conc, run, &failed)
 }
 
 // chain is one connection of benchEngineClient: it sends GET / again each
@@ -294,6 +280,18 @@ func benchEngineClient(b *testing.B, addr string, conc int) {
 		}
 		wg.Wait()
 	}
+	measure(b, conc, run, &failed)
+}
+
+// clientLoops is the loophttp client's event loops: one, so that the
+// server has the other core (two measured slower here: three busy threads
+// on two cores).
+var clientLoops = 1
+
+// measure warms a client up with one round of conc requests, then times
+// b.N requests (run(n) makes n requests and returns when they are done),
+// and fails the benchmark if any request failed.
+func measure(b *testing.B, conc int, run func(n int), failed *atomic.Int64) {
 	run(conc)
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -303,8 +301,3 @@ func benchEngineClient(b *testing.B, addr string, conc int) {
 		b.Fatalf("%d requests failed", failed.Load())
 	}
 }
-
-// clientLoops is the loophttp client's event loops: one, so that the
-// server has the other core (two measured slower here: three busy threads
-// on two cores).
-var clientLoops = 1
