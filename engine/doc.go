@@ -45,7 +45,10 @@
 // RFC 9112). HEAD, 204 and 304 responses carry no body; a 101 or a 2xx to
 // CONNECT turns the connection into a byte stream. When both sides keep the
 // connection and the request went out whole, ClientOwner.Idle offers it for
-// the next exchange; bytes nobody asked for close it.
+// the next exchange; bytes nobody asked for close it. Begin on a busy
+// connection pipelines the request behind ones already sent whole
+// (responses are matched in order; a close fails the ones behind with
+// ErrHangUp).
 //
 // # Threading and lifetimes
 //
