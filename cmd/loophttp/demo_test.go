@@ -11,7 +11,7 @@ import (
 
 func startTest(t *testing.T, args ...string) string {
 	t.Helper()
-	srv, addr, err := startDemo(append([]string{"-addr", "127.0.0.1:0", "-quiet", "-loops", "1"}, args...), io.Discard)
+	srv, addr, _, err := startDemo(append([]string{"-addr", "127.0.0.1:0", "-quiet", "-loops", "1"}, args...), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,7 @@
 // generates load, all on loophttp's engine.
 //
 //	loophttp                 serve the demo on 127.0.0.1:8080
-//	loophttp serve [flags]   the same, with -addr, -loops, -pin, -timeout, -inspect, -quiet
+//	loophttp serve [flags]   the same, with -addr, -loops, -pin, -timeout, -inspect, -quiet, -cpuprofile
 //	loophttp get [flags] URL one request: the body (-i with the head, -json all of it)
 //	loophttp load [flags] URL keep-alive (or pipelined) load: requests/s, latency percentiles
 //
@@ -21,6 +21,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"time"
 
@@ -52,9 +53,16 @@ func main() {
 
 // serve runs the demo until an interrupt.
 func serve(args []string, out io.Writer) error {
-	srv, addr, err := startDemo(args, out)
+	srv, addr, profile, err := startDemo(args, out)
 	if err != nil {
 		return err
+	}
+	if profile != "" {
+		stopProfile, err := startProfile(profile)
+		if err != nil {
+			return err
+		}
+		defer stopProfile()
 	}
 	fmt.Fprintln(out, "loophttp listening on http://"+addr)
 	stop := make(chan os.Signal, 1)
@@ -71,37 +79,53 @@ func serve(args []string, out io.Writer) error {
 	}
 }
 
-// startDemo parses the serve flags and starts the demo server.
-func startDemo(args []string, out io.Writer) (*api.Server, string, error) {
+// startDemo parses the serve flags and starts the demo server. It returns
+// the server, its address and the -cpuprofile path ("" for none).
+func startDemo(args []string, out io.Writer) (srv *api.Server, addr, profile string, err error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(out)
-	addr := fs.String("addr", "127.0.0.1:8080", "listen address (host:port; port 0 picks one)")
+	listen := fs.String("addr", "127.0.0.1:8080", "listen address (host:port; port 0 picks one)")
 	loops := fs.Int("loops", 0, "event loops (0: one per CPU)")
 	pin := fs.Bool("pin", false, "pin each event loop to a CPU")
 	timeout := fs.Duration("timeout", api.DefaultTimeout, "idle timeout of a request in progress (0: off)")
 	inspect := fs.Bool("inspect", false, "answer every request with its JSON description")
 	quiet := fs.Bool("quiet", false, "log nothing")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile to this file until the server stops")
 	if err := fs.Parse(args); err != nil {
-		return nil, "", err
+		return nil, "", "", err
 	}
-	host, portStr, err := net.SplitHostPort(*addr)
+	host, portStr, err := net.SplitHostPort(*listen)
 	if err != nil {
-		return nil, "", err
+		return nil, "", "", err
 	}
 	port, err := strconv.Atoi(portStr)
 	if err != nil {
-		return nil, "", fmt.Errorf("port %q: %w", portStr, err)
+		return nil, "", "", fmt.Errorf("port %q: %w", portStr, err)
 	}
 	opts := &api.Options{Loops: *loops, PinCPU: *pin}
 	if *quiet {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	d := &demo{inspect: *inspect}
-	srv := api.CreateServer(d.handle, opts)
+	srv = api.CreateServer(d.handle, opts)
 	srv.SetTimeout(*timeout, nil)
 	if err := srv.Listen(port, host, 0, nil); err != nil {
-		return nil, "", err
+		return nil, "", "", err
 	}
 	a := srv.Address()
-	return srv, net.JoinHostPort(a.Address, strconv.Itoa(a.Port)), nil
+	return srv, net.JoinHostPort(a.Address, strconv.Itoa(a.Port)), *cpuprofile, nil
+}
+
+// startProfile writes a CPU profile to path until the returned function is
+// called.
+func startProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
