@@ -79,22 +79,28 @@ func itoa(n int) string {
 // adds to).
 func BenchmarkPipelined(b *testing.B) {
 	body := []byte("Hello, World!")
-	b.Run("api", func(b *testing.B) {
-		srv := CreateServer(func(req *IncomingMessage, res *ServerResponse) {
-			res.SetHeader("Content-Type", "text/plain")
-			res.End(body, nil)
-		}, &Options{Loops: 1, Logger: quiet().Logger})
-		if err := srv.Listen(0, "127.0.0.1", 0, nil); err != nil {
-			b.Fatal(err)
+	for _, reuse := range []bool{false, true} {
+		name := "api"
+		if reuse {
+			name = "api-reuse"
 		}
-		defer func() {
-			done := make(chan error)
-			srv.Close(func(err error) { done <- err })
-			<-done
-		}()
-		a := srv.Address()
-		pipelined(b, net.JoinHostPort(a.Address, itoa(a.Port)), body)
-	})
+		b.Run(name, func(b *testing.B) {
+			srv := CreateServer(func(req *IncomingMessage, res *ServerResponse) {
+				res.SetHeader("Content-Type", "text/plain")
+				res.End(body, nil)
+			}, &Options{Loops: 1, Logger: quiet().Logger, ReuseMessages: reuse})
+			if err := srv.Listen(0, "127.0.0.1", 0, nil); err != nil {
+				b.Fatal(err)
+			}
+			defer func() {
+				done := make(chan error)
+				srv.Close(func(err error) { done <- err })
+				<-done
+			}()
+			a := srv.Address()
+			pipelined(b, net.JoinHostPort(a.Address, itoa(a.Port)), body)
+		})
+	}
 	b.Run("engine", func(b *testing.B) {
 		srv, err := poller.Start(poller.Config{Addr: "127.0.0.1:0", Loops: 1, Logger: quiet().Logger}, plainHandler{body}, nil)
 		if err != nil {
@@ -149,17 +155,33 @@ func pipelined(b *testing.B, addr string, body []byte) {
 }
 
 // TestKeepAliveAllocs pins the api's allocation budget: one object per
-// keep-alive request answered with res.End (the exchange), counted over a
-// loopback socket whose client allocates nothing.
+// keep-alive request answered with res.End (the message), none with
+// Options.ReuseMessages, counted over a loopback socket whose client
+// allocates nothing.
 func TestKeepAliveAllocs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("counts allocations over a socket")
 	}
+	for _, tc := range []struct {
+		reuse bool
+		max   float64
+	}{{false, 1}, {true, 0}} {
+		opts := quiet()
+		opts.ReuseMessages = tc.reuse
+		if n := keepAliveAllocs(t, opts); n > tc.max {
+			t.Errorf("ReuseMessages %v: %v allocations per request; want at most %v", tc.reuse, n, tc.max)
+		}
+	}
+}
+
+// keepAliveAllocs returns the allocations per keep-alive request of a
+// server made with opts.
+func keepAliveAllocs(t *testing.T, opts *Options) float64 {
 	body := []byte("Hello, World!")
 	srv := CreateServer(func(req *IncomingMessage, res *ServerResponse) {
 		res.SetHeader("Content-Type", "text/plain")
 		res.End(body, nil)
-	}, quiet())
+	}, opts)
 	addr := listen(t, srv)
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -183,7 +205,5 @@ func TestKeepAliveAllocs(t *testing.T) {
 	for i := 0; i < 100; i++ {
 		roundTrip() // warm the pools
 	}
-	if n := testing.AllocsPerRun(500, roundTrip); n > 1 {
-		t.Fatalf("%v allocations per request; want at most 1", n)
-	}
+	return testing.AllocsPerRun(500, roundTrip)
 }

@@ -31,6 +31,14 @@
 // the connection for its next request, so a response used after its
 // exchange is over reports ErrConnectionGone rather than acting on another.
 //
+// Options.ReuseMessages removes that one allocation, on fasthttp's terms:
+// the IncomingMessage, the ServerResponse and the head's copy are reused
+// for the connection's later requests, so code must not keep them, or
+// strings from them, past the exchange's 'close'. A handler that answers
+// later (a timer, another goroutine) calls ServerResponse.Retain first,
+// which keeps that request's objects out of reuse. `loophttp serve` runs
+// with it.
+//
 // # IoT.js members and events, and their Go names
 //
 //	IoT.js / Node                       loophttp

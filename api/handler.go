@@ -40,13 +40,16 @@ type exchange struct {
 	done         bool        // Handler.Close has been called
 	closePending bool        // Close came while the response was being applied
 	pins         int         // api frames on the loop's stack using the exchange
+
+	own atomic.Pointer[message] // the message reused for each request (Options.ReuseMessages), until retained
 }
 
 // message is what one request allocates: the request and the response as
 // the user sees them, and inline storage for the copy of the request head
 // and its raw header list, so that a typical request allocates nothing
-// else. None of it is ever written twice: the strings stay valid as long
-// as the user keeps them.
+// else. None of it is ever written twice, so the strings stay valid as
+// long as the user keeps them, unless Options.ReuseMessages makes it the
+// exchange's own, rewritten for each request.
 type message struct {
 	req  IncomingMessage
 	res  ServerResponse
@@ -130,10 +133,10 @@ func (h *serverHandler) Request(st *engine.Stream, req *codec.Request) {
 	ex := sock.nextExchange(st)
 	ex.pin()
 	defer ex.unpin()
-	msg := &message{}
+	msg := h.newMessage(ex)
 	ex.msg = msg
 	msg.req.init(ex, msg, req)
-	msg.res.StatusCode, msg.res.st, msg.res.gen, msg.res.sock = 200, &ex.resSt, ex.xgen, sock
+	msg.res = ServerResponse{StatusCode: 200, st: &ex.resSt, gen: ex.xgen, sock: sock}
 	st.Data = ex
 	sock.current = ex
 
@@ -152,6 +155,20 @@ func (h *serverHandler) Request(st *engine.Stream, req *codec.Request) {
 	for _, fn := range hot.onRequest {
 		ex.deliver(event{kind: evRequest, handler: fn})
 	}
+}
+
+// newMessage returns the message of a new request: the exchange's own
+// with Options.ReuseMessages (and no workers), else a new one.
+func (h *serverHandler) newMessage(ex *exchange) *message {
+	if !h.srv.opts.ReuseMessages || h.srv.pool != nil {
+		return &message{}
+	}
+	m := ex.own.Load()
+	if m == nil {
+		m = &message{}
+		ex.own.Store(m)
+	}
+	return m // init and Request overwrite what the last request left
 }
 
 // handOver gives an upgrade or CONNECT request to its listeners, if there

@@ -82,29 +82,31 @@ func (m *IncomingMessage) lock() *msgState {
 	return s
 }
 
-// init copies what the request exposes out of the engine's borrowed views:
-// all of it into one buffer, once.
+// init sets m for the request of ex: every string is a view of the
+// message's own copy of the head (one copy, in msg.head when it fits),
+// never of the engine's borrowed bytes.
 func (m *IncomingMessage) init(ex *exchange, msg *message, req *codec.Request) {
-	m.st, m.gen, m.Socket = &ex.reqSt, ex.xgen, ex.sock
-	size := len(req.Method) + len(req.Target)
-	for _, h := range req.Headers {
-		size += len(h.Name) + len(h.Value)
-	}
-	arena := msg.head[:0]
-	if size > len(msg.head) {
-		arena = make([]byte, 0, size)
-	}
-	take := func(b []byte) string {
-		start := len(arena)
-		arena = append(arena, b...)
-		return view(arena[start:])
-	}
-	m.Method = methodName(req.Method, take)
-	m.URL = take(req.Target)
-	m.HTTPVersion = "1.1"
+	*m = IncomingMessage{st: &ex.reqSt, gen: ex.xgen, Socket: ex.sock, HTTPVersion: "1.1"}
 	if req.Minor == 0 {
 		m.HTTPVersion = "1.0"
 	}
+	head := headBytes(req)
+	arena := msg.head[:0]
+	if len(head) > len(msg.head) {
+		arena = make([]byte, 0, len(head))
+	}
+	arena = append(arena, head...)
+	take := func(b []byte) string {
+		if len(b) == 0 {
+			return ""
+		}
+		if off := offset(head, b); off >= 0 && off+len(b) <= len(arena) {
+			return view(arena[off : off+len(b)])
+		}
+		return string(b) // not in the head: never with the codec's views
+	}
+	m.Method = methodName(req.Method, take)
+	m.URL = take(req.Target)
 	m.RawHeaders = msg.raw[:0]
 	if 2*len(req.Headers) > len(msg.raw) {
 		m.RawHeaders = make([]string, 0, 2*len(req.Headers))
@@ -112,6 +114,21 @@ func (m *IncomingMessage) init(ex *exchange, msg *message, req *codec.Request) {
 	for _, h := range req.Headers {
 		m.RawHeaders = append(m.RawHeaders, take(h.Name), take(h.Value))
 	}
+}
+
+// headBytes returns the bytes of the parsed head from the method to the
+// end of its last field: the views of req all lie in them, as the codec
+// parses one contiguous buffer.
+func headBytes(req *codec.Request) []byte {
+	end := req.Proto
+	for _, h := range req.Headers {
+		if len(h.Value) > 0 {
+			end = h.Value
+		} else {
+			end = h.Name
+		}
+	}
+	return span(req.Method, end)
 }
 
 // methodName returns the common methods without copying.

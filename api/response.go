@@ -155,6 +155,22 @@ func (r *ServerResponse) lock() *resState {
 // Socket returns the connection.
 func (r *ServerResponse) Socket() *Socket { return r.sock }
 
+// Retain keeps this response and its request out of reuse under
+// Options.ReuseMessages, so that they may be used after the current
+// callback returns, from any goroutine, for as long as they are held (as
+// without the option). Call it before the exchange can close: from one of
+// its callbacks, before handing either to a timer or another goroutine.
+// It does nothing without the option.
+func (r *ServerResponse) Retain() {
+	s := r.lock()
+	if s == nil {
+		return
+	}
+	ex := s.ex
+	ex.own.CompareAndSwap(ex.msg, nil) // the next request gets a message of its own
+	s.mu.Unlock()
+}
+
 // SetHeader sets a header field, replacing any of the same name (ASCII
 // case-insensitive); the name keeps the case given. Invalid names or values
 // (CR, LF, NUL or other control characters, non-token names) are refused

@@ -29,7 +29,19 @@ type Options struct {
 	// that many goroutines instead of the event loop, for handlers that
 	// block (one exchange's callbacks still run one at a time, in order).
 	Workers int
-	Logger  *slog.Logger // nil: slog.Default()
+	// ReuseMessages lets a connection reuse a request's IncomingMessage
+	// and ServerResponse, and the storage of their strings, for a later
+	// request once the exchange has closed (after 'close'), so that a
+	// request allocates nothing. The price is fasthttp's contract: code
+	// must not keep either object, or any string taken from them, past
+	// 'close' (copy what must outlive it, e.g. with strings.Clone); a
+	// kept handle would act on, and read, a later request. A handler that
+	// completes later (from a timer, another goroutine) calls Retain
+	// first: that request's objects are then never reused. Off by
+	// default: messages are then the user's for as long as they hold them
+	// (Node). Ignored with Workers.
+	ReuseMessages bool
+	Logger        *slog.Logger // nil: slog.Default()
 }
 
 // DefaultTimeout is a server's idle timeout unless SetTimeout changes it

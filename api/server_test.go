@@ -499,3 +499,103 @@ func TestStaleHandlesAfterReuse(t *testing.T) {
 		}
 	}
 }
+
+// TestMessageCopies serves pipelined requests of different shapes on one
+// connection, with and without Options.ReuseMessages: each handler sees
+// its own request (heads longer than the inline storage, more fields than
+// the inline list, leading empty lines and an empty last field included).
+// That the objects are reused is shown by TestKeepAliveAllocs (no
+// allocation per request).
+func TestMessageCopies(t *testing.T) {
+	for _, reuse := range []bool{false, true} {
+		t.Run(fmt.Sprint("reuse=", reuse), func(t *testing.T) { testMessageCopies(t, reuse) })
+	}
+}
+
+func testMessageCopies(t *testing.T, reuse bool) {
+	opts := quiet()
+	opts.ReuseMessages = reuse
+	srv := CreateServer(func(req *IncomingMessage, res *ServerResponse) {
+		res.SetHeader("Content-Type", "text/plain")
+		res.End([]byte(fmt.Sprintf("%s %s %d %s", req.Method, req.URL, len(req.RawHeaders)/2, req.Header("x-tag"))), nil)
+	}, opts)
+	addr := listen(t, srv)
+	long := strings.Repeat("v", 300)
+	var many strings.Builder
+	for i := 0; i < 20; i++ {
+		fmt.Fprintf(&many, "F%d: %d\r\n", i, i)
+	}
+	reqs := []struct{ raw, want string }{
+		{"GET /a HTTP/1.1\r\nHost: h\r\nX-Tag: one\r\n\r\n", "GET /a 2 one"},
+		{"POST /bb?q=" + long + " HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\nX-Tag: " + long + "\r\n\r\n", "POST /bb?q=" + long + " 3 " + long},
+		{"DELETE /c HTTP/1.1\r\nHost: h\r\n" + many.String() + "X-Tag: three\r\n\r\n", "DELETE /c 22 three"},
+		{"\r\nPATCH /e HTTP/1.0\r\nHost: h\r\nConnection: keep-alive\r\nX-Tag:\r\n\r\n", "PATCH /e 3 "},
+		{"GET /d HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", "GET /d 2 "},
+	}
+	var raw strings.Builder
+	for _, r := range reqs {
+		raw.WriteString(r.raw)
+	}
+	c := dialRaw(t, addr, raw.String())
+	br := bufio.NewReader(c)
+	for i, r := range reqs {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("response %d: %v", i, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		if string(b) != r.want {
+			t.Errorf("response %d: %q, want %q", i, b, r.want)
+		}
+	}
+}
+
+// TestRetain: under Options.ReuseMessages, a response retained by its
+// handler can be completed later from another goroutine, and its request
+// keeps its strings after the connection has served others.
+func TestRetain(t *testing.T) {
+	opts := quiet()
+	opts.ReuseMessages = true
+	type held struct {
+		req *IncomingMessage
+		res *ServerResponse
+	}
+	first := make(chan held, 1)
+	srv := CreateServer(func(req *IncomingMessage, res *ServerResponse) {
+		if req.URL == "/later" {
+			res.Retain()
+			first <- held{req, res}
+			return
+		}
+		res.End([]byte("now "+req.URL), nil)
+	}, opts)
+	addr := listen(t, srv)
+	c := dialRaw(t, addr, "GET /later HTTP/1.1\r\nHost: h\r\n\r\n")
+	br := bufio.NewReader(c)
+	h := <-first
+	go h.res.End([]byte("later "+h.req.URL), nil)
+	readOne := func(want string) {
+		t.Helper()
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		if string(b) != want {
+			t.Fatalf("body %q, want %q", b, want)
+		}
+	}
+	readOne("later /later")
+	for _, p := range []string{"/a", "/b"} {
+		if _, err := c.Write([]byte("GET " + p + " HTTP/1.1\r\nHost: h\r\n\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		readOne("now " + p)
+	}
+	if h.req.URL != "/later" {
+		t.Errorf("retained request's URL is now %q", h.req.URL)
+	}
+	if err := h.res.SetHeader("X", "y"); !errors.Is(err, ErrConnectionGone) {
+		t.Errorf("SetHeader on the finished retained response: %v, want ErrConnectionGone", err)
+	}
+}

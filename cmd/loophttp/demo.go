@@ -10,7 +10,9 @@ import (
 )
 
 // demo is the application `loophttp serve` runs. Handlers run on the
-// event loop: none blocks, and /delay answers from a timer.
+// event loop: none blocks, and /delay answers from a timer. The server
+// reuses messages (api.Options.ReuseMessages): every handler is done with
+// its request and response by 'close', and /delay retains its own.
 type demo struct {
 	inspect bool // answer every request with its description
 }
@@ -109,6 +111,7 @@ func delay(res *api.ServerResponse, arg string) {
 		text(res, 400, "ms must be 0.."+strconv.Itoa(maxDelay))
 		return
 	}
+	res.Retain() // answered after the handler returns (the server reuses messages)
 	time.AfterFunc(time.Duration(ms)*time.Millisecond, func() {
 		text(res, 200, "delayed "+strconv.Itoa(ms)+" ms")
 	})

@@ -102,7 +102,7 @@ func startDemo(args []string, out io.Writer) (srv *api.Server, addr, profile str
 	if err != nil {
 		return nil, "", "", fmt.Errorf("port %q: %w", portStr, err)
 	}
-	opts := &api.Options{Loops: *loops, PinCPU: *pin}
+	opts := &api.Options{Loops: *loops, PinCPU: *pin, ReuseMessages: true}
 	if *quiet {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
