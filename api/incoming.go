@@ -3,6 +3,7 @@ package api
 import (
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/loophttp/loophttp/codec"
@@ -43,6 +44,9 @@ type IncomingMessage struct {
 type msgState struct {
 	lmu sync.Mutex // guards msgData (workers register listeners off the loop)
 	msgData
+	// listening counts the listeners registered for the exchange: while
+	// it is 0 the loop skips the lock to look for them. Written under lmu.
+	listening atomic.Int32
 }
 
 // msgData is msgState's data, reset as a whole for each exchange.
@@ -59,7 +63,11 @@ type msgData struct {
 // reset readies the state for the exchange of generation gen.
 func (s *msgState) reset(ex *exchange, gen uint32) {
 	s.lmu.Lock()
-	s.msgData = msgData{ex: ex, gen: gen}
+	if s.listening.Load() != 0 {
+		s.msgData = msgData{}
+		s.listening.Store(0)
+	}
+	s.ex, s.gen = ex, gen
 	s.lmu.Unlock()
 }
 
@@ -226,6 +234,7 @@ func (m *IncomingMessage) Trailer(name string) string {
 func (m *IncomingMessage) OnData(fn func(chunk []byte)) {
 	if s := m.lock(); s != nil {
 		s.onData = append(s.onData, fn)
+		s.listening.Add(1)
 		s.lmu.Unlock()
 	}
 }
@@ -235,6 +244,7 @@ func (m *IncomingMessage) OnData(fn func(chunk []byte)) {
 func (m *IncomingMessage) OnEnd(fn func()) {
 	if s := m.lock(); s != nil {
 		s.onEnd = append(s.onEnd, fn)
+		s.listening.Add(1)
 		s.lmu.Unlock()
 	}
 }
@@ -244,6 +254,7 @@ func (m *IncomingMessage) OnEnd(fn func()) {
 func (m *IncomingMessage) OnClose(fn func()) {
 	if s := m.lock(); s != nil {
 		s.onClose = append(s.onClose, fn)
+		s.listening.Add(1)
 		s.lmu.Unlock()
 	}
 }
@@ -253,6 +264,7 @@ func (m *IncomingMessage) OnClose(fn func()) {
 func (m *IncomingMessage) OnTimeout(fn func()) {
 	if s := m.lock(); s != nil {
 		s.onTimeout = append(s.onTimeout, fn)
+		s.listening.Add(1)
 		s.lmu.Unlock()
 	}
 }
@@ -272,6 +284,7 @@ func (m *IncomingMessage) SetTimeout(d time.Duration, cb func()) {
 func (m *IncomingMessage) OnError(fn func(error)) {
 	if s := m.lock(); s != nil {
 		s.onError = append(s.onError, fn)
+		s.listening.Add(1)
 		s.lmu.Unlock()
 	}
 }
@@ -329,6 +342,9 @@ func (m *IncomingMessage) onLoop(fn func()) {
 // a worker), for the exchange it serves now.
 
 func (s *msgState) emitData(chunk []byte) {
+	if s.listening.Load() == 0 {
+		return
+	}
 	s.lmu.Lock()
 	fns := s.onData
 	s.lmu.Unlock()
@@ -354,6 +370,9 @@ func (m *IncomingMessage) complete(trailers []codec.Header) {
 }
 
 func (s *msgState) emit(list *[]func()) {
+	if s.listening.Load() == 0 {
+		return
+	}
 	s.lmu.Lock()
 	fns := *list
 	s.lmu.Unlock()
@@ -364,6 +383,9 @@ func (s *msgState) emit(list *[]func()) {
 
 // has reports whether a listener list has listeners.
 func (s *msgState) has(list *[]func()) bool {
+	if s.listening.Load() == 0 {
+		return false
+	}
 	s.lmu.Lock()
 	defer s.lmu.Unlock()
 	return len(*list) > 0

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/loophttp/loophttp/codec"
@@ -42,11 +43,20 @@ type ServerResponse struct {
 // which a connection reuses for its next request: every call through a
 // ServerResponse checks, under mu, that the state still serves it (gen).
 type resState struct {
-	mu sync.Mutex // guards resData and bodies
+	mu sync.Mutex // guards resData and the inline storage below
 	resData
-	// bodies holds copies of the bodies queued by Write and End when
-	// they fit, so that a typical response allocates nothing for them.
-	bodies [256]byte
+	// listening counts the listeners registered for the exchange: while
+	// it is 0 the loop skips the lock to look for them. Written under mu.
+	listening atomic.Int32
+
+	// Inline storage kept across exchanges, so that a typical response
+	// allocates nothing: header fields, queued calls (two buffers: apply
+	// works through one while callers queue into the other) and copies of
+	// the bodies queued by Write and End when they fit.
+	hdrInline [4]Header
+	opsA      [2]op
+	opsB      [1]op
+	bodies    [256]byte
 }
 
 // copyBody copies p into the inline space when it fits, else onto the
@@ -69,7 +79,6 @@ type resData struct {
 	ex        *exchange
 	gen       uint32   // the exchange served now
 	hdr       []Header // SetHeader fields, in insertion order
-	hdrInline [4]Header
 	status    int // from WriteHead; 0 when not called
 	reason    string
 	headFixed bool // the head has been decided (first Write or End)
@@ -77,8 +86,6 @@ type resData struct {
 	trailers  []codec.Header
 	ops       []op
 	spare     []op // the other op buffer, while apply works through one
-	opsA      [2]op
-	opsB      [1]op
 	scheduled bool // a drain task has been posted to the loop
 	overWater bool // the engine found the output over its high-water mark
 	queued    int  // body bytes queued and not yet applied
@@ -128,8 +135,9 @@ var (
 // in progress.
 func (s *resState) reset(ex *exchange, gen uint32) {
 	s.mu.Lock()
-	s.resData = resData{ex: ex, gen: gen}
-	s.ops, s.spare, s.hdr = s.opsA[:0], s.opsB[:0], s.hdrInline[:0]
+	clear(s.hdrInline[:]) // drop the last response's strings
+	s.resData = resData{ex: ex, gen: gen, ops: s.opsA[:0], spare: s.opsB[:0], hdr: s.hdrInline[:0]}
+	s.listening.Store(0)
 	s.mu.Unlock()
 }
 
@@ -445,6 +453,7 @@ func (r *ServerResponse) SetTimeout(d time.Duration, cb func()) {
 	}
 	if cb != nil {
 		s.onTimeout = append(s.onTimeout, cb)
+		s.listening.Add(1)
 	}
 	sock := s.ex.sock
 	s.mu.Unlock()
@@ -483,6 +492,7 @@ func (r *ServerResponse) on(list int, fn func()) {
 	}
 	l := [...]*[]func(){&s.onFinish, &s.onClose, &s.onDrain, &s.onTimeout}[list]
 	*l = append(*l, fn)
+	s.listening.Add(1)
 	s.mu.Unlock()
 }
 
@@ -544,14 +554,17 @@ func (s *resState) apply() {
 		clear(ops) // drop the references to bodies and callbacks
 		s.mu.Lock()
 		s.spare = ops[:0]
+		owed := s.drainOwed()
 		s.mu.Unlock()
+		if owed {
+			s.emit(&s.onDrain)
+		}
 		s.applying = false
 		if s.ex.closePending {
 			s.ex.closePending = false
 			s.ex.emitClose()
 		}
 	}()
-	defer s.drainIfOwed()
 	for _, o := range ops {
 		if gone != nil || s.ex.done {
 			if o.cb != nil {
@@ -608,14 +621,21 @@ func (s *resState) sendHead(st *engine.Stream, status int, reason string, fields
 // mark. Loop only.
 func (s *resState) drainIfOwed() {
 	s.mu.Lock()
-	owed := s.needDrain && !s.overWater && s.queued < writeHighWater && s.gone == nil
-	if owed {
-		s.needDrain = false
-	}
+	owed := s.drainOwed()
 	s.mu.Unlock()
 	if owed {
 		s.emit(&s.onDrain)
 	}
+}
+
+// drainOwed reports whether OnDrain is owed now, and if so marks it paid.
+// Called with mu held.
+func (s *resState) drainOwed() bool {
+	owed := s.needDrain && !s.overWater && s.queued < writeHighWater && s.gone == nil
+	if owed {
+		s.needDrain = false
+	}
+	return owed
 }
 
 // drained is called on the loop when the engine's output has drained.
@@ -638,6 +658,9 @@ func (s *resState) closed(err error) {
 
 // has reports whether a listener list has listeners.
 func (s *resState) has(list *[]func()) bool {
+	if s.listening.Load() == 0 {
+		return false
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(*list) > 0
@@ -645,6 +668,9 @@ func (s *resState) has(list *[]func()) bool {
 
 // emit runs the listeners of an event on the loop.
 func (s *resState) emit(list *[]func()) {
+	if s.listening.Load() == 0 {
+		return
+	}
 	s.mu.Lock()
 	fns := *list
 	s.mu.Unlock()
