@@ -47,12 +47,14 @@ type msgState struct {
 	// listening counts the listeners registered for the exchange: while
 	// it is 0 the loop skips the lock to look for them. Written under lmu.
 	listening atomic.Int32
+	// gen is the generation of the exchange served now; 0 once retired.
+	// Written on the loop; read under lmu by handles.
+	gen atomic.Uint32
 }
 
 // msgData is msgState's data, reset as a whole for each exchange.
 type msgData struct {
 	ex        *exchange // a server's request
-	gen       uint32
 	onData    []func([]byte)
 	onEnd     []func()
 	onClose   []func()
@@ -67,23 +69,22 @@ func (s *msgState) reset(ex *exchange, gen uint32) {
 		s.msgData = msgData{}
 		s.listening.Store(0)
 	}
-	s.ex, s.gen = ex, gen
+	s.ex = ex
+	s.gen.Store(gen)
 	s.lmu.Unlock()
 }
 
 // retire makes every handle of the state stale (generations start at 1).
-func (s *msgState) retire() {
-	s.lmu.Lock()
-	s.gen = 0
-	s.lmu.Unlock()
-}
+// It needs no lock: a call that passed the generation check under lmu
+// finds the exchange closed, and reset, which takes lmu, waits for it.
+func (s *msgState) retire() { s.gen.Store(0) }
 
 // lock returns the message's listener state, locked, or nil (unlocked)
 // when the exchange is over and the connection has moved on.
 func (m *IncomingMessage) lock() *msgState {
 	s := m.st
 	s.lmu.Lock()
-	if s.gen != m.gen {
+	if s.gen.Load() != m.gen {
 		s.lmu.Unlock()
 		return nil
 	}
@@ -300,7 +301,7 @@ func (m *IncomingMessage) Pause() {
 	}
 	st, gen := m.st, m.gen
 	m.onLoop(func() {
-		if ex := st.ex; st.gen == gen && !ex.done {
+		if ex := st.ex; st.gen.Load() == gen && !ex.done {
 			ex.stream.Pause()
 		}
 	})
@@ -314,7 +315,7 @@ func (m *IncomingMessage) Resume() {
 	}
 	st, gen := m.st, m.gen
 	m.onLoop(func() {
-		if ex := st.ex; st.gen == gen && !ex.done {
+		if ex := st.ex; st.gen.Load() == gen && !ex.done {
 			ex.stream.Resume()
 		}
 	})

@@ -48,6 +48,9 @@ type resState struct {
 	// listening counts the listeners registered for the exchange: while
 	// it is 0 the loop skips the lock to look for them. Written under mu.
 	listening atomic.Int32
+	// gen is the generation of the exchange served now; 0 once retired.
+	// Written on the loop; read under mu by handles.
+	gen atomic.Uint32
 
 	// Inline storage kept across exchanges, so that a typical response
 	// allocates nothing: header fields, queued calls (two buffers: apply
@@ -77,7 +80,6 @@ func (s *resState) copyBody(p []byte) []byte {
 // resData is resState's data, reset as a whole for each exchange.
 type resData struct {
 	ex        *exchange
-	gen       uint32   // the exchange served now
 	hdr       []Header // SetHeader fields, in insertion order
 	status    int // from WriteHead; 0 when not called
 	reason    string
@@ -136,24 +138,24 @@ var (
 func (s *resState) reset(ex *exchange, gen uint32) {
 	s.mu.Lock()
 	clear(s.hdrInline[:]) // drop the last response's strings
-	s.resData = resData{ex: ex, gen: gen, ops: s.opsA[:0], spare: s.opsB[:0], hdr: s.hdrInline[:0]}
+	s.resData = resData{ex: ex, ops: s.opsA[:0], spare: s.opsB[:0], hdr: s.hdrInline[:0]}
 	s.listening.Store(0)
+	s.gen.Store(gen)
 	s.mu.Unlock()
 }
 
 // retire makes every handle of the state stale (generations start at 1).
-func (s *resState) retire() {
-	s.mu.Lock()
-	s.gen = 0
-	s.mu.Unlock()
-}
+// It needs no lock: a call that passed the generation check under mu
+// finds the exchange gone (closed set it), and reset, which takes mu,
+// waits for it.
+func (s *resState) retire() { s.gen.Store(0) }
 
 // lock returns the response's state, locked, or nil (unlocked) when the
 // exchange is over and the connection has moved on to another.
 func (r *ServerResponse) lock() *resState {
 	s := r.st
 	s.mu.Lock()
-	if s.gen != r.gen {
+	if s.gen.Load() != r.gen {
 		s.mu.Unlock()
 		return nil
 	}
