@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -119,5 +120,40 @@ func TestDemoDescription(t *testing.T) {
 		if !found {
 			t.Fatalf("headers %q", d.Headers)
 		}
+	}
+}
+
+// TestPlaintextAllocs: the demo answers "/" (the benchmarks' endpoint)
+// without allocating, over a loopback connection whose client allocates
+// nothing.
+func TestPlaintextAllocs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("counts allocations over a socket")
+	}
+	addr := strings.TrimPrefix(startTest(t), "http://")
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(time.Minute)) // a hung server fails the test, not the run
+	req := []byte("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+	buf := make([]byte, 4096)
+	c.Write(req)
+	size, err := c.Read(buf)
+	if err != nil || !strings.HasSuffix(string(buf[:size]), "Hello, World!") {
+		t.Fatalf("first response %q, %v", buf[:size], err)
+	}
+	roundTrip := func() {
+		c.Write(req)
+		if _, err := io.ReadFull(c, buf[:size]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 100; i++ {
+		roundTrip() // warm the pools
+	}
+	if n := testing.AllocsPerRun(500, roundTrip); n > 0 {
+		t.Errorf("%v allocations per request; want 0", n)
 	}
 }
