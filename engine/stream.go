@@ -1,9 +1,6 @@
 package engine
 
 import (
-	"strconv"
-	"time"
-
 	"github.com/loophttp/loophttp/codec"
 )
 
@@ -373,7 +370,7 @@ func (s *Stream) sendHead(length int64) {
 		s.chunked = true
 	case length >= 0:
 		b = append(b, "Content-Length: "...)
-		b = strconv.AppendInt(b, length, 10)
+		b = appendLength(b, length)
 		b = append(b, '\r', '\n')
 	case s.isHead:
 	case s.minor >= 1:
@@ -385,9 +382,7 @@ func (s *Stream) sendHead(length int64) {
 	if s.isHead {
 		s.noBody = true
 	}
-	b = append(b, "Date: "...)
-	b = c.loop.date.Append(b, time.Unix(0, c.now))
-	b = append(b, '\r', '\n')
+	b = c.loop.appendDate(b, c.now)
 	if s.closeConn && !s.userClose {
 		b = append(b, "Connection: close\r\n"...)
 	} else if !s.closeConn && s.minor == 0 {
@@ -454,6 +449,18 @@ func (s *Stream) writeErrorFor(status int) {
 	s.headSent, s.ended = false, false
 	s.writeError(status)
 	s.active = false
+}
+
+// appendLength appends the decimal digits of n, which is not negative.
+func appendLength(b []byte, n int64) []byte {
+	var digits [20]byte
+	i := len(digits) - 1
+	for ; n >= 10; i-- {
+		digits[i] = byte('0' + n%10)
+		n /= 10
+	}
+	digits[i] = byte('0' + n)
+	return append(b, digits[i:]...)
 }
 
 // parseLength parses a Content-Length value: 1*DIGIT below 2^63.
