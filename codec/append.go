@@ -11,8 +11,23 @@ import "strconv"
 // the status table ("unknown" for codes outside it). Codes outside 100..599
 // give ErrStatus.
 func AppendStatusLine(dst []byte, code int) ([]byte, error) {
+	if code >= 0 && code < len(statusLines) && statusLines[code] != "" {
+		return append(dst, statusLines[code]...), nil
+	}
 	return appendStatusLine(dst, code, StatusText(code))
 }
+
+// statusLines holds the status-line of every code in the status table,
+// built once, so that a response head starts with one copy.
+var statusLines = func() (t [len(statusText)]string) {
+	for code, text := range statusText {
+		if text != "" {
+			line, _ := appendStatusLine(nil, code, text)
+			t[code] = string(line)
+		}
+	}
+	return t
+}()
 
 // AppendStatusLineReason appends a status-line with a caller's reason
 // phrase, which may hold HTAB, SP, VCHAR and obs-text only (RFC 9112 §4).

@@ -102,18 +102,31 @@ func (s *fieldSection) next() (name, value []byte, st scan, err error) {
 // noting the framing fields in f. It returns the index just past the
 // section, or 0 when the section is not complete in s.buf.
 func (s *fieldSection) scanHeaders(hs *[]Header, f *framingFields) (int, error) {
+	h := *hs
 	for {
 		name, value, st, err := s.next()
 		switch {
 		case err != nil:
+			*hs = h
 			return 0, err
 		case st == scanMore:
+			*hs = h
 			return 0, nil
 		case st == scanEnd:
+			*hs = h
 			return s.pos, nil
 		}
-		*hs = append(*hs, Header{name, value})
+		// Grow, then store the two views one by one: copying a Header
+		// built on the stack stalls on store forwarding.
+		if len(h) == cap(h) {
+			h = append(h, Header{})
+		} else {
+			h = h[:len(h)+1]
+		}
+		last := &h[len(h)-1]
+		last.Name, last.Value = name, value
 		if err := f.note(name, value); err != nil {
+			*hs = h
 			return 0, err
 		}
 	}

@@ -59,28 +59,28 @@ func (f *framingFields) reset() {
 func (f *framingFields) note(name, value []byte) error {
 	switch len(name) {
 	case 4:
-		if equalFold(name, "host") {
+		if equalFoldWord(name, "host") {
 			f.host = value
 			f.hostCount++
 		}
 	case 6:
-		if equalFold(name, "expect") {
+		if equalFoldWord(name, "expect") {
 			f.noteExpect(value)
 		}
 	case 7:
-		if equalFold(name, "upgrade") {
+		if equalFoldWord(name, "upgrade") {
 			f.upgrade = value
 		}
 	case 10:
-		if equalFold(name, "connection") {
+		if equalFoldWord(name, "connection") {
 			f.noteConnection(value)
 		}
 	case 14:
-		if equalFold(name, "content-length") {
+		if equalFoldWord(name, "content-length") {
 			return f.noteContentLength(value)
 		}
 	case 17:
-		if equalFold(name, "transfer-encoding") {
+		if equalFoldWord(name, "transfer-encoding") {
 			return f.noteTransferEncoding(value)
 		}
 	}
@@ -128,7 +128,7 @@ func (f *framingFields) noteTransferEncoding(v []byte) error {
 		if len(member) == 0 || !isToken(member) {
 			return ErrTransferEncoding
 		}
-		if equalFold(member, "chunked") {
+		if equalFoldWord(member, "chunked") {
 			if f.teChunked {
 				return ErrTransferEncoding
 			}
@@ -149,15 +149,24 @@ func (f *framingFields) noteTransferEncoding(v []byte) error {
 // noteConnection records the connection options that matter to framing
 // and persistence (RFC 9110 §7.6.1). Unknown options are ignored.
 func (f *framingFields) noteConnection(v []byte) {
+	// The common values first: one option, so no list to split.
+	switch {
+	case equalFoldWord(v, "keep-alive"):
+		f.connKeepAlive = true
+		return
+	case equalFoldWord(v, "close"):
+		f.connClose = true
+		return
+	}
 	for {
 		member, rest, more := cutComma(v)
 		member = trimOWS(member)
 		switch {
-		case equalFold(member, "close"):
+		case equalFoldWord(member, "close"):
 			f.connClose = true
-		case equalFold(member, "keep-alive"):
+		case equalFoldWord(member, "keep-alive"):
 			f.connKeepAlive = true
-		case equalFold(member, "upgrade"):
+		case equalFoldWord(member, "upgrade"):
 			f.connUpgrade = true
 		}
 		if !more {
@@ -169,7 +178,7 @@ func (f *framingFields) noteConnection(v []byte) {
 
 // noteExpect records the expectation (RFC 9110 §10.1.1).
 func (f *framingFields) noteExpect(v []byte) {
-	if equalFold(v, "100-continue") {
+	if equalFoldWord(v, "100-continue") {
 		f.expectContinue = true
 	} else if len(v) > 0 {
 		f.expectOther = true

@@ -120,17 +120,36 @@ func makeTable(chars string) (t [256]bool) {
 }
 
 // skipClass returns the index of the first byte at or after i that is not
-// in class, or len(b). It checks four bytes per step.
+// in class, or len(b). It checks eight bytes per step (w has a constant
+// length, so the reads need no bounds checks) and stops at the exact byte.
 func skipClass(b []byte, i int, class *[256]bool) int {
-	for ; i+4 <= len(b); i += 4 {
-		if !class[b[i]] || !class[b[i+1]] || !class[b[i+2]] || !class[b[i+3]] {
-			break
+	for ; i+8 <= len(b); i += 8 {
+		w := b[i : i+8 : i+8]
+		switch {
+		case !class[w[0]]:
+			return i
+		case !class[w[1]]:
+			return i + 1
+		case !class[w[2]]:
+			return i + 2
+		case !class[w[3]]:
+			return i + 3
+		case !class[w[4]]:
+			return i + 4
+		case !class[w[5]]:
+			return i + 5
+		case !class[w[6]]:
+			return i + 6
+		case !class[w[7]]:
+			return i + 7
 		}
 	}
-	for i < len(b) && class[b[i]] {
-		i++
+	for j, c := range b[i:] {
+		if !class[c] {
+			return i + j
+		}
 	}
-	return i
+	return len(b)
 }
 
 // lower folds an ASCII upper-case letter to lower case.
@@ -139,6 +158,38 @@ func lower(c byte) byte {
 		return c + 'a' - 'A'
 	}
 	return c
+}
+
+// equalFoldWord is equalFold for the words the codec looks for in scanned
+// field names and values. word holds lower-case letters, digits and "-"
+// only, and b holds no control byte (as scanned names and values do): then
+// setting bit 0x20 of each byte of b folds it exactly, eight bytes at a
+// time, since only "A"-"Z" and the control bytes CR and 0x10-0x19 map onto
+// such characters.
+func equalFoldWord(b []byte, word string) bool {
+	n := len(b)
+	if n != len(word) {
+		return false
+	}
+	switch {
+	case n >= 8:
+		// Whole words, the last one overlapping the one before.
+		for i := 0; i < n-8; i += 8 {
+			if load64(b, i)|ones*0x20 != load64(word, i) {
+				return false
+			}
+		}
+		return load64(b, n-8)|ones*0x20 == load64(word, n-8)
+	case n >= 4:
+		return load32(b, 0)|0x20202020 == load32(word, 0) &&
+			load32(b, n-4)|0x20202020 == load32(word, n-4)
+	}
+	for i := 0; i < n; i++ {
+		if b[i]|0x20 != word[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // equalFold reports whether b equals the lower-case ASCII string s, ignoring

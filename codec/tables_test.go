@@ -112,3 +112,28 @@ func TestValidIPv6MatchesNetip(t *testing.T) {
 		}
 	}
 }
+
+// TestEqualFoldWord checks equalFoldWord against equalFold for every word
+// the codec looks for, with each byte replaced in turn by every byte that
+// may appear in a scanned name or value.
+func TestEqualFoldWord(t *testing.T) {
+	words := []string{"host", "expect", "upgrade", "connection", "content-length",
+		"transfer-encoding", "chunked", "close", "keep-alive", "100-continue"}
+	for _, w := range words {
+		for i := 0; i < len(w); i++ {
+			for c := 0; c < 256; c++ {
+				if !fieldVChar[c] {
+					continue
+				}
+				b := []byte(w)
+				b[i] = byte(c)
+				if got, want := equalFoldWord(b, w), equalFold(b, w); got != want {
+					t.Errorf("equalFoldWord(%q, %q) = %v; want %v", b, w, got, want)
+				}
+			}
+		}
+		if equalFoldWord([]byte(strings.ToUpper(w)), w) != true || equalFoldWord([]byte(w+"x"), w) {
+			t.Errorf("equalFoldWord on %q: case or length not handled", w)
+		}
+	}
+}

@@ -30,6 +30,14 @@ func validHost(b []byte, requirePort bool) bool {
 	if len(b) == 0 {
 		return !requirePort
 	}
+	// The common case in one pass: a reg-name without pct-encoding,
+	// then nothing or ":" port.
+	if i := skipClass(b, 0, &plainRegNameChar); i == len(b) {
+		return !requirePort
+	} else if i > 0 && b[i] == ':' {
+		port := b[i+1:]
+		return (len(port) > 0 || !requirePort) && skipClass(port, 0, &digit) == len(port)
+	}
 	host, port, hasPort := b, []byte(nil), false
 	if b[0] == '[' {
 		end := indexByte(b, ']')

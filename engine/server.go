@@ -20,6 +20,25 @@ type Loop struct {
 	decoders []*codec.ChunkedDecoder
 	bufs     [][]byte // field buffers of streams between exchanges
 	inUse    int      // decoders and field buffers handed out, not given back
+
+	// dateLine is the Date field line of the second dateSec of the
+	// loop's clock (Unix seconds; valid when dateSet), so a response
+	// head takes it with one copy.
+	dateLine [len("Date: ") + len(codec.TimeFormat) + len("\r\n")]byte
+	dateSec  int64
+	dateSet  bool
+}
+
+// appendDate appends the Date field line for now (Unix nanoseconds),
+// asking the shared DateCache at most once per second of the clock.
+func (l *Loop) appendDate(b []byte, now int64) []byte {
+	if sec := now / int64(time.Second); !l.dateSet || sec != l.dateSec {
+		line := append(l.dateLine[:0], "Date: "...)
+		line = l.date.Append(line, time.Unix(0, now))
+		_ = append(line, '\r', '\n')
+		l.dateSec, l.dateSet = sec, true
+	}
+	return append(b, l.dateLine[:]...)
 }
 
 // InUse reports the pooled objects (chunked decoders and field buffers)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -595,5 +596,35 @@ func TestPipelinedOutputIsBounded(t *testing.T) {
 	h2.sc.OnDrain(h2.clock.now)
 	if h2.rec.requests <= taken {
 		t.Fatalf("no request taken after the drain (%d before, %d after)", taken, h2.rec.requests)
+	}
+}
+
+func TestAppendLength(t *testing.T) {
+	for _, n := range []int64{0, 1, 9, 10, 13, 99, 100, 65535, 1 << 40, 1<<63 - 1} {
+		if got, want := string(appendLength([]byte("x"), n)), "x"+strconv.FormatInt(n, 10); got != want {
+			t.Errorf("appendLength(%d) = %q; want %q", n, got, want)
+		}
+	}
+}
+
+// TestDateFollowsTheClock: the Date line the loop keeps is renewed when
+// the clock passes into another second, and only then.
+func TestDateFollowsTheClock(t *testing.T) {
+	h := newHarness(t, Config{})
+	for _, step := range []struct {
+		advance time.Duration
+		want    string
+	}{
+		{0, "Date: Tue, 14 Nov 2023 22:13:20 GMT\r\n"},
+		{999 * time.Millisecond, "Date: Tue, 14 Nov 2023 22:13:20 GMT\r\n"},
+		{time.Millisecond, "Date: Tue, 14 Nov 2023 22:13:21 GMT\r\n"},
+		{time.Hour, "Date: Tue, 14 Nov 2023 23:13:21 GMT\r\n"},
+	} {
+		h.clock.advance(step.advance)
+		h.conn.Out = h.conn.Out[:0]
+		h.send(get)
+		if out := string(h.conn.Out); !strings.Contains(out, step.want) {
+			t.Fatalf("after %v: %q; want %q in it", step.advance, out, step.want)
+		}
 	}
 }

@@ -1,9 +1,6 @@
 package engine
 
 import (
-	"strconv"
-	"time"
-
 	"github.com/loophttp/loophttp/codec"
 )
 
@@ -190,7 +187,7 @@ func (s *Stream) Write(p []byte) (bool, error) {
 		return false, ErrStreamDone
 	}
 	if !s.headSent {
-		s.sendHead(-1)
+		s.sendHead(-1, nil)
 	}
 	if len(p) > 0 {
 		if err := s.writeBody(p); err != nil {
@@ -265,7 +262,9 @@ func (s *Stream) EndTrailers(p []byte, trailers []codec.Header) error {
 		if s.userTE || len(trailers) > 0 && s.minor >= 1 && s.userLen < 0 {
 			n = -1 // chunked, so the trailers can go out
 		}
-		s.sendHead(n)
+		if s.sendHead(n, p) {
+			p = nil // it went out with the head
+		}
 	}
 	if len(p) > 0 {
 		if err := s.writeBody(p); err != nil {
@@ -342,7 +341,12 @@ func (s *Stream) below() bool {
 // when End knows it, or -1 when the body streams. It chooses the framing
 // (RFC 9112 §6): no body for HEAD, 204 and 304; Content-Length when known;
 // chunked on HTTP/1.1; else the body ends at close (HTTP/1.0).
-func (s *Stream) sendHead(length int64) {
+//
+// body, when not nil, is the whole body End is about to write: if it
+// goes out as it is (no chunk framing, nothing dropped) and fits in the
+// scratch space left after the head, it is written with the head in one
+// Write, and sendHead reports true.
+func (s *Stream) sendHead(length int64, body []byte) (bodySent bool) {
 	c := s.c
 	s.headSent = true
 	// RFC 9110 §9.3.6: a 2xx to CONNECT carries no framing fields; answered
@@ -373,7 +377,7 @@ func (s *Stream) sendHead(length int64) {
 		s.chunked = true
 	case length >= 0:
 		b = append(b, "Content-Length: "...)
-		b = strconv.AppendInt(b, length, 10)
+		b = appendLength(b, length)
 		b = append(b, '\r', '\n')
 	case s.isHead:
 	case s.minor >= 1:
@@ -385,18 +389,23 @@ func (s *Stream) sendHead(length int64) {
 	if s.isHead {
 		s.noBody = true
 	}
-	b = append(b, "Date: "...)
-	b = c.loop.date.Append(b, time.Unix(0, c.now))
-	b = append(b, '\r', '\n')
+	b = c.loop.appendDate(b, c.now)
 	if s.closeConn && !s.userClose {
 		b = append(b, "Connection: close\r\n"...)
 	} else if !s.closeConn && s.minor == 0 {
 		b = append(b, "Connection: keep-alive\r\n"...)
 	}
 	b = append(b, '\r', '\n')
+	if len(body) > 0 && len(body) <= cap(b)-len(b) && !s.noBody && !s.chunked &&
+		(s.userLen < 0 || int64(len(body)) <= s.userLen) {
+		b = append(b, body...)
+		s.written += int64(len(body))
+		bodySent = true
+	}
 	c.loop.scratch = b[:0]
 	c.conn.Write(b)
 	c.lastActive = c.now
+	return bodySent
 }
 
 // WriteContinue sends "100 Continue" (RFC 9110 §15.2.1) if the head has
@@ -443,7 +452,7 @@ func (s *Stream) writeError(status int) {
 	s.fields, s.userLen, s.userTE, s.userClose = s.fields[:0], -1, false, false
 	s.status, s.reason = int32(status), nil
 	s.c.closeAfter = true
-	s.sendHead(0)
+	s.sendHead(0, nil)
 	s.ended = true
 }
 
@@ -454,6 +463,18 @@ func (s *Stream) writeErrorFor(status int) {
 	s.headSent, s.ended = false, false
 	s.writeError(status)
 	s.active = false
+}
+
+// appendLength appends the decimal digits of n, which is not negative.
+func appendLength(b []byte, n int64) []byte {
+	var digits [20]byte
+	i := len(digits) - 1
+	for ; n >= 10; i-- {
+		digits[i] = byte('0' + n%10)
+		n /= 10
+	}
+	digits[i] = byte('0' + n)
+	return append(b, digits[i:]...)
 }
 
 // parseLength parses a Content-Length value: 1*DIGIT below 2^63.
