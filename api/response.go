@@ -81,7 +81,7 @@ func (s *resState) copyBody(p []byte) []byte {
 type resData struct {
 	ex        *exchange
 	hdr       []Header // SetHeader fields, in insertion order
-	status    int // from WriteHead; 0 when not called
+	status    int      // from WriteHead; 0 when not called
 	reason    string
 	headFixed bool // the head has been decided (first Write or End)
 	ended     bool
