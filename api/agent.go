@@ -356,12 +356,13 @@ func (a *Agent) closed(ac *agentConn) {
 		}
 	}
 	ac.sock.closed.Store(true)
+	x := ac.sock.x()
 	if err := ac.pc.CloseErr(); err != nil && !errors.Is(err, io.EOF) {
-		for _, fn := range ac.sock.onError {
+		for _, fn := range x.onError {
 			ac.sock.safely(func() { fn(err) })
 		}
 	}
-	for _, fn := range ac.sock.onClose {
+	for _, fn := range x.onClose {
 		ac.sock.safely(fn)
 	}
 	a.next(p)

@@ -85,7 +85,7 @@ func (ex *exchange) unpin() {
 	if ex.pins > 0 || !ex.done || ex.closePending || ex.resSt.applying || ex.sock.srv.pool != nil {
 		return
 	}
-	if ex.sock.upgraded != nil {
+	if ex.sock.x().upgraded != nil {
 		return // the socket is a byte pipe: leave it be
 	}
 	// From here on every handle of the exchange is stale.
@@ -98,7 +98,6 @@ func (ex *exchange) unpin() {
 // Opened creates the Socket of a new connection and fires 'connection'.
 func (h *serverHandler) Opened(c *poller.Conn) {
 	s := &Socket{pc: c, gen: c.Gen(), srv: h.srv, remote: c.RemoteAddr(), local: c.LocalAddr()}
-	s.drain = func() { s.drainCurrent() }
 	c.Data = s
 	c.Engine().SetIdleTimeout(orDisabled(h.srv.Timeout())) // as set when accepted (Node)
 	for _, fn := range listeners(h.srv, &h.srv.onConnection) {
@@ -113,12 +112,13 @@ func (h *serverHandler) Closed(c *poller.Conn) {
 		return
 	}
 	s.closed.Store(true)
+	x := s.x()
 	if err := c.CloseErr(); err != nil && !errors.Is(err, io.EOF) {
-		for _, fn := range s.onError {
+		for _, fn := range x.onError {
 			s.safely(func() { fn(err) })
 		}
 	}
-	for _, fn := range s.onClose {
+	for _, fn := range x.onClose {
 		s.safely(fn)
 	}
 	h.srv.maybeClosed()
@@ -168,7 +168,7 @@ func (h *serverHandler) handOver(ex *exchange, req *codec.Request) bool {
 	if len(fns) == 0 || ex.stream.Detach() != nil {
 		return false
 	}
-	ex.sock.upgraded = ex.stream
+	ex.sock.more().upgraded = ex.stream
 	for _, fn := range fns {
 		ex.sock.safely(func() { fn(&ex.msg.req, ex.sock, nil) })
 	}
@@ -181,8 +181,8 @@ func (h *serverHandler) Body(st *engine.Stream, chunk []byte) {
 	ex := st.Data.(*exchange)
 	ex.pin()
 	defer ex.unpin()
-	if ex.sock.upgraded == st {
-		for _, fn := range ex.sock.onData {
+	if x := ex.sock.x(); x.upgraded == st {
+		for _, fn := range x.onData {
 			ex.sock.safely(func() { fn(chunk) })
 		}
 		return

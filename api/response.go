@@ -490,7 +490,7 @@ func (s *resState) fixHead(r *ServerResponse) {
 func (s *resState) queue(o op) {
 	if s.gone == nil && !s.ex.inCallback.Load() && !s.scheduled {
 		sock := s.ex.sock
-		if err := sock.pc.Submit(s.ex.gen, sock.drain); err != nil {
+		if err := sock.pc.SubmitConn(s.ex.gen, drainSocket); err != nil {
 			s.gone = ErrConnectionGone
 		} else {
 			s.scheduled = true

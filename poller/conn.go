@@ -118,6 +118,24 @@ func (c *Conn) Submit(gen uint32, fn func()) error {
 	}))
 }
 
+// SubmitConn is Submit for a function of the connection: fn(c) runs on
+// the loop. A package-level fn reaches the layer above's state through
+// c.Data, so neither the connection nor the call needs a closure for it.
+// Safe from any goroutine.
+func (c *Conn) SubmitConn(gen uint32, fn func(*Conn)) error {
+	live := gen<<1 | 1
+	if c.life.Load() != live {
+		return ErrConnGone
+	}
+	return c.loop.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+		if c.life.Load() == live {
+			fn(c)
+			c.afterEvent()
+		}
+		return nil
+	}))
+}
+
 // The engine.Conn methods; loop only.
 
 // Input returns the bytes gnet has buffered, without copying when they are
