@@ -278,7 +278,7 @@ func (a *Agent) dial(p *pool, r *ClientRequest) {
 		}
 		// On pc's loop, before anything else happens on it.
 		ac.pc, ac.gen = pc, pc.Gen()
-		ac.sock = &Socket{pc: pc, gen: pc.Gen(), remote: pc.RemoteAddr(), local: pc.LocalAddr()}
+		ac.sock = newSocket(pc, nil)
 		pc.Data = ac
 		pc.Client().SetFreeTimeout(a.opts.FreeTimeout)
 		if !r.attach(pc, ac) {

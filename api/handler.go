@@ -97,7 +97,7 @@ func (ex *exchange) unpin() {
 
 // Opened creates the Socket of a new connection and fires 'connection'.
 func (h *serverHandler) Opened(c *poller.Conn) {
-	s := &Socket{pc: c, gen: c.Gen(), srv: h.srv, remote: c.RemoteAddr(), local: c.LocalAddr()}
+	s := newSocket(c, h.srv)
 	c.Data = s
 	c.Engine().SetIdleTimeout(orDisabled(h.srv.Timeout())) // as set when accepted (Node)
 	for _, fn := range listeners(h.srv, &h.srv.onConnection) {

@@ -21,14 +21,26 @@ type Socket struct {
 	pc     *poller.Conn
 	gen    uint32
 	closed atomic.Bool
-	srv    *Server  // nil for a client's connection
-	remote net.Addr // kept when the connection opened: the Conn is reused later
-	local  net.Addr
+	srv    *Server      // nil for a client's connection
+	remote *net.TCPAddr // kept when the connection opened (the Conn is reused later); nil if not TCP
+	local  *net.TCPAddr
 
 	// Owned by the loop.
 	current *exchange      // the exchange in progress (server)
 	request *ClientRequest // the request in progress (client)
 	extra   *socketExtra   // nil until a listener is added or the socket is upgraded
+}
+
+// newSocket returns the Socket of pc's connection, which has just opened;
+// srv is nil for a client's. Loop only.
+func newSocket(pc *poller.Conn, srv *Server) *Socket {
+	return &Socket{pc: pc, gen: pc.Gen(), srv: srv, remote: tcpAddr(pc.RemoteAddr()), local: tcpAddr(pc.LocalAddr())}
+}
+
+// tcpAddr returns a if it is a TCP address, else nil.
+func tcpAddr(a net.Addr) *net.TCPAddr {
+	t, _ := a.(*net.TCPAddr)
+	return t
 }
 
 // socketExtra is the part of a Socket most connections never use. Owned by
@@ -75,18 +87,18 @@ func (s *Socket) LocalAddress() string { return ipOf(s.local) }
 // LocalPort returns the local port.
 func (s *Socket) LocalPort() int { return portOf(s.local) }
 
-func ipOf(a net.Addr) string {
-	if t, ok := a.(*net.TCPAddr); ok {
-		return t.IP.String()
+func ipOf(a *net.TCPAddr) string {
+	if a == nil {
+		return ""
 	}
-	return ""
+	return a.IP.String()
 }
 
-func portOf(a net.Addr) int {
-	if t, ok := a.(*net.TCPAddr); ok {
-		return t.Port
+func portOf(a *net.TCPAddr) int {
+	if a == nil {
+		return 0
 	}
-	return 0
+	return a.Port
 }
 
 // OnClose adds a listener for the socket's 'close'. Call it on the loop
