@@ -43,15 +43,52 @@ type exchange struct {
 }
 
 // message is what one request allocates: the request and the response as
-// the user sees them, and inline storage for the copy of the request head
-// and its raw header list, so that a typical request allocates nothing
-// else. None of it is ever written twice: the strings stay valid as long
-// as the user keeps them.
+// the user sees them, and (in the types that embed it) inline storage for
+// the copy of the request head and its raw header list, so that a typical
+// request allocates nothing else. None of it is ever written twice: the
+// strings stay valid as long as the user keeps them.
 type message struct {
-	req  IncomingMessage
-	res  ServerResponse
-	head [256]byte
-	raw  [16]string
+	req IncomingMessage
+	res ServerResponse
+}
+
+// The messages by the storage they carry, each filling its allocation size
+// class (a test pins the sizes): a request takes the smallest that holds
+// its head, so small requests allocate less than half of what the largest
+// costs. A head too big even for the largest takes its storage from the
+// heap (IncomingMessage.init).
+type (
+	smallMessage struct {
+		message
+		head [48]byte
+		raw  [4]string
+	}
+	mediumMessage struct {
+		message
+		head [144]byte
+		raw  [10]string
+	}
+	largeMessage struct {
+		message
+		head [304]byte
+		raw  [16]string
+	}
+)
+
+// newMessage allocates the message of a request whose head copy takes size
+// bytes and whose raw header list has n strings, and returns it with its
+// inline storage.
+func newMessage(size, n int) (msg *message, head []byte, raw []string) {
+	switch {
+	case size <= 48 && n <= 4:
+		m := new(smallMessage)
+		return &m.message, m.head[:], m.raw[:]
+	case size <= 144 && n <= 10:
+		m := new(mediumMessage)
+		return &m.message, m.head[:], m.raw[:]
+	}
+	m := new(largeMessage)
+	return &m.message, m.head[:], m.raw[:]
 }
 
 // exchanges pools the exchanges of servers whose handlers run on the loop
@@ -130,9 +167,10 @@ func (h *serverHandler) Request(st *engine.Stream, req *codec.Request) {
 	ex := sock.nextExchange(st)
 	ex.pin()
 	defer ex.unpin()
-	msg := &message{}
+	size := headSize(req)
+	msg, head, raw := newMessage(size, 2*len(req.Headers))
 	ex.msg = msg
-	msg.req.init(ex, msg, req)
+	msg.req.init(ex, req, size, head, raw)
 	msg.res.StatusCode, msg.res.st, msg.res.gen, msg.res.sock = 200, &ex.resSt, ex.xgen, sock
 	st.Data = ex
 	sock.current = ex

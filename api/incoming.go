@@ -28,11 +28,11 @@ type IncomingMessage struct {
 	RawTrailers []string
 	// Complete is true once the whole body has been received.
 	Complete bool
+	gen      uint32 // the exchange this message belongs to (beside Complete, which leaves room for it)
 	// Socket is the connection.
 	Socket *Socket
 
 	st      *msgState      // listeners; a server's is shared with later requests of the connection
-	gen     uint32         // the exchange this message belongs to
 	cr      *ClientRequest // a client's response
 	headers map[string]string
 }
@@ -82,16 +82,22 @@ func (m *IncomingMessage) lock() *msgState {
 	return s
 }
 
-// init copies what the request exposes out of the engine's borrowed views:
-// all of it into one buffer, once.
-func (m *IncomingMessage) init(ex *exchange, msg *message, req *codec.Request) {
-	m.st, m.gen, m.Socket = &ex.reqSt, ex.xgen, ex.sock
+// headSize returns the bytes IncomingMessage.init copies out of req.
+func headSize(req *codec.Request) int {
 	size := len(req.Method) + len(req.Target)
 	for _, h := range req.Headers {
 		size += len(h.Name) + len(h.Value)
 	}
-	arena := msg.head[:0]
-	if size > len(msg.head) {
+	return size
+}
+
+// init copies what the request exposes out of the engine's borrowed views:
+// all of it (size bytes, headSize) into one buffer, once. head and raw are
+// the message's inline storage; what does not fit goes to the heap.
+func (m *IncomingMessage) init(ex *exchange, req *codec.Request, size int, head []byte, raw []string) {
+	m.st, m.gen, m.Socket = &ex.reqSt, ex.xgen, ex.sock
+	arena := head[:0]
+	if size > len(head) {
 		arena = make([]byte, 0, size)
 	}
 	take := func(b []byte) string {
@@ -105,8 +111,8 @@ func (m *IncomingMessage) init(ex *exchange, msg *message, req *codec.Request) {
 	if req.Minor == 0 {
 		m.HTTPVersion = "1.0"
 	}
-	m.RawHeaders = msg.raw[:0]
-	if 2*len(req.Headers) > len(msg.raw) {
+	m.RawHeaders = raw[:0]
+	if 2*len(req.Headers) > len(raw) {
 		m.RawHeaders = make([]string, 0, 2*len(req.Headers))
 	}
 	for _, h := range req.Headers {
