@@ -14,6 +14,7 @@ func TestConnSize(t *testing.T) {
 	}{
 		{"Conn", unsafe.Sizeof(Conn{}), 96},
 		{"timer", unsafe.Sizeof(timer{}), 32},
+		{"connBlock", unsafe.Sizeof(connBlock{}), 3072}, // a size class: none of it wasted
 	} {
 		if c.got > c.want {
 			t.Errorf("unsafe.Sizeof(%s{}) = %d; want at most %d", c.name, c.got, c.want)
