@@ -278,7 +278,7 @@ func (a *Agent) dial(p *pool, r *ClientRequest) {
 		}
 		// On pc's loop, before anything else happens on it.
 		ac.pc, ac.gen = pc, pc.Gen()
-		ac.sock = &Socket{pc: pc, gen: pc.Gen(), remote: pc.RemoteAddr(), local: pc.LocalAddr()}
+		ac.sock = newSocket(pc, nil)
 		pc.Data = ac
 		pc.Client().SetFreeTimeout(a.opts.FreeTimeout)
 		if !r.attach(pc, ac) {
@@ -356,12 +356,13 @@ func (a *Agent) closed(ac *agentConn) {
 		}
 	}
 	ac.sock.closed.Store(true)
+	x := ac.sock.x()
 	if err := ac.pc.CloseErr(); err != nil && !errors.Is(err, io.EOF) {
-		for _, fn := range ac.sock.onError {
+		for _, fn := range x.onError {
 			ac.sock.safely(func() { fn(err) })
 		}
 	}
-	for _, fn := range ac.sock.onClose {
+	for _, fn := range x.onClose {
 		ac.sock.safely(fn)
 	}
 	a.next(p)

@@ -27,13 +27,17 @@
 // OnData are borrowed, valid only during the call; bytes.Clone keeps one.
 // Data given to Write and End is copied; the caller may reuse it at once.
 // A request allocates one object (its IncomingMessage and ServerResponse
-// with the copy of the head); the rest of an exchange's state is kept by
-// the connection for its next request, so a response used after its
-// exchange is over reports ErrConnectionGone rather than acting on another.
+// with the copy of the head: 320, 512 or 768 bytes by the size of the
+// head); the rest of an exchange's state is pooled for later requests, so
+// a response used after its exchange is over reports ErrConnectionGone
+// rather than acting on another. An idle connection holds its Socket and
+// the engine's and poller's small per-connection state, nothing of its
+// last exchange.
 //
 // Options.ReuseMessages removes that one allocation, on fasthttp's terms:
-// the IncomingMessage, the ServerResponse and the head's copy are reused
-// for the connection's later requests, so code must not keep them, or
+// the IncomingMessage, the ServerResponse and the head's copy (768 bytes,
+// kept with the pooled exchange state, not by idle connections) are reused
+// for later requests, so code must not keep them, or
 // strings from them, past the exchange's 'close'. A handler that answers
 // later (a timer, another goroutine) calls ServerResponse.Retain first,
 // which keeps that request's objects out of reuse. `loophttp serve` runs

@@ -41,20 +41,58 @@ type exchange struct {
 	closePending bool        // Close came while the response was being applied
 	pins         int         // api frames on the loop's stack using the exchange
 
-	own atomic.Pointer[message] // the message reused for each request (Options.ReuseMessages), until retained
+	own atomic.Pointer[largeMessage] // the message reused for each request (Options.ReuseMessages), until retained
 }
 
 // message is what one request allocates: the request and the response as
-// the user sees them, and inline storage for the copy of the request head
-// and its raw header list, so that a typical request allocates nothing
-// else. None of it is ever written twice, so the strings stay valid as
-// long as the user keeps them, unless Options.ReuseMessages makes it the
-// exchange's own, rewritten for each request.
+// the user sees them, and (in the types that embed it) inline storage for
+// the copy of the request head and its raw header list, so that a typical
+// request allocates nothing else. None of it is ever written twice, so the
+// strings stay valid as long as the user keeps them, unless
+// Options.ReuseMessages makes a largeMessage the exchange's own, rewritten
+// for each request.
 type message struct {
-	req  IncomingMessage
-	res  ServerResponse
-	head [256]byte
-	raw  [16]string
+	req IncomingMessage
+	res ServerResponse
+}
+
+// The messages by the storage they carry, each filling its allocation size
+// class (a test pins the sizes): a request takes the smallest that holds
+// its head, so small requests allocate less than half of what the largest
+// costs. A head too big even for the largest takes its storage from the
+// heap (IncomingMessage.init).
+type (
+	smallMessage struct {
+		message
+		head [48]byte
+		raw  [4]string
+	}
+	mediumMessage struct {
+		message
+		head [144]byte
+		raw  [10]string
+	}
+	largeMessage struct {
+		message
+		head [304]byte
+		raw  [16]string
+	}
+)
+
+// newMessage allocates the message of a request whose head copy takes size
+// bytes and whose raw header list has n strings, and returns it with its
+// inline storage.
+func newMessage(size, n int) (msg *message, head []byte, raw []string) {
+	switch {
+	case size <= 48 && n <= 4:
+		m := new(smallMessage)
+		return &m.message, m.head[:], m.raw[:]
+	case size <= 144 && n <= 10:
+		m := new(mediumMessage)
+		return &m.message, m.head[:], m.raw[:]
+	}
+	m := new(largeMessage)
+	return &m.message, m.head[:], m.raw[:]
 }
 
 // exchanges pools the exchanges of servers whose handlers run on the loop
@@ -88,7 +126,7 @@ func (ex *exchange) unpin() {
 	if ex.pins > 0 || !ex.done || ex.closePending || ex.resSt.applying || ex.sock.srv.pool != nil {
 		return
 	}
-	if ex.sock.upgraded != nil {
+	if ex.sock.x().upgraded != nil {
 		return // the socket is a byte pipe: leave it be
 	}
 	// From here on every handle of the exchange is stale.
@@ -100,8 +138,7 @@ func (ex *exchange) unpin() {
 
 // Opened creates the Socket of a new connection and fires 'connection'.
 func (h *serverHandler) Opened(c *poller.Conn) {
-	s := &Socket{pc: c, gen: c.Gen(), srv: h.srv, remote: c.RemoteAddr(), local: c.LocalAddr()}
-	s.drain = func() { s.drainCurrent() }
+	s := newSocket(c, h.srv)
 	c.Data = s
 	c.Engine().SetIdleTimeout(orDisabled(h.srv.Timeout())) // as set when accepted (Node)
 	for _, fn := range listeners(h.srv, &h.srv.onConnection) {
@@ -116,12 +153,13 @@ func (h *serverHandler) Closed(c *poller.Conn) {
 		return
 	}
 	s.closed.Store(true)
+	x := s.x()
 	if err := c.CloseErr(); err != nil && !errors.Is(err, io.EOF) {
-		for _, fn := range s.onError {
+		for _, fn := range x.onError {
 			s.safely(func() { fn(err) })
 		}
 	}
-	for _, fn := range s.onClose {
+	for _, fn := range x.onClose {
 		s.safely(fn)
 	}
 	h.srv.maybeClosed()
@@ -133,9 +171,9 @@ func (h *serverHandler) Request(st *engine.Stream, req *codec.Request) {
 	ex := sock.nextExchange(st)
 	ex.pin()
 	defer ex.unpin()
-	msg := h.newMessage(ex)
+	msg, head, raw := h.newMessage(ex, req)
 	ex.msg = msg
-	msg.req.init(ex, msg, req)
+	msg.req.init(ex, req, head, raw)
 	msg.res = ServerResponse{StatusCode: 200, st: &ex.resSt, gen: ex.xgen, sock: sock}
 	st.Data = ex
 	sock.current = ex
@@ -157,18 +195,20 @@ func (h *serverHandler) Request(st *engine.Stream, req *codec.Request) {
 	}
 }
 
-// newMessage returns the message of a new request: the exchange's own
-// with Options.ReuseMessages (and no workers), else a new one.
-func (h *serverHandler) newMessage(ex *exchange) *message {
+// newMessage returns the message of a new request and its inline
+// storage: the exchange's own under Options.ReuseMessages (the largest
+// kind, allocated once per exchange and rewritten, unless retained), a new
+// one sized to the head otherwise.
+func (h *serverHandler) newMessage(ex *exchange, req *codec.Request) (*message, []byte, []string) {
 	if !h.srv.opts.ReuseMessages || h.srv.pool != nil {
-		return &message{}
+		return newMessage(len(headBytes(req)), 2*len(req.Headers))
 	}
 	m := ex.own.Load()
 	if m == nil {
-		m = &message{}
+		m = new(largeMessage)
 		ex.own.Store(m)
 	}
-	return m // init and Request overwrite what the last request left
+	return &m.message, m.head[:], m.raw[:] // init and Request overwrite what the last request left
 }
 
 // handOver gives an upgrade or CONNECT request to its listeners, if there
@@ -185,7 +225,7 @@ func (h *serverHandler) handOver(ex *exchange, req *codec.Request) bool {
 	if len(fns) == 0 || ex.stream.Detach() != nil {
 		return false
 	}
-	ex.sock.upgraded = ex.stream
+	ex.sock.more().upgraded = ex.stream
 	for _, fn := range fns {
 		ex.sock.safely(func() { fn(&ex.msg.req, ex.sock, nil) })
 	}
@@ -198,8 +238,8 @@ func (h *serverHandler) Body(st *engine.Stream, chunk []byte) {
 	ex := st.Data.(*exchange)
 	ex.pin()
 	defer ex.unpin()
-	if ex.sock.upgraded == st {
-		for _, fn := range ex.sock.onData {
+	if x := ex.sock.x(); x.upgraded == st {
+		for _, fn := range x.onData {
 			ex.sock.safely(func() { fn(chunk) })
 		}
 		return

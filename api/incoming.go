@@ -29,11 +29,11 @@ type IncomingMessage struct {
 	RawTrailers []string
 	// Complete is true once the whole body has been received.
 	Complete bool
+	gen      uint32 // the exchange this message belongs to (beside Complete, which leaves room for it)
 	// Socket is the connection.
 	Socket *Socket
 
 	st      *msgState      // listeners; a server's is shared with later requests of the connection
-	gen     uint32         // the exchange this message belongs to
 	cr      *ClientRequest // a client's response
 	headers map[string]string
 }
@@ -92,16 +92,17 @@ func (m *IncomingMessage) lock() *msgState {
 }
 
 // init sets m for the request of ex: every string is a view of the
-// message's own copy of the head (one copy, in msg.head when it fits),
-// never of the engine's borrowed bytes.
-func (m *IncomingMessage) init(ex *exchange, msg *message, req *codec.Request) {
+// message's own copy of the head (one copy, in its inline storage head
+// when it fits, on the heap otherwise), never of the engine's borrowed
+// bytes. raw is the inline storage for RawHeaders.
+func (m *IncomingMessage) init(ex *exchange, req *codec.Request, store []byte, raw []string) {
 	*m = IncomingMessage{st: &ex.reqSt, gen: ex.xgen, Socket: ex.sock, HTTPVersion: "1.1"}
 	if req.Minor == 0 {
 		m.HTTPVersion = "1.0"
 	}
 	head := headBytes(req)
-	arena := msg.head[:0]
-	if len(head) > len(msg.head) {
+	arena := store[:0]
+	if len(head) > len(store) {
 		arena = make([]byte, 0, len(head))
 	}
 	arena = append(arena, head...)
@@ -116,8 +117,8 @@ func (m *IncomingMessage) init(ex *exchange, msg *message, req *codec.Request) {
 	}
 	m.Method = methodName(req.Method, take)
 	m.URL = take(req.Target)
-	m.RawHeaders = msg.raw[:0]
-	if 2*len(req.Headers) > len(msg.raw) {
+	m.RawHeaders = raw[:0]
+	if 2*len(req.Headers) > len(raw) {
 		m.RawHeaders = make([]string, 0, 2*len(req.Headers))
 	}
 	for _, h := range req.Headers {

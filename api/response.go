@@ -177,7 +177,9 @@ func (r *ServerResponse) Retain() {
 		return
 	}
 	ex := s.ex
-	ex.own.CompareAndSwap(ex.msg, nil) // the next request gets a message of its own
+	if own := ex.own.Load(); own != nil && &own.message == ex.msg {
+		ex.own.CompareAndSwap(own, nil) // the next request gets a message of its own
+	}
 	s.mu.Unlock()
 }
 
@@ -518,7 +520,7 @@ func (s *resState) fixHead(r *ServerResponse) {
 func (s *resState) queue(o op) {
 	if s.gone == nil && !s.ex.inCallback.Load() && !s.scheduled {
 		sock := s.ex.sock
-		if err := sock.pc.Submit(s.ex.gen, sock.drain); err != nil {
+		if err := sock.pc.SubmitConn(s.ex.gen, drainSocket); err != nil {
 			s.gone = ErrConnectionGone
 		} else {
 			s.scheduled = true

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -597,5 +598,67 @@ func TestRetain(t *testing.T) {
 	}
 	if err := h.res.SetHeader("X", "y"); !errors.Is(err, ErrConnectionGone) {
 		t.Errorf("SetHeader on the finished retained response: %v, want ErrConnectionGone", err)
+	}
+}
+
+// TestIncomingHeadCopies: every size of request head, on both sides of the
+// bounds of each message's inline storage (newMessage), is copied whole,
+// and the copies of earlier requests on the connection stay intact.
+func TestIncomingHeadCopies(t *testing.T) {
+	type head struct {
+		method, url string
+		raw         []string
+	}
+	// mk returns a head of n fields whose copy (headBytes) takes size bytes.
+	mk := func(method string, n, size int) head {
+		h := head{method: method, url: "/"}
+		h.raw = append(h.raw, "Host", "v") // RFC 9112 §3.2: a 1.1 request has one
+		for i := 1; i < n; i++ {
+			h.raw = append(h.raw, fmt.Sprintf("X-%d", i), "v")
+		}
+		used := len(method) + len(" ") + len(h.url) + len(" HTTP/1.1") // headBytes: method to last value
+		for j := 0; j < len(h.raw); j += 2 {
+			used += len("\r\n") + len(h.raw[j]) + len(": ") + len(h.raw[j+1])
+		}
+		if size < used {
+			t.Fatalf("a head of %d fields takes at least %d bytes", n, used)
+		}
+		h.url += strings.Repeat("u", size-used)
+		return h
+	}
+	var heads []head
+	for _, b := range []struct{ fields, size int }{{2, 48}, {3, 48}, {2, 49}, {5, 144}, {6, 144}, {5, 145}, {8, 304}, {9, 304}, {8, 305}, {40, 2000}} {
+		heads = append(heads, mk("GET", b.fields, b.size), mk("PATCH", b.fields, b.size))
+	}
+	got := make(chan *IncomingMessage, len(heads))
+	srv := CreateServer(func(req *IncomingMessage, res *ServerResponse) {
+		got <- req
+		res.End(nil, nil)
+	}, quiet())
+	addr := listen(t, srv)
+	var raw strings.Builder
+	for i, h := range heads {
+		fmt.Fprintf(&raw, "%s %s HTTP/1.1\r\n", h.method, h.url)
+		for j := 0; j < len(h.raw); j += 2 {
+			fmt.Fprintf(&raw, "%s: %s\r\n", h.raw[j], h.raw[j+1])
+		}
+		if i == len(heads)-1 {
+			raw.WriteString("Connection: close\r\n")
+			heads[i].raw = append(heads[i].raw, "Connection", "close")
+		}
+		raw.WriteString("\r\n")
+	}
+	if out := roundTrip(t, addr, raw.String()); strings.Count(out, "HTTP/1.1 200") != len(heads) {
+		t.Fatalf("responses %q", out)
+	}
+	var reqs []*IncomingMessage
+	for range heads {
+		reqs = append(reqs, <-got)
+	}
+	for i, h := range heads {
+		req := reqs[i]
+		if req.Method != h.method || req.URL != h.url || !slices.Equal(req.RawHeaders, h.raw) {
+			t.Errorf("request %d: got %s %q %q; want %s %q %q", i, req.Method, req.URL, req.RawHeaders, h.method, h.url, h.raw)
+		}
 	}
 }

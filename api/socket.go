@@ -13,23 +13,66 @@ import (
 // Socket is the connection under requests and responses: the part of
 // Node's net.Socket that http uses. Its address methods may be called from
 // any goroutine; the others hand their work to the connection's loop.
+//
+// Every idle keep-alive connection holds one, so what few connections use
+// (their own listeners, the byte pipe of an upgrade) lives in socketExtra,
+// allocated on first use.
 type Socket struct {
 	pc     *poller.Conn
 	gen    uint32
-	srv    *Server // nil for a client's connection
 	closed atomic.Bool
-	remote net.Addr // copied when the connection opened: the Conn is reused later
-	local  net.Addr
+	srv    *Server      // nil for a client's connection
+	remote *net.TCPAddr // kept when the connection opened (the Conn is reused later); nil if not TCP
+	local  *net.TCPAddr
 
 	// Owned by the loop.
-	current   *exchange      // the exchange in progress (server)
-	request   *ClientRequest // the request in progress (client)
+	current *exchange      // the exchange in progress (server)
+	request *ClientRequest // the request in progress (client)
+	extra   *socketExtra   // nil until a listener is added or the socket is upgraded
+}
+
+// newSocket returns the Socket of pc's connection, which has just opened;
+// srv is nil for a client's. Loop only.
+func newSocket(pc *poller.Conn, srv *Server) *Socket {
+	return &Socket{pc: pc, gen: pc.Gen(), srv: srv, remote: tcpAddr(pc.RemoteAddr()), local: tcpAddr(pc.LocalAddr())}
+}
+
+// tcpAddr returns a if it is a TCP address, else nil.
+func tcpAddr(a net.Addr) *net.TCPAddr {
+	t, _ := a.(*net.TCPAddr)
+	return t
+}
+
+// socketExtra is the part of a Socket most connections never use. Owned by
+// the loop.
+type socketExtra struct {
 	upgraded  *engine.Stream // set once the socket is a byte pipe (upgrade, CONNECT)
 	onClose   []func()
 	onTimeout []func()
 	onError   []func(error)
 	onData    []func([]byte)
-	drain     func() // applies the current exchange's queued response calls
+}
+
+// noExtra stands for a socket's missing socketExtra when reading it. It is
+// never written.
+var noExtra socketExtra
+
+// x returns the socket's extra state for reading: empty when it has none.
+// Loop only.
+func (s *Socket) x() *socketExtra {
+	if s.extra == nil {
+		return &noExtra
+	}
+	return s.extra
+}
+
+// more returns the socket's extra state for writing, allocating it on
+// first use. Loop only.
+func (s *Socket) more() *socketExtra {
+	if s.extra == nil {
+		s.extra = new(socketExtra)
+	}
+	return s.extra
 }
 
 // RemoteAddress returns the peer's IP address.
@@ -44,32 +87,32 @@ func (s *Socket) LocalAddress() string { return ipOf(s.local) }
 // LocalPort returns the local port.
 func (s *Socket) LocalPort() int { return portOf(s.local) }
 
-func ipOf(a net.Addr) string {
-	if t, ok := a.(*net.TCPAddr); ok {
-		return t.IP.String()
+func ipOf(a *net.TCPAddr) string {
+	if a == nil {
+		return ""
 	}
-	return ""
+	return a.IP.String()
 }
 
-func portOf(a net.Addr) int {
-	if t, ok := a.(*net.TCPAddr); ok {
-		return t.Port
+func portOf(a *net.TCPAddr) int {
+	if a == nil {
+		return 0
 	}
-	return 0
+	return a.Port
 }
 
 // OnClose adds a listener for the socket's 'close'. Call it on the loop
 // (from an event of this connection).
-func (s *Socket) OnClose(fn func()) { s.onClose = append(s.onClose, fn) }
+func (s *Socket) OnClose(fn func()) { x := s.more(); x.onClose = append(x.onClose, fn) }
 
 // OnError adds a listener for the socket's 'error': the connection failed
 // (a reset, a write error), before 'close'. Call it on the loop.
-func (s *Socket) OnError(fn func(error)) { s.onError = append(s.onError, fn) }
+func (s *Socket) OnError(fn func(error)) { x := s.more(); x.onError = append(x.onError, fn) }
 
 // OnData adds a listener for the bytes of an upgraded connection (after
 // OnUpgrade or OnConnect). chunk is borrowed, valid only during the call.
 // Call it on the loop.
-func (s *Socket) OnData(fn func(chunk []byte)) { s.onData = append(s.onData, fn) }
+func (s *Socket) OnData(fn func(chunk []byte)) { x := s.more(); x.onData = append(x.onData, fn) }
 
 // Write sends raw bytes on an upgraded connection (after OnUpgrade or
 // OnConnect); data is copied. Safe from any goroutine. It reports false
@@ -80,7 +123,7 @@ func (s *Socket) Write(data []byte) bool {
 	}
 	p := append([]byte(nil), data...)
 	return s.pc.Submit(s.gen, func() {
-		if st := s.upgraded; st != nil {
+		if st := s.x().upgraded; st != nil {
 			_, _ = st.Write(p)
 		}
 	}) == nil
@@ -88,14 +131,14 @@ func (s *Socket) Write(data []byte) bool {
 
 // OnTimeout adds a listener for the socket's 'timeout'. Call it on the
 // loop.
-func (s *Socket) OnTimeout(fn func()) { s.onTimeout = append(s.onTimeout, fn) }
+func (s *Socket) OnTimeout(fn func()) { x := s.more(); x.onTimeout = append(x.onTimeout, fn) }
 
 // SetTimeout sets the socket's idle timeout (0 turns it off) and adds cb,
 // if not nil, as an OnTimeout listener. Safe from any goroutine.
 func (s *Socket) SetTimeout(d time.Duration, cb func()) {
 	s.onLoop(func() {
 		if cb != nil {
-			s.onTimeout = append(s.onTimeout, cb)
+			s.OnTimeout(cb)
 		}
 		if s.srv == nil {
 			if r := s.request; r != nil && r.x != nil {
@@ -123,7 +166,7 @@ func (s *Socket) Destroy() {
 // any goroutine.
 func (s *Socket) End() {
 	s.onLoop(func() {
-		if st := s.upgraded; st != nil {
+		if st := s.x().upgraded; st != nil {
 			_ = st.End(nil)
 			return
 		}
@@ -158,7 +201,7 @@ func (s *Socket) timeout() bool {
 		heard = true
 		s.safely(func() { fn(s) })
 	}
-	for _, fn := range s.onTimeout {
+	for _, fn := range s.x().onTimeout {
 		heard = true
 		s.safely(fn)
 	}
@@ -177,8 +220,18 @@ func (s *Socket) timeout() bool {
 	return heard
 }
 
+// drainSocket applies the queued response calls of the current exchange
+// of c's socket. It runs on the loop, from a task SubmitConn posted: a
+// function, not a closure, so that neither a socket nor a task allocates
+// one for it.
+func drainSocket(c *poller.Conn) {
+	if s, ok := c.Data.(*Socket); ok {
+		s.drainCurrent()
+	}
+}
+
 // drainCurrent applies the queued response calls of the current exchange.
-// It runs on the loop, from a task Submit posted.
+// Loop only.
 func (s *Socket) drainCurrent() {
 	if ex := s.current; ex != nil {
 		ex.pin()

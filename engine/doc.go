@@ -55,6 +55,8 @@
 // Everything here runs on the connection's loop: no method is safe from
 // another goroutine; the api layer hands such calls to the loop. The
 // codec.Request passed to Handler.Request and the chunks passed to
-// Handler.Body are borrowed: valid only during the call. A Stream is reused
-// for every exchange of its connection; Gen tells exchanges apart.
+// Handler.Body are borrowed: valid only during the call. A Stream serves one
+// exchange: it comes from the loop's pool when the request arrives and goes
+// back after Handler.Close, so an idle connection holds none; Gen tells the
+// exchanges of a connection apart.
 package engine

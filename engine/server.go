@@ -10,16 +10,19 @@ import (
 )
 
 // Loop holds what the connections of one event loop share: scratch space
-// for parsing and serialising, and a pool of chunked decoders. It is owned
-// by its loop; nothing in it is safe for concurrent use.
+// for parsing and serialising, and pools of the state only an exchange in
+// progress needs (streams, chunked decoders, field buffers), so that an
+// idle connection holds none of it. It is owned by its loop; nothing in it
+// is safe for concurrent use.
 type Loop struct {
 	cfg      *Config
 	date     *codec.DateCache
 	req      codec.Request // the head being parsed; valid during Handler.Request
 	scratch  []byte        // response heads are built here, then copied to the Conn
+	streams  []*Stream     // streams between exchanges
 	decoders []*codec.ChunkedDecoder
 	bufs     [][]byte // field buffers of streams between exchanges
-	inUse    int      // decoders and field buffers handed out, not given back
+	inUse    int      // streams, decoders and field buffers handed out, not given back
 
 	// dateLine is the Date field line of the second dateSec of the
 	// loop's clock (Unix seconds; valid when dateSet), so a response
@@ -41,10 +44,39 @@ func (l *Loop) appendDate(b []byte, now int64) []byte {
 	return append(b, l.dateLine[:]...)
 }
 
-// InUse reports the pooled objects (chunked decoders and field buffers)
-// that connections have taken and not given back. With no exchange in
-// progress it is zero; tests use it to find leaks.
+// InUse reports the pooled objects (streams, chunked decoders and field
+// buffers) that connections have taken and not given back. With no
+// exchange in progress it is zero; tests use it to find leaks.
 func (l *Loop) InUse() int { return l.inUse }
+
+// stream returns a Stream for a new exchange of c: reset, except for its
+// field buffer, which is nil.
+func (l *Loop) stream(c *ServerConn) *Stream {
+	l.inUse++
+	var s *Stream
+	if n := len(l.streams); n > 0 {
+		s = l.streams[n-1]
+		l.streams[n-1] = nil
+		l.streams = l.streams[:n-1]
+	} else {
+		s = new(Stream)
+	}
+	s.c = c
+	return s
+}
+
+// releaseStream takes back the Stream of an exchange that is over. It
+// keeps its connection (Conn stays answerable) but nothing else, so a
+// stale reference finds it inactive: every method refuses or does nothing.
+func (l *Loop) releaseStream(s *Stream) {
+	l.inUse--
+	s.releaseFields()
+	if s.dec != nil {
+		l.releaseDecoder(s.dec)
+	}
+	*s = Stream{c: s.c}
+	l.streams = append(l.streams, s)
+}
 
 // buffer returns an empty field buffer for a stream.
 func (l *Loop) buffer() []byte {
@@ -108,15 +140,16 @@ const (
 // requests from the Conn's input, hands them to the Handler one at a time,
 // frames the responses and keeps the timeouts. Its methods are called only
 // on the connection's loop. It does not allocate in steady state.
+//
+// Every idle keep-alive connection holds one, so it holds only what
+// outlives an exchange (96 bytes, pinned by a test): the Stream of an
+// exchange comes from the loop's pool and goes back when it is over.
 type ServerConn struct {
 	loop *Loop
-	cfg  *Config
 	conn Conn
 	h    Handler
 
-	stream    Stream // the exchange in progress; reused for every request
-	remaining int64  // body bytes left (FramingLength) or to discard
-	dec       *codec.ChunkedDecoder
+	stream *Stream // the exchange in progress, or nil
 
 	// Times are Unix nanoseconds (8 bytes, not time.Time's 24: every
 	// idle connection holds them).
@@ -124,12 +157,12 @@ type ServerConn struct {
 	idle       time.Duration // this connection's IdleTimeout (SetIdleTimeout)
 	headStart  int64         // when the current request head started to be awaited
 	lastActive int64         // last read or write, for IdleTimeout
-	served     int32         // requests taken on this connection
 	parsedLen  int32         // input length at the last incomplete head parse
+	gen        uint32        // exchanges begun, across the connections of this ServerConn (Stream.Gen)
 
 	// Small fields last, together, so the struct packs tight.
 	phase      phase
-	framing    codec.Framing
+	served     bool // a request has been taken on this connection
 	inProcess  bool // process is on the stack: nested calls only mark work
 	overWater  bool // output is above HighWater; waiting for OnDrain
 	closeAfter bool // close once the current response has ended
@@ -140,16 +173,12 @@ type ServerConn struct {
 // NewServerConn returns the state machine for a new connection. Call Open
 // next, on the connection's loop.
 func (l *Loop) NewServerConn(conn Conn, h Handler) *ServerConn {
-	c := &ServerConn{loop: l, cfg: l.cfg, conn: conn, h: h, idle: l.cfg.IdleTimeout}
-	c.stream.c = c
-	return c
+	return &ServerConn{loop: l, conn: conn, h: h, idle: l.cfg.IdleTimeout}
 }
 
 // Reset prepares a ServerConn taken from a pool for a new connection.
 func (c *ServerConn) Reset(conn Conn, h Handler) {
-	gen := c.stream.gen
-	*c = ServerConn{loop: c.loop, cfg: c.cfg, conn: conn, h: h, idle: c.cfg.IdleTimeout}
-	c.stream = Stream{c: c, gen: gen + 1}
+	*c = ServerConn{loop: c.loop, conn: conn, h: h, idle: c.loop.cfg.IdleTimeout, gen: c.gen}
 }
 
 // Open starts the connection: the headers timeout runs from now.
@@ -165,7 +194,7 @@ func (c *ServerConn) OnData(now time.Time) {
 	c.lastActive = c.now
 	c.idleKeep = false
 	c.process()
-	if c.phase < phaseClosing && len(c.conn.Input()) > c.cfg.MaxUnread {
+	if c.phase < phaseClosing && len(c.conn.Input()) > c.loop.cfg.MaxUnread {
 		c.close(ErrTooMuchUnread)
 		return
 	}
@@ -189,11 +218,12 @@ func (c *ServerConn) OnEOF(now time.Time) {
 	case c.phase == phaseBody || c.phase == phaseDiscard:
 		c.close(ErrBodyIncomplete)
 	case c.phase == phaseTunnel:
-		c.callEnd(&c.stream, nil) // the peer's half of the tunnel is done
-		if c.stream.ended {
+		s := c.stream
+		c.callEnd(s, nil) // the peer's half of the tunnel is done
+		if s.ended {
 			c.close(nil)
 		}
-	case c.stream.active && !c.stream.ended:
+	case c.stream != nil && !c.stream.ended:
 		c.closeAfter = true // answer what is in progress, then close
 		c.conn.Discard(len(c.conn.Input()))
 	default:
@@ -205,11 +235,11 @@ func (c *ServerConn) OnEOF(now time.Time) {
 // HighWater.
 func (c *ServerConn) OnDrain(now time.Time) {
 	c.now = now.UnixNano()
-	if !c.overWater || c.conn.Buffered() >= c.cfg.HighWater {
+	if !c.overWater || c.conn.Buffered() >= c.loop.cfg.HighWater {
 		return
 	}
 	c.overWater = false
-	if s := &c.stream; s.active && !s.ended {
+	if s := c.stream; s != nil && !s.ended {
 		c.callDrain(s)
 	}
 	c.process()
@@ -224,7 +254,7 @@ func (c *ServerConn) Shutdown() {
 		return
 	}
 	c.closeAfter = true
-	if !c.stream.active {
+	if c.stream == nil {
 		c.close(nil)
 	}
 }
@@ -282,21 +312,21 @@ func (c *ServerConn) step() bool {
 // readHead parses the next request head, if the previous exchange is over
 // and the output has room.
 func (c *ServerConn) readHead() bool {
-	if c.stream.active || c.overWater || c.closeAfter {
+	if c.stream != nil || c.overWater || c.closeAfter {
 		return false
 	}
 	in := c.conn.Input()
 	if len(in) == 0 || !c.worthParsing(in) {
 		return false
 	}
-	if c.conn.Buffered() >= c.cfg.HighWater {
+	if c.conn.Buffered() >= c.loop.cfg.HighWater {
 		// Responses ended with End never ask Write's question: check
 		// here, so a peer that does not read cannot grow the output.
 		c.overWater = true
 		return false
 	}
 	req := &c.loop.req
-	n, err := codec.ParseRequest(in, req, &c.cfg.Limits)
+	n, err := codec.ParseRequest(in, req, &c.loop.cfg.Limits)
 	if err != nil {
 		c.protocolError(err, nil)
 		return false
@@ -324,11 +354,13 @@ func (c *ServerConn) worthParsing(in []byte) bool {
 
 // startRequest begins the exchange for a parsed head of n bytes.
 func (c *ServerConn) startRequest(req *codec.Request, n int) {
-	c.served++
-	s := &c.stream
-	s.begin(req)
+	c.served = true
+	c.gen++
+	s := c.loop.stream(c)
+	s.begin(req, c.gen)
+	c.stream = s
 	c.closeAfter = !req.KeepAlive
-	c.framing, c.remaining = req.Framing, req.ContentLength
+	s.framing, s.remaining = req.Framing, req.ContentLength
 	if req.ExpectOther {
 		// RFC 9110 §10.1.1: an expectation we cannot meet gets 417.
 		c.conn.Discard(n)
@@ -337,14 +369,14 @@ func (c *ServerConn) startRequest(req *codec.Request, n int) {
 		c.callRequestFailed(s, 417)
 		return
 	}
-	body := c.framing != codec.FramingNone
-	if req.ExpectContinue && body && !c.cfg.ManualContinue && len(c.conn.Input()) == n {
+	body := s.framing != codec.FramingNone
+	if req.ExpectContinue && body && !c.loop.cfg.ManualContinue && len(c.conn.Input()) == n {
 		// RFC 9110 §10.1.1: answer 100 only while the body has not started.
 		s.WriteContinue()
 	}
 	c.phase = phaseBody
-	if c.framing == codec.FramingChunked {
-		c.dec = c.loop.decoder()
+	if s.framing == codec.FramingChunked {
+		s.dec = c.loop.decoder()
 	}
 	c.callRequest(s, req)
 	c.conn.Discard(n) // req's views die here, after the handler has returned
@@ -356,35 +388,40 @@ func (c *ServerConn) startRequest(req *codec.Request, n int) {
 // readBody moves request body bytes from the input to the handler (or,
 // when deliver is false, drops them). It reports whether it made progress.
 func (c *ServerConn) readBody(deliver bool) bool {
+	s := c.stream
 	in := c.conn.Input()
-	if len(in) == 0 || deliver && c.stream.paused {
+	if len(in) == 0 || deliver && s.paused {
 		return false
 	}
-	if c.framing == codec.FramingLength {
-		n := int(min(c.remaining, int64(len(in))))
-		c.remaining -= int64(n)
+	if s.framing == codec.FramingLength {
+		n := int(min(s.remaining, int64(len(in))))
+		s.remaining -= int64(n)
+		done := s.remaining == 0
 		if deliver {
-			c.callBody(&c.stream, in[:n])
+			c.callBody(s, in[:n])
 		}
 		c.conn.Discard(n)
-		if c.remaining == 0 {
+		if done && c.stream == s { // else the handler's callback closed the connection
 			c.bodyEnd(nil)
 		}
 		return c.phase != phaseClosed
 	}
-	n, data, done, err := c.dec.Decode(in, &c.cfg.Limits)
+	n, data, done, err := s.dec.Decode(in, &c.loop.cfg.Limits)
 	if err != nil {
-		c.protocolError(err, &c.stream)
+		c.protocolError(err, s)
 		return false
 	}
 	if deliver && len(data) > 0 {
-		c.callBody(&c.stream, data)
+		c.callBody(s, data)
+		if c.stream != s { // the handler's callback closed the connection
+			return false
+		}
 	}
 	if !deliver && c.discardedTooMuch(int64(len(data))) {
 		return false
 	}
 	if done {
-		c.bodyEnd(c.dec.Trailers) // trailers are views into in: end before Discard
+		c.bodyEnd(s.dec.Trailers) // trailers are views into in: end before Discard
 	}
 	c.conn.Discard(n)
 	return n > 0 && c.phase != phaseClosed
@@ -396,7 +433,7 @@ func (c *ServerConn) readTunnel() bool {
 	if len(in) == 0 || c.stream.paused {
 		return false
 	}
-	c.callBody(&c.stream, in)
+	c.callBody(c.stream, in)
 	if c.phase == phaseTunnel {
 		c.conn.Discard(len(in))
 	}
@@ -407,8 +444,9 @@ func (c *ServerConn) readTunnel() bool {
 // once they pass MaxDiscard (RFC 9112 §9.3: discard a bounded remainder or
 // close).
 func (c *ServerConn) discardedTooMuch(n int64) bool {
-	c.remaining += n
-	if c.remaining > c.cfg.MaxDiscard {
+	s := c.stream
+	s.remaining += n
+	if s.remaining > c.loop.cfg.MaxDiscard {
 		c.close(ErrConnClosed)
 		return true
 	}
@@ -418,18 +456,20 @@ func (c *ServerConn) discardedTooMuch(n int64) bool {
 // bodyEnd is reached when the request body is complete. trailers are
 // views into the input and the decoder, so both live until End returns.
 func (c *ServerConn) bodyEnd(trailers []codec.Header) {
-	s := &c.stream
+	s := c.stream
 	deliver := c.phase == phaseBody
 	s.bodyDone = true
 	c.phase = phaseWait
-	dec := c.dec
-	c.dec = nil
+	dec := s.dec
+	s.dec = nil
 	if deliver {
 		c.callEnd(s, trailers) // may end the response, and so the exchange
 	}
 	if dec != nil {
 		c.loop.releaseDecoder(dec)
 	}
+	// When the handler ended the response in End, the exchange is over
+	// and the phase has moved on (s may then serve another).
 	if c.phase == phaseWait && s.ended {
 		c.finish()
 	}
@@ -437,7 +477,7 @@ func (c *ServerConn) bodyEnd(trailers []codec.Header) {
 
 // responseEnded is called by the stream when its response is complete.
 func (c *ServerConn) responseEnded() {
-	s := &c.stream
+	s := c.stream
 	if s.closeConn {
 		c.closeAfter = true
 	}
@@ -446,20 +486,20 @@ func (c *ServerConn) responseEnded() {
 		return
 	case s.bodyDone:
 		c.finish()
-	case c.phase == phaseBody && c.framing == codec.FramingNone:
+	case c.phase == phaseBody && s.framing == codec.FramingNone:
 		// Answered inside Request: startRequest goes on to bodyEnd,
 		// which delivers End and finishes the exchange.
 	case c.phase == phaseBody:
 		// The handler answered without reading the whole body: drop the
 		// rest, up to MaxDiscard (RFC 9112 §9.3).
-		if c.framing == codec.FramingLength && c.remaining > c.cfg.MaxDiscard || c.closeAfter {
+		if s.framing == codec.FramingLength && s.remaining > c.loop.cfg.MaxDiscard || c.closeAfter {
 			c.finishStream(nil)
 			c.close(nil)
 			return
 		}
 		c.phase = phaseDiscard
-		if c.framing == codec.FramingChunked {
-			c.remaining = 0
+		if s.framing == codec.FramingChunked {
+			s.remaining = 0
 		}
 		c.finishStream(nil)
 	}
@@ -474,8 +514,7 @@ func (c *ServerConn) responseEnded() {
 // request, or closes it.
 func (c *ServerConn) finish() {
 	c.finishStream(nil)
-	c.stream.active = false
-	c.stream.releaseFields()
+	c.dropStream()
 	if c.closeAfter {
 		c.close(nil)
 		return
@@ -487,8 +526,8 @@ func (c *ServerConn) finish() {
 // finishStream reports the end of the exchange to the handler, once. The
 // stream stays active (blocking the next request) until finish.
 func (c *ServerConn) finishStream(err error) {
-	s := &c.stream
-	if !s.active || s.finished {
+	s := c.stream
+	if s == nil || s.finished {
 		return
 	}
 	s.finished = true
@@ -503,13 +542,13 @@ func (c *ServerConn) protocolError(err error, s *Stream) {
 	if errors.As(err, &ce) {
 		status = ce.Status()
 	}
-	if s != nil && s.active {
+	if s != nil {
 		if !s.headSent {
 			s.writeError(status)
 		}
 		c.abortStream(err)
 	} else {
-		c.stream.writeErrorFor(status)
+		c.writeErrorFor(status)
 	}
 	if eh, ok := c.h.(ProtocolErrorHandler); ok {
 		c.callProtocolError(eh, err)
@@ -525,7 +564,7 @@ type ProtocolErrorHandler interface {
 }
 
 func (c *ServerConn) callProtocolError(eh ProtocolErrorHandler, err error) {
-	defer c.recoverHandler(&c.stream)
+	defer c.recoverHandler(c.stream)
 	eh.ProtocolError(c.conn, err)
 }
 
@@ -552,7 +591,6 @@ func (c *ServerConn) close(err error) {
 	}
 	c.abortStream(err)
 	c.phase = phaseClosed
-	c.releaseResources()
 	c.conn.SetDeadline(time.Time{})
 	c.conn.Close()
 }
@@ -567,22 +605,28 @@ func (c *ServerConn) OnClose(now time.Time) {
 	}
 	c.abortStream(err)
 	c.phase = phaseClosed
-	c.releaseResources()
 }
 
 func (c *ServerConn) abortStream(err error) {
-	if s := &c.stream; s.active && !s.finished {
-		c.finishStream(err)
-	}
-	c.stream.active = false
-	c.stream.releaseFields()
+	c.finishStream(err)
+	c.dropStream()
 }
 
-func (c *ServerConn) releaseResources() {
-	if c.dec != nil {
-		c.loop.releaseDecoder(c.dec)
-		c.dec = nil
+// dropStream gives the Stream of the exchange back to the loop.
+func (c *ServerConn) dropStream() {
+	if s := c.stream; s != nil {
+		c.stream = nil
+		c.loop.releaseStream(s)
 	}
+}
+
+// writeErrorFor sends an error response when no exchange is in progress
+// (a head that failed to parse or arrive), on a Stream of its own.
+func (c *ServerConn) writeErrorFor(status int) {
+	s := c.loop.stream(c)
+	s.active, s.minor = true, 1
+	s.writeError(status)
+	c.loop.releaseStream(s)
 }
 
 // OnTimer is called when the deadline set with Conn.SetDeadline passes.
@@ -599,17 +643,13 @@ func (c *ServerConn) OnTimer(now time.Time) {
 		if len(c.conn.Input()) > 0 {
 			// A head that did not complete in time: 408 (RFC 9110
 			// §15.5.9), then close.
-			c.stream.writeErrorFor(408)
+			c.writeErrorFor(408)
 		}
 		c.close(ErrHeadersTimeout)
 		return
 	}
 	if d := c.idleDeadline(); d != 0 && c.now >= d {
-		var s *Stream
-		if c.stream.active {
-			s = &c.stream
-		}
-		if th, ok := c.h.(TimeoutHandler); ok && c.callTimeout(th, s) {
+		if th, ok := c.h.(TimeoutHandler); ok && c.callTimeout(th, c.stream) {
 			c.lastActive, c.idleKeep = c.now, true
 		} else {
 			c.close(ErrIdleTimeout)
@@ -630,17 +670,17 @@ type TimeoutHandler interface {
 // headDeadline is when (Unix nanoseconds) the awaited request head must be
 // complete, or 0.
 func (c *ServerConn) headDeadline() int64 {
-	if c.phase != phaseHead || c.stream.active || c.closeAfter {
+	if c.phase != phaseHead || c.stream != nil || c.closeAfter {
 		return 0
 	}
-	waiting := len(c.conn.Input()) == 0 && c.served > 0
-	if waiting && c.cfg.KeepAliveTimeout != Disabled {
-		return c.headStart + int64(c.cfg.KeepAliveTimeout)
+	waiting := len(c.conn.Input()) == 0 && c.served
+	if waiting && c.loop.cfg.KeepAliveTimeout != Disabled {
+		return c.headStart + int64(c.loop.cfg.KeepAliveTimeout)
 	}
-	if c.cfg.HeadersTimeout == Disabled {
+	if c.loop.cfg.HeadersTimeout == Disabled {
 		return 0
 	}
-	return c.headStart + int64(c.cfg.HeadersTimeout)
+	return c.headStart + int64(c.loop.cfg.HeadersTimeout)
 }
 
 // idleDeadline is when (Unix nanoseconds) the idle timeout fires, or 0.
@@ -658,8 +698,8 @@ func (c *ServerConn) armTimer() {
 	case phaseClosed:
 		return
 	case phaseClosing:
-		if c.cfg.CloseDrainTimeout != Disabled {
-			d = c.now + int64(c.cfg.CloseDrainTimeout)
+		if c.loop.cfg.CloseDrainTimeout != Disabled {
+			d = c.now + int64(c.loop.cfg.CloseDrainTimeout)
 		}
 	default:
 		d = c.headDeadline()
@@ -699,7 +739,7 @@ func (c *ServerConn) callDrain(s *Stream) {
 }
 
 func (c *ServerConn) callTimeout(th TimeoutHandler, s *Stream) bool {
-	defer c.recoverHandler(&c.stream)
+	defer c.recoverHandler(s)
 	return th.Timeout(c.conn, s)
 }
 
@@ -717,17 +757,19 @@ func (c *ServerConn) callRequestFailed(s *Stream, status int) {
 	c.close(nil)
 }
 
+// recoverHandler recovers a panic of a handler callback about s (nil for
+// one about the connection).
 func (c *ServerConn) recoverHandler(s *Stream) {
 	v := recover()
 	if v == nil {
 		return
 	}
-	c.cfg.Logger.Error("loophttp: handler panicked", "panic", v, "stack", string(debug.Stack()))
+	c.loop.cfg.Logger.Error("loophttp: handler panicked", "panic", v, "stack", string(debug.Stack()))
 	if c.panicked {
 		return // a panic in Close while closing after a panic
 	}
 	c.panicked = true
-	if s.active && !s.headSent && !s.ended {
+	if s != nil && s.active && !s.headSent && !s.ended {
 		s.writeError(500)
 	}
 	c.close(ErrHandlerPanic) // Close still reaches the handler, with ErrHandlerPanic

@@ -628,3 +628,29 @@ func TestDateFollowsTheClock(t *testing.T) {
 		}
 	}
 }
+
+// TestIdleConnectionHoldsNoStream: between exchanges a connection gives its
+// Stream (and the pooled objects it used) back to the loop, and the next
+// exchange counts on from the last one's Gen, also on a ServerConn reused
+// for another connection.
+func TestIdleConnectionHoldsNoStream(t *testing.T) {
+	h := newHarness(t, Config{})
+	var gens []uint32
+	h.rec.onEnd = func(s *Stream) {
+		gens = append(gens, s.Gen())
+		s.SetHead(200, "", []codec.Header{{Name: []byte("X"), Value: []byte("y")}})
+		s.End([]byte("ok"))
+	}
+	h.send("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n")
+	h.send(get)
+	if h.sc.stream != nil || h.sc.loop.InUse() != 0 {
+		t.Fatalf("idle connection holds stream %p, loop has %d objects out; want none", h.sc.stream, h.sc.loop.InUse())
+	}
+	h.sc.OnClose(h.clock.now)
+	h.sc.Reset(h.conn, h.rec)
+	h.sc.Open(h.clock.now)
+	h.send(get)
+	if len(gens) != 3 || gens[0] == gens[1] || gens[1] == gens[2] || gens[0] == gens[2] {
+		t.Fatalf("exchange gens %v; want three different ones", gens)
+	}
+}

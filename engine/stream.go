@@ -4,16 +4,22 @@ import (
 	"github.com/loophttp/loophttp/codec"
 )
 
-// Stream is one request/response exchange on a server connection. The
-// engine reuses one Stream per connection for every request, so a handler
-// must not use a Stream after Handler.Close was called for it; Gen tells
-// exchanges apart. Every method must be called on the connection's loop.
+// Stream is one request/response exchange on a server connection. Streams
+// are pooled per loop: once Handler.Close has been called for it, a Stream
+// goes back to the pool and may serve a later exchange, of this connection
+// or another of the loop, so a handler must not use it after that; Gen
+// tells the exchanges of a connection apart. Every method must be called
+// on the connection's loop.
 type Stream struct {
 	c *ServerConn
 
 	// Data belongs to the handler: it may keep its per-request state here.
 	// The engine clears it when a new exchange begins.
 	Data any
+
+	// Request body state.
+	remaining int64 // body bytes left (FramingLength) or to discard
+	dec       *codec.ChunkedDecoder
 
 	// Response state.
 	reason  []byte // the handler's reason phrase; nil for the table's
@@ -24,16 +30,17 @@ type Stream struct {
 	gen     uint32
 
 	// Small fields last, together, so the struct packs tight.
-	isHead    bool  // responses to HEAD carry no body
-	isConnect bool  // a 2xx answer opens a tunnel
-	upgrade   bool  // the request asked to switch protocols
-	minor     uint8 // HTTP/1.minor of the request
-	reqKeep   bool  // the request allows the connection to persist
-	userTE    bool  // the handler set Transfer-Encoding: chunked
-	userClose bool  // the handler set Connection: close
-	chunked   bool  // the body is sent chunked
-	noBody    bool  // the response must not carry a body
-	active    bool  // an exchange is in progress
+	framing   codec.Framing // of the request body
+	isHead    bool          // responses to HEAD carry no body
+	isConnect bool          // a 2xx answer opens a tunnel
+	upgrade   bool          // the request asked to switch protocols
+	minor     uint8         // HTTP/1.minor of the request
+	reqKeep   bool          // the request allows the connection to persist
+	userTE    bool          // the handler set Transfer-Encoding: chunked
+	userClose bool          // the handler set Connection: close
+	chunked   bool          // the body is sent chunked
+	noBody    bool          // the response must not carry a body
+	active    bool          // an exchange is in progress
 	headSent  bool
 	ended     bool
 	finished  bool // Handler.Close was called
@@ -43,10 +50,9 @@ type Stream struct {
 	tunnel    bool // the connection carries raw bytes after the head
 }
 
-// begin starts a new exchange for req.
-func (s *Stream) begin(req *codec.Request) {
-	fields := s.fields[:0] // normally nil: released when the last exchange ended
-	*s = Stream{c: s.c, gen: s.gen + 1, fields: fields, userLen: -1}
+// begin starts exchange number gen of its connection for req.
+func (s *Stream) begin(req *codec.Request, gen uint32) {
+	*s = Stream{c: s.c, gen: gen, userLen: -1}
 	s.active = true
 	s.isHead = string(req.Method) == "HEAD"
 	s.isConnect = string(req.Method) == "CONNECT"
@@ -239,9 +245,9 @@ func (s *Stream) detach() {
 	s.bodyDone = true
 	c.closeAfter = true
 	c.phase = phaseTunnel
-	if c.dec != nil {
-		c.loop.releaseDecoder(c.dec)
-		c.dec = nil
+	if s.dec != nil {
+		c.loop.releaseDecoder(s.dec)
+		s.dec = nil
 	}
 }
 
@@ -330,7 +336,7 @@ var (
 // not so OnDrain can resume the connection.
 func (s *Stream) below() bool {
 	c := s.c
-	if c.conn.Buffered() < c.cfg.HighWater {
+	if c.conn.Buffered() < c.loop.cfg.HighWater {
 		return true
 	}
 	c.overWater = true
@@ -357,7 +363,7 @@ func (s *Stream) sendHead(length int64, body []byte) (bodySent bool) {
 		c.closeAfter = true
 	}
 	s.closeConn = !s.reqKeep || s.userClose || c.closeAfter
-	if !s.bodyDone && c.framing == codec.FramingLength && c.remaining > c.cfg.MaxDiscard {
+	if !s.bodyDone && s.framing == codec.FramingLength && s.remaining > c.loop.cfg.MaxDiscard {
 		// The unread body is more than the engine will drop: say now
 		// that the connection closes (RFC 9112 §9.6).
 		s.closeConn = true
@@ -454,15 +460,6 @@ func (s *Stream) writeError(status int) {
 	s.c.closeAfter = true
 	s.sendHead(0, nil)
 	s.ended = true
-}
-
-// writeErrorFor sends an error response when no exchange is in progress
-// (a head that failed to parse or arrive).
-func (s *Stream) writeErrorFor(status int) {
-	s.active, s.isHead, s.minor, s.reqKeep = true, false, 1, false
-	s.headSent, s.ended = false, false
-	s.writeError(status)
-	s.active = false
 }
 
 // appendLength appends the decimal digits of n, which is not negative.

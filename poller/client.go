@@ -216,7 +216,7 @@ func (cl *Client) Close() error {
 	cl.dials.Wait()
 	cl.loops.each(func(l *loop) gnet.Runnable {
 		return gnet.RunnableFunc(func(context.Context) error {
-			for c := range l.conns {
+			for c := range l.openConns {
 				c.cc.CloseWith(ErrClientClosed)
 			}
 			return nil

@@ -20,36 +20,36 @@ var ErrConnGone = errors.New("poller: connection closed")
 // Conn is loophttp's state for one gnet connection: it implements
 // engine.Conn over it and owns the connection's state machine (a
 // ServerConn on a Server's loops, a ClientConn on a Client's). Conns are
-// pooled per loop and reused; gen tells their lives apart.
+// pooled per loop and reused; their generation tells their lives apart.
 //
-// Fields are owned by the connection's loop, except gen and open, which
-// Submit reads from any goroutine, and el, which never changes.
+// Every idle keep-alive connection holds one, so it is kept to 96 bytes
+// (a test pins it): what is the loop's (the event loop, the error of the
+// close in progress) stays on the loop.
+//
+// Fields are owned by the connection's loop, except life, which Submit
+// reads from any goroutine, and loop, which never changes.
 type Conn struct {
 	gc    gnet.Conn
-	el    gnet.EventLoop // the loop's, set once: Conns are pooled per loop
-	loop  *loop
-	m     machine            // sc or cc
+	loop  *loop              // set once: Conns are pooled per loop
 	sc    *engine.ServerConn // server connections
 	cc    *engine.ClientConn // client connections
 	timer timer
 
-	gen  atomic.Uint32
-	open atomic.Bool
-
-	// Data belongs to the layer above (its per-connection state). Loop only.
-	Data any
-	// closeErr is the error gnet closed the connection with (nil for a
-	// close we asked for).
-	closeErr error
+	// life is the generation shifted left by one, with the low bit set
+	// while the connection is open: Submit checks both with one load.
+	life atomic.Uint32
 
 	waitDrain     bool // output was over HighWater; the loop polls for drain
 	shutdownAfter bool // shut the write side once gnet's buffer is empty
+
+	// Data belongs to the layer above (its per-connection state). Loop only.
+	Data any
 }
 
 // CloseErr returns the error the connection closed with: nil when the
 // server closed it, io.EOF-wrapping when the peer did, else the socket
-// error. Valid in Hooks.Closed.
-func (c *Conn) CloseErr() error { return c.closeErr }
+// error. Valid in Hooks.Closed (and ClientHooks.Closed).
+func (c *Conn) CloseErr() error { return c.loop.closeErr }
 
 // machine is what a Conn drives: engine.ServerConn or engine.ClientConn.
 type machine interface {
@@ -62,6 +62,15 @@ type machine interface {
 	Closed() bool
 }
 
+// m returns the connection's state machine. Conns are pooled per loop and
+// a loop serves one side, so exactly one of sc and cc is set.
+func (c *Conn) m() machine {
+	if c.sc != nil {
+		return c.sc
+	}
+	return c.cc
+}
+
 // Engine returns a server connection's state machine (nil on a client's).
 // Loop only.
 func (c *Conn) Engine() *engine.ServerConn { return c.sc }
@@ -72,7 +81,17 @@ func (c *Conn) Client() *engine.ClientConn { return c.cc }
 
 // Gen returns the generation of the connection this Conn currently holds.
 // Safe from any goroutine.
-func (c *Conn) Gen() uint32 { return c.gen.Load() }
+func (c *Conn) Gen() uint32 { return c.life.Load() >> 1 }
+
+// isOpen reports whether the connection is open. Safe from any goroutine.
+func (c *Conn) isOpen() bool { return c.life.Load()&1 != 0 }
+
+// begin opens the Conn for a new connection, of the next generation. Loop
+// only.
+func (c *Conn) begin() { c.life.Store((c.life.Load()>>1+1)<<1 | 1) }
+
+// end marks the connection closed, keeping its generation. Loop only.
+func (c *Conn) end() { c.life.Store(c.life.Load() &^ 1) }
 
 // RemoteAddr returns the peer's address. Loop only, while the connection
 // is open (Conns are reused: keep a copy to use it later).
@@ -86,15 +105,33 @@ func (c *Conn) LocalAddr() net.Addr { return c.gc.LocalAddr() }
 // safe from any goroutine. It returns ErrConnGone at once when the
 // connection is already gone; when it goes before fn runs, fn is dropped.
 func (c *Conn) Submit(gen uint32, fn func()) error {
-	if !c.open.Load() || c.gen.Load() != gen {
+	live := gen<<1 | 1
+	if c.life.Load() != live {
 		return ErrConnGone
 	}
-	return c.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
-		if !c.open.Load() || c.gen.Load() != gen {
-			return nil
+	return c.loop.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+		if c.life.Load() == live {
+			fn()
+			c.afterEvent()
 		}
-		fn()
-		c.afterEvent()
+		return nil
+	}))
+}
+
+// SubmitConn is Submit for a function of the connection: fn(c) runs on
+// the loop. A package-level fn reaches the layer above's state through
+// c.Data, so neither the connection nor the call needs a closure for it.
+// Safe from any goroutine.
+func (c *Conn) SubmitConn(gen uint32, fn func(*Conn)) error {
+	live := gen<<1 | 1
+	if c.life.Load() != live {
+		return ErrConnGone
+	}
+	return c.loop.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+		if c.life.Load() == live {
+			fn(c)
+			c.afterEvent()
+		}
 		return nil
 	}))
 }
@@ -157,7 +194,7 @@ func (c *Conn) CloseWrite() {
 // Close flushes and closes the connection; gnet calls OnClose later. It
 // does nothing once the connection has closed.
 func (c *Conn) Close() {
-	if !c.open.Load() {
+	if !c.isOpen() {
 		return
 	}
 	c.Flush()
@@ -172,7 +209,7 @@ func (c *Conn) SetDeadline(t time.Time) { c.loop.wheel.arm(&c.timer, t) }
 func (c *Conn) afterEvent() {
 	for round := 0; ; round++ {
 		c.Flush()
-		if !c.open.Load() || !c.m.WantsDrain() {
+		if !c.isOpen() || !c.m().WantsDrain() {
 			return
 		}
 		// The engine went over its mark. If the socket took everything,
@@ -185,19 +222,22 @@ func (c *Conn) afterEvent() {
 			}
 			return
 		}
-		c.m.OnDrain(time.Now())
+		c.m().OnDrain(time.Now())
 	}
 }
 
 // maxDrainRounds bounds the drain events one event may deliver in a row.
 const maxDrainRounds = 8
 
-// onTimer is the wheel's callback for the connection.
+// fireTimer is the wheels' callback: t is a connection's timer.
+func fireTimer(t *timer, now time.Time) { t.conn.onTimer(now) }
+
+// onTimer runs when the connection's timer comes due.
 func (c *Conn) onTimer(now time.Time) {
-	if !c.open.Load() {
+	if !c.isOpen() {
 		return
 	}
-	c.m.OnTimer(now)
+	c.m().OnTimer(now)
 	c.afterEvent()
 }
 
@@ -205,10 +245,14 @@ func (c *Conn) onTimer(now time.Time) {
 // writes its output once: OnTraffic of both sides.
 func traffic(gc gnet.Conn) gnet.Action {
 	c, ok := gc.Context().(*Conn)
-	if !ok || !c.open.Load() {
+	if !ok || !c.isOpen() {
 		return gnet.Close
 	}
-	c.m.OnData(time.Now())
+	if c.sc != nil {
+		c.sc.OnData(time.Now()) // the server's hot path, called directly
+	} else {
+		c.cc.OnData(time.Now())
+	}
 	c.afterEvent()
 	return gnet.None
 }
@@ -219,24 +263,26 @@ func traffic(gc gnet.Conn) gnet.Action {
 // The caller settles its counts and hooks, then calls done.
 func closing(gc gnet.Conn, err error) *Conn {
 	c, ok := gc.Context().(*Conn)
-	if !ok || !c.open.Load() {
+	if !ok || !c.isOpen() {
 		return nil
 	}
 	// Closed from now on for Submit: whoever hears of the close finds
 	// later calls refused at once.
-	c.open.Store(false)
+	c.end()
 	now := time.Now()
-	c.closeErr = err
-	if !c.m.Closed() {
-		c.m.OnEOF(now)
+	c.loop.closeErr = err
+	m := c.m()
+	if !m.Closed() {
+		m.OnEOF(now)
 		c.Flush() // gnet writes what is left after OnClose returns
 	}
-	c.m.OnClose(now)
+	m.OnClose(now)
 	return c
 }
 
 // done returns a closed Conn to its loop's pool.
 func (c *Conn) done(gc gnet.Conn) {
+	c.loop.closeErr = nil
 	c.loop.close(c)
 	gc.SetContext(nil)
 }

@@ -12,21 +12,23 @@ import (
 )
 
 // loop is loophttp's state for one gnet event loop: the engine's shared
-// scratch, the timing wheel, a pool of Conns and the connections waiting
+// scratch, the timing wheel, the loop's Conns and the connections waiting
 // for their output to drain. Everything in it is owned by the loop's
 // goroutine; it is created there, on the loop's first connection.
 type loop struct {
 	srv       *Server // nil on a client's loop
 	cli       *Client // nil on a server's loop
 	highWater int
-	el        gnet.EventLoop
+	el        gnet.EventLoop // safe from any goroutine (Conn.Submit)
 	eng       *engine.Loop
 	wheel     *wheel
-	free      []*Conn
-	conns     map[*Conn]struct{}
+	blocks    []*connBlock // every Conn of the loop, open or pooled (they are never freed)
+	used      int          // Conns handed out of the last block
+	free      []*Conn      // the pooled ones
 	draining  []*Conn
 	tickTask  gnet.Runnable
 	out       []byte // output of the event in progress (see Conn.Write)
+	closeErr  error  // the error of the close being reported (Conn.CloseErr)
 }
 
 func newLoop(srv *Server, el gnet.EventLoop, now time.Time) *loop {
@@ -41,8 +43,7 @@ func newBareLoop(el gnet.EventLoop, tick time.Duration, highWater int, now time.
 	l := &loop{
 		el:        el,
 		highWater: highWater,
-		wheel:     newWheel(tick, now),
-		conns:     map[*Conn]struct{}{},
+		wheel:     newWheel(tick, now, fireTimer),
 	}
 	l.tickTask = gnet.RunnableFunc(func(context.Context) error {
 		l.tick(time.Now())
@@ -53,21 +54,14 @@ func newBareLoop(el gnet.EventLoop, tick time.Duration, highWater int, now time.
 
 // open takes a Conn for gc from the pool.
 func (l *loop) open(gc gnet.Conn, now time.Time) *Conn {
-	var c *Conn
-	if n := len(l.free); n > 0 {
-		c = l.free[n-1]
-		l.free = l.free[:n-1]
-		c.sc.Reset(c, l.srv.handler)
-	} else {
-		c = &Conn{loop: l, el: l.el}
-		c.timer.fire = c.onTimer
+	c := l.take()
+	if c.sc == nil {
 		c.sc = l.eng.NewServerConn(c, l.srv.handler)
-		c.m = c.sc
+	} else {
+		c.sc.Reset(c, l.srv.handler)
 	}
 	c.gc = gc
-	c.gen.Add(1)
-	c.open.Store(true)
-	l.conns[c] = struct{}{}
+	c.begin()
 	if l.srv.stopping.Load() {
 		c.sc.Shutdown()
 	}
@@ -77,32 +71,63 @@ func (l *loop) open(gc gnet.Conn, now time.Time) *Conn {
 
 // openClient takes a Conn for the dialed connection gc from the pool.
 func (l *loop) openClient(gc gnet.Conn, owner engine.ClientOwner, now time.Time) *Conn {
-	var c *Conn
-	if n := len(l.free); n > 0 {
-		c = l.free[n-1]
-		l.free = l.free[:n-1]
-		c.cc.Reset(c, &l.cli.cfg.Engine, owner)
-	} else {
-		c = &Conn{loop: l, el: l.el}
-		c.timer.fire = c.onTimer
+	c := l.take()
+	if c.cc == nil {
 		c.cc = engine.NewClientConn(c, &l.cli.cfg.Engine, owner)
-		c.m = c.cc
+	} else {
+		c.cc.Reset(c, &l.cli.cfg.Engine, owner)
 	}
 	c.gc = gc
-	c.gen.Add(1)
-	c.open.Store(true)
-	l.conns[c] = struct{}{}
+	c.begin()
 	c.cc.Open(now)
 	return c
 }
 
+// take returns a Conn from the pool, or a new one (without its state
+// machine, which the caller adds).
+func (l *loop) take() *Conn {
+	if n := len(l.free); n > 0 {
+		c := l.free[n-1]
+		l.free[n-1] = nil
+		l.free = l.free[:n-1]
+		return c
+	}
+	if len(l.blocks) == 0 || l.used == len(connBlock{}) {
+		l.blocks = append(l.blocks, new(connBlock))
+		l.used = 0
+	}
+	c := &l.blocks[len(l.blocks)-1][l.used]
+	l.used++
+	c.loop = l
+	c.timer.conn = c
+	return c
+}
+
+// connBlock is a block of Conns allocated together: a loop never frees its
+// Conns (they are pooled), so one allocation for 32 of them saves
+// allocations when connections arrive, and the loop lists its Conns with
+// one pointer per block. 32 Conns fill a size class (a test pins it).
+type connBlock [32]Conn
+
 // close returns c to the pool once gnet has closed its connection.
 func (l *loop) close(c *Conn) {
-	c.open.Store(false)
+	c.end()
 	l.wheel.stop(&c.timer)
-	delete(l.conns, c)
-	c.gc, c.waitDrain, c.shutdownAfter, c.Data, c.closeErr = nil, false, false, nil, nil
+	c.gc, c.waitDrain, c.shutdownAfter, c.Data = nil, false, false, nil
 	l.free = append(l.free, c)
+}
+
+// openConns returns the loop's open connections. A close they cause
+// completes later (gnet closes on a task of the loop), so the caller may
+// act on each of them.
+func (l *loop) openConns(yield func(*Conn) bool) {
+	for _, b := range l.blocks {
+		for i := range b {
+			if c := &b[i]; c.isOpen() && !yield(c) {
+				return
+			}
+		}
+	}
 }
 
 // tick advances the wheel and checks connections waiting for output to
@@ -111,7 +136,7 @@ func (l *loop) tick(now time.Time) {
 	l.wheel.advance(now)
 	kept := l.draining[:0]
 	for _, c := range l.draining {
-		if !c.open.Load() {
+		if !c.isOpen() {
 			continue
 		}
 		if c.shutdownAfter && c.gc.OutboundBuffered() == 0 {
@@ -120,7 +145,7 @@ func (l *loop) tick(now time.Time) {
 		}
 		if c.Buffered() < l.highWater {
 			c.waitDrain = false
-			c.m.OnDrain(now)
+			c.m().OnDrain(now)
 			c.afterEvent()
 			if c.waitDrain {
 				kept = append(kept, c)
@@ -132,7 +157,7 @@ func (l *loop) tick(now time.Time) {
 	clear(l.draining[len(kept):])
 	l.draining = kept
 	if l.srv != nil && l.srv.stopping.Load() {
-		for c := range l.conns {
+		for c := range l.openConns {
 			c.sc.Shutdown()
 			c.afterEvent()
 		}

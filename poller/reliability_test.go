@@ -133,7 +133,11 @@ func loopState(t *testing.T, s *Server) (conns, inUse int) {
 	for _, l := range loops {
 		got := make(chan [2]int, 1)
 		err := l.el.Execute(context.Background(), gnetTask(func() {
-			got <- [2]int{len(l.conns), l.eng.InUse()}
+			open := 0
+			for range l.openConns {
+				open++
+			}
+			got <- [2]int{open, l.eng.InUse()}
 		}))
 		if err != nil {
 			t.Fatal(err)

@@ -213,7 +213,7 @@ func TestSubmitAfterCloseIsHarmless(t *testing.T) {
 	c := dial(t, s)
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
 	st := <-held
-	conn := st.Conn().(*Conn)
+	conn := h.conn.Load() // read on the loop: the stream goes back to its pool when the connection closes
 	gen := conn.Gen()
 	c.Close()
 	<-h.closed
@@ -224,6 +224,7 @@ func TestSubmitAfterCloseIsHarmless(t *testing.T) {
 
 type holdHandler struct {
 	held   chan *engine.Stream
+	conn   atomic.Pointer[Conn] // the held stream's, set on the loop before it is sent
 	closed chan struct{}
 	once   sync.Once
 }
@@ -232,6 +233,7 @@ func (h *holdHandler) Request(s *engine.Stream, req *codec.Request) {}
 func (h *holdHandler) Body(s *engine.Stream, chunk []byte)          {}
 func (h *holdHandler) End(s *engine.Stream, _ []codec.Header) {
 	h.once.Do(func() { h.closed = make(chan struct{}) })
+	h.conn.Store(s.Conn().(*Conn))
 	h.held <- s
 }
 func (h *holdHandler) Drain(s *engine.Stream)            {}

@@ -7,10 +7,12 @@ import (
 
 func TestWheelFiresAtDeadline(t *testing.T) {
 	t0 := time.Unix(1700000000, 0)
-	w := newWheel(10*time.Millisecond, t0)
+	w, on := testWheel(10*time.Millisecond, t0)
 	var fired []string
 	mk := func(name string) *timer {
-		return &timer{fire: func(time.Time) { fired = append(fired, name) }}
+		t := new(timer)
+		on[t] = func(time.Time) { fired = append(fired, name) }
+		return t
 	}
 	a, b, c, far := mk("a"), mk("b"), mk("c"), mk("far")
 	w.arm(a, t0.Add(25*time.Millisecond))
@@ -43,9 +45,10 @@ func TestWheelFiresAtDeadline(t *testing.T) {
 
 func TestWheelPastDeadlineFiresOnNextTick(t *testing.T) {
 	t0 := time.Unix(1700000000, 0)
-	w := newWheel(10*time.Millisecond, t0)
+	w, on := testWheel(10*time.Millisecond, t0)
 	n := 0
-	tm := &timer{fire: func(time.Time) { n++ }}
+	tm := new(timer)
+	on[tm] = func(time.Time) { n++ }
 	w.arm(tm, t0.Add(-time.Second))
 	w.advance(t0.Add(10 * time.Millisecond))
 	if n != 1 {
@@ -55,18 +58,19 @@ func TestWheelPastDeadlineFiresOnNextTick(t *testing.T) {
 
 func TestWheelCallbackMayRearmOthers(t *testing.T) {
 	t0 := time.Unix(1700000000, 0)
-	w := newWheel(10*time.Millisecond, t0)
+	w, on := testWheel(10*time.Millisecond, t0)
 	var order []int
 	var ts [3]*timer
 	// Timers of one slot fire newest first, so arm 2, 1, 0: 0 fires first.
 	for i := len(ts) - 1; i >= 0; i-- {
-		ts[i] = &timer{fire: func(now time.Time) {
+		ts[i] = new(timer)
+		on[ts[i]] = func(now time.Time) {
 			order = append(order, i)
 			if i == 0 {
 				w.stop(ts[1])                           // a due neighbour is cancelled
 				w.arm(ts[2], now.Add(time.Millisecond)) // another moves on
 			}
-		}}
+		}
 		w.arm(ts[i], t0.Add(15*time.Millisecond))
 	}
 	w.advance(t0.Add(20 * time.Millisecond))
@@ -77,4 +81,11 @@ func TestWheelCallbackMayRearmOthers(t *testing.T) {
 	if len(order) != 2 || order[1] != 2 {
 		t.Fatalf("fired %v; want 2 after its new deadline", order)
 	}
+}
+
+// testWheel returns a wheel whose timers run the callbacks set in the
+// returned map.
+func testWheel(tick time.Duration, now time.Time) (*wheel, map[*timer]func(time.Time)) {
+	on := map[*timer]func(time.Time){}
+	return newWheel(tick, now, func(t *timer, now time.Time) { on[t](now) }), on
 }
