@@ -609,11 +609,12 @@ func (s *resState) apply() {
 }
 
 // sendHead hands the decided head to the engine, field by field. The
-// fields were validated when set; a refusal here is a bug, logged.
+// fields were validated when set (SetHeader, WriteHead), so the engine
+// does not check them again; a refusal here is a bug, logged.
 func (s *resState) sendHead(st *engine.Stream, status int, reason string, fields []Header) {
 	err := st.ResetHead(status, reason)
 	for i := 0; err == nil && i < len(fields); i++ {
-		err = st.AddField(fields[i].Name, fields[i].Value)
+		err = st.AddCheckedField(fields[i].Name, fields[i].Value)
 	}
 	if err != nil {
 		s.ex.sock.srv.logger().Warn("loophttp: response head refused", "err", err)

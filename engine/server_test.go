@@ -654,3 +654,45 @@ func TestIdleConnectionHoldsNoStream(t *testing.T) {
 		t.Fatalf("exchange gens %v; want three different ones", gens)
 	}
 }
+
+// TestAddField: fields added one by one, checked (AddField) or not
+// (AddCheckedField), go out as given, in order, and decide the framing: a
+// Content-Length is the body's, a Transfer-Encoding other than chunked is
+// refused and left out of the head, and nothing is added once the head is
+// out.
+func TestAddField(t *testing.T) {
+	for _, checked := range []bool{false, true} {
+		h := newHarness(t, Config{})
+		add := (*Stream).AddField
+		if checked {
+			add = (*Stream).AddCheckedField
+		}
+		var errs []error
+		h.rec.onEnd = func(s *Stream) {
+			errs = append(errs,
+				s.ResetHead(201, ""),
+				add(s, "X-One", "1"),
+				add(s, "Content-Length", "2"),
+				add(s, "Transfer-Encoding", "gzip"),
+				add(s, "Content-Length", "x"),
+			)
+			_, err := s.Write([]byte("ok"))
+			errs = append(errs, err, add(s, "X-Late", "2"), s.End(nil))
+		}
+		h.send(get)
+		want := []error{nil, nil, nil, codec.ErrTransferCoding, codec.ErrContentLength, nil, ErrHeadSent, nil}
+		if len(errs) != len(want) {
+			t.Fatalf("checked=%v: errors %v; want %v", checked, errs, want)
+		}
+		for i := range want {
+			if !errors.Is(errs[i], want[i]) {
+				t.Errorf("checked=%v: call %d: %v; want %v", checked, i, errs[i], want[i])
+			}
+		}
+		out := string(h.conn.Out)
+		if !strings.HasPrefix(out, "HTTP/1.1 201 Created\r\nX-One: 1\r\nContent-Length: 2\r\nDate: ") || !strings.HasSuffix(out, "\r\n\r\nok") ||
+			strings.Contains(out, "gzip") || strings.Contains(out, ": x") || strings.Contains(out, "X-Late") {
+			t.Fatalf("checked=%v: response %q", checked, out)
+		}
+	}
+}

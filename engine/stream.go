@@ -152,20 +152,48 @@ func (s *Stream) AddField(name, value string) error {
 	return appendField(s, name, value)
 }
 
+// AddCheckedField is AddField for a field the caller has already checked
+// with codec.ValidHeader (the api does when the field is set): it is not
+// validated again. The framing fields are still interpreted and refused
+// as by AddField. A field that would fail ValidHeader corrupts the head.
+func (s *Stream) AddCheckedField(name, value string) error {
+	if s.ended || !s.active {
+		return ErrStreamDone
+	}
+	if s.headSent {
+		return ErrHeadSent
+	}
+	if err := noteFraming(s, name, value); err != nil {
+		return err
+	}
+	if s.fields == nil {
+		s.fields = s.c.loop.buffer()
+	}
+	s.fields = append(s.fields, name...)
+	s.fields = append(s.fields, ':', ' ')
+	s.fields = append(s.fields, value...)
+	s.fields = append(s.fields, '\r', '\n')
+	return nil
+}
+
 // appendField appends one validated field line to the head, from either
 // kind of string, noting the framing fields.
 func appendField[T string | []byte](s *Stream, name, value T) error {
 	if s.fields == nil {
 		s.fields = s.c.loop.buffer()
 	}
-	var err error
-	if s.fields, err = codec.AppendHeader(s.fields, name, value); err != nil {
+	if err := codec.ValidHeader(name, value); err != nil {
 		return err
 	}
-	return noteFraming(s, name, value)
+	if err := noteFraming(s, name, value); err != nil {
+		return err // refused: not in the head
+	}
+	s.fields, _ = codec.AppendHeader(s.fields, name, value) // valid, checked above
+	return nil
 }
 
-// noteFraming records the framing fields among the handler's fields.
+// noteFraming records the framing fields among the handler's fields, or
+// refuses one the engine cannot honour (before it joins the head).
 func noteFraming[T string | []byte](s *Stream, name, value T) error {
 	switch {
 	case asciiEqualFold(name, "content-length"):
