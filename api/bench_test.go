@@ -6,10 +6,10 @@ import (
 	"io"
 	"net"
 	"testing"
-	"time"
 
 	"github.com/loophttp/loophttp/codec"
 	"github.com/loophttp/loophttp/engine"
+	"github.com/loophttp/loophttp/internal/wirealloc"
 	"github.com/loophttp/loophttp/poller"
 )
 
@@ -19,20 +19,7 @@ import (
 // server's.
 func BenchmarkKeepAliveGet(b *testing.B) {
 	body := []byte("Hello, World!")
-	srv := CreateServer(func(req *IncomingMessage, res *ServerResponse) {
-		res.SetHeader("Content-Type", "text/plain")
-		res.End(body, nil)
-	}, quiet())
-	if err := srv.Listen(0, "127.0.0.1", 0, nil); err != nil {
-		b.Fatal(err)
-	}
-	defer func() {
-		done := make(chan error)
-		srv.Close(func(err error) { done <- err })
-		<-done
-	}()
-	a := srv.Address()
-	c, err := net.Dial("tcp", net.JoinHostPort(a.Address, itoa(a.Port)))
+	c, err := net.Dial("tcp", plainServer(b, body, quiet()))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -85,20 +72,7 @@ func BenchmarkPipelined(b *testing.B) {
 			name = "api-reuse"
 		}
 		b.Run(name, func(b *testing.B) {
-			srv := CreateServer(func(req *IncomingMessage, res *ServerResponse) {
-				res.SetHeader("Content-Type", "text/plain")
-				res.End(body, nil)
-			}, &Options{Loops: 1, Logger: quiet().Logger, ReuseMessages: reuse})
-			if err := srv.Listen(0, "127.0.0.1", 0, nil); err != nil {
-				b.Fatal(err)
-			}
-			defer func() {
-				done := make(chan error)
-				srv.Close(func(err error) { done <- err })
-				<-done
-			}()
-			a := srv.Address()
-			pipelined(b, net.JoinHostPort(a.Address, itoa(a.Port)), body)
+			pipelined(b, plainServer(b, body, &Options{Loops: 1, Logger: quiet().Logger, ReuseMessages: reuse}), body)
 		})
 	}
 	b.Run("engine", func(b *testing.B) {
@@ -174,6 +148,25 @@ func TestKeepAliveAllocs(t *testing.T) {
 	}
 }
 
+// plainServer starts a server with opts that answers every request with
+// body as text/plain, closed when b ends, and returns its address.
+func plainServer(b *testing.B, body []byte, opts *Options) string {
+	srv := CreateServer(func(req *IncomingMessage, res *ServerResponse) {
+		res.SetHeader("Content-Type", "text/plain")
+		res.End(body, nil)
+	}, opts)
+	if err := srv.Listen(0, "127.0.0.1", 0, nil); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		done := make(chan error)
+		srv.Close(func(err error) { done <- err })
+		<-done
+	})
+	a := srv.Address()
+	return net.JoinHostPort(a.Address, itoa(a.Port))
+}
+
 // keepAliveAllocs returns the allocations per keep-alive request of a
 // server made with opts.
 func keepAliveAllocs(t *testing.T, opts *Options) float64 {
@@ -182,28 +175,5 @@ func keepAliveAllocs(t *testing.T, opts *Options) float64 {
 		res.SetHeader("Content-Type", "text/plain")
 		res.End(body, nil)
 	}, opts)
-	addr := listen(t, srv)
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(time.Minute)) // a hung server fails the test, not the run
-	req := []byte("GET / HTTP/1.1\r\nHost: localhost:8080\r\n\r\n")
-	buf := make([]byte, 4096)
-	c.Write(req)
-	size, err := c.Read(buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roundTrip := func() {
-		c.Write(req)
-		if _, err := io.ReadFull(c, buf[:size]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for i := 0; i < 100; i++ {
-		roundTrip() // warm the pools
-	}
-	return testing.AllocsPerRun(500, roundTrip)
+	return wirealloc.PerRequest(t, listen(t, srv), "GET / HTTP/1.1\r\nHost: localhost:8080\r\n\r\n", string(body))
 }

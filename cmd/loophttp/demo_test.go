@@ -3,11 +3,12 @@ package main
 import (
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/loophttp/loophttp/internal/wirealloc"
 )
 
 func startTest(t *testing.T, args ...string) string {
@@ -131,29 +132,7 @@ func TestPlaintextAllocs(t *testing.T) {
 		t.Skip("counts allocations over a socket")
 	}
 	addr := strings.TrimPrefix(startTest(t), "http://")
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(time.Minute)) // a hung server fails the test, not the run
-	req := []byte("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
-	buf := make([]byte, 4096)
-	c.Write(req)
-	size, err := c.Read(buf)
-	if err != nil || !strings.HasSuffix(string(buf[:size]), "Hello, World!") {
-		t.Fatalf("first response %q, %v", buf[:size], err)
-	}
-	roundTrip := func() {
-		c.Write(req)
-		if _, err := io.ReadFull(c, buf[:size]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for i := 0; i < 100; i++ {
-		roundTrip() // warm the pools
-	}
-	if n := testing.AllocsPerRun(500, roundTrip); n > 0 {
+	if n := wirealloc.PerRequest(t, addr, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n", "Hello, World!"); n > 0 {
 		t.Errorf("%v allocations per request; want 0", n)
 	}
 }
