@@ -68,14 +68,20 @@ func (l *Loop) stream(c *ServerConn) *Stream {
 // releaseStream takes back the Stream of an exchange that is over. It
 // keeps its connection (Conn stays answerable) but nothing else, so a
 // stale reference finds it inactive: every method refuses or does nothing.
+// A tunnel's Stream (Detach, Tunnel) is not reused: its handler holds it
+// for the connection's life and may still call it from work queued before
+// the close, which must not reach another connection's exchange.
 func (l *Loop) releaseStream(s *Stream) {
 	l.inUse--
 	s.releaseFields()
 	if s.dec != nil {
 		l.releaseDecoder(s.dec)
 	}
+	tunnel := s.tunnel
 	*s = Stream{c: s.c}
-	l.streams = append(l.streams, s)
+	if !tunnel {
+		l.streams = append(l.streams, s)
+	}
 }
 
 // buffer returns an empty field buffer for a stream.

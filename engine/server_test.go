@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/loophttp/loophttp/codec"
+	"github.com/loophttp/loophttp/internal/fakeconn"
 )
 
 const get = "GET / HTTP/1.1\r\nHost: a\r\n\r\n"
@@ -693,6 +694,59 @@ func TestAddField(t *testing.T) {
 		if !strings.HasPrefix(out, "HTTP/1.1 201 Created\r\nX-One: 1\r\nContent-Length: 2\r\nDate: ") || !strings.HasSuffix(out, "\r\n\r\nok") ||
 			strings.Contains(out, "gzip") || strings.Contains(out, ": x") || strings.Contains(out, "X-Late") {
 			t.Fatalf("checked=%v: response %q", checked, out)
+		}
+	}
+}
+
+// TestTunnelStreamNotReused: the Stream of a tunnel, which its handler
+// keeps for the connection's life, is not handed to another connection
+// when the tunnel ends: a late call through it is refused and writes
+// nothing anywhere.
+func TestTunnelStreamNotReused(t *testing.T) {
+	for _, upgrade := range []bool{true, false} {
+		cfg, err := (&Config{}).Resolve()
+		if err != nil {
+			t.Fatal(err)
+		}
+		loop := NewLoop(&cfg, nil)
+		now := time.Unix(1700000000, 0)
+		var kept *Stream
+		ra := &recorder{t: t, onRequest: func(s *Stream, req *codec.Request) {
+			kept = s
+			if upgrade {
+				if err := s.Detach(); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err := s.Tunnel(200, nil); err != nil {
+				t.Fatal(err)
+			}
+		}}
+		ca := &fakeconn.Conn{}
+		a := loop.NewServerConn(ca, ra)
+		a.Open(now)
+		if upgrade {
+			ca.Feed([]byte("GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: x\r\n\r\n"))
+		} else {
+			ca.Feed([]byte("CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n"))
+		}
+		a.OnData(now)
+		if err := kept.End(nil); err != nil || !ca.Closed {
+			t.Fatalf("upgrade=%v: ending the tunnel: %v, closed %v", upgrade, err, ca.Closed)
+		}
+		aOut := len(ca.Out)
+
+		cb := &fakeconn.Conn{}
+		b := loop.NewServerConn(cb, &recorder{t: t, onRequest: func(*Stream, *codec.Request) {}, onEnd: func(*Stream) {}})
+		b.Open(now)
+		cb.Feed([]byte("GET /b HTTP/1.1\r\nHost: b\r\n\r\n"))
+		b.OnData(now) // B's exchange is in progress, unanswered
+		if _, err := kept.Write([]byte("LEAK")); err == nil || len(cb.Out) != 0 || len(ca.Out) != aOut {
+			t.Fatalf("upgrade=%v: late Write through A's tunnel Stream: %v; B got %q, A got %q more", upgrade, err, cb.Out, ca.Out[aOut:])
+		}
+		if loop.InUse() != 1 { // B's Stream
+			t.Fatalf("upgrade=%v: loop has %d objects out; want 1", upgrade, loop.InUse())
 		}
 	}
 }
