@@ -708,13 +708,13 @@ func (x *Exchange) AddField(name, value string) error {
 	switch {
 	case asciiEqualFold(name, "content-length"):
 		n, ok := parseLength(value)
-		if !ok {
-			return codec.ErrContentLength
+		if !ok || x.chunkedSet || x.length >= 0 {
+			return codec.ErrContentLength // one length, never beside Transfer-Encoding (RFC 9112 §6.2)
 		}
 		x.length = n
 	case asciiEqualFold(name, "transfer-encoding"):
-		if !asciiEqualFold(value, "chunked") {
-			return codec.ErrTransferCoding // the engine encodes only chunked
+		if !asciiEqualFold(value, "chunked") || x.chunkedSet || x.length >= 0 {
+			return codec.ErrTransferCoding // the engine encodes only chunked, once, without a length
 		}
 		x.chunkedSet = true
 	case asciiEqualFold(name, "connection"):

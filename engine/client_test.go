@@ -299,6 +299,37 @@ func TestClientRefusesBadHeads(t *testing.T) {
 	}
 }
 
+// TestClientConflictingFraming: a request head carries one length or
+// chunked coding, never both and never two (RFC 9112 §6.2): the second
+// framing field is refused and stays out of the head.
+func TestClientConflictingFraming(t *testing.T) {
+	for _, tc := range []struct {
+		first, second [2]string
+		wantErr       error
+		wantHead      string
+	}{
+		{[2]string{"Transfer-Encoding", "chunked"}, [2]string{"Content-Length", "2"}, codec.ErrContentLength, "Transfer-Encoding: chunked\r\n"},
+		{[2]string{"Content-Length", "2"}, [2]string{"Transfer-Encoding", "chunked"}, codec.ErrTransferCoding, "Content-Length: 2\r\n"},
+		{[2]string{"Content-Length", "2"}, [2]string{"Content-Length", "3"}, codec.ErrContentLength, "Content-Length: 2\r\n"},
+	} {
+		h := newClientHarness(t, ClientConfig{})
+		x := h.begin(t, "POST", "/")
+		if err := x.AddField(tc.first[0], tc.first[1]); err != nil {
+			t.Fatal(err)
+		}
+		if err := x.AddField(tc.second[0], tc.second[1]); !errors.Is(err, tc.wantErr) {
+			t.Errorf("%v then %v: %v; want %v", tc.first, tc.second, err, tc.wantErr)
+		}
+		if err := x.End([]byte("ok")); err != nil {
+			t.Fatal(err)
+		}
+		head, _, _ := strings.Cut(string(h.conn.Out), "\r\n\r\n")
+		if got := head + "\r\n"; got != "POST / HTTP/1.1\r\n"+tc.wantHead {
+			t.Errorf("%v then %v: head %q", tc.first, tc.second, got)
+		}
+	}
+}
+
 func TestClientLengthMismatch(t *testing.T) {
 	h := newClientHarness(t, ClientConfig{})
 	x := h.begin(t, "POST", "/")

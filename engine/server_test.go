@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -750,3 +751,70 @@ func TestTunnelStreamNotReused(t *testing.T) {
 		}
 	}
 }
+
+// TestConflictingFraming: a response head carries one length or chunked
+// coding, never both and never two (RFC 9112 §6.2): the second framing
+// field is refused and stays out of the head; a later Connection field
+// does not take back an earlier "close".
+func TestConflictingFraming(t *testing.T) {
+	for _, tc := range []struct {
+		first, second [2]string
+		wantErr       error
+		want          string // the head's fields and the body
+	}{
+		{[2]string{"Transfer-Encoding", "chunked"}, [2]string{"Content-Length", "2"}, codec.ErrContentLength, "Transfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"},
+		{[2]string{"Content-Length", "2"}, [2]string{"Transfer-Encoding", "chunked"}, codec.ErrTransferCoding, "Content-Length: 2\r\n\r\nok"},
+		{[2]string{"Content-Length", "2"}, [2]string{"Content-Length", "3"}, codec.ErrContentLength, "Content-Length: 2\r\n\r\nok"},
+		{[2]string{"Connection", "close"}, [2]string{"Connection", "keep-alive"}, nil, "Connection: close\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok"},
+	} {
+		h := newHarness(t, Config{})
+		var err error
+		h.rec.onEnd = func(s *Stream) {
+			_ = s.ResetHead(200, "")
+			_ = s.AddField(tc.first[0], tc.first[1])
+			err = s.AddField(tc.second[0], tc.second[1])
+			_ = s.End([]byte("ok"))
+		}
+		h.send(get)
+		if !errors.Is(err, tc.wantErr) {
+			t.Errorf("%v then %v: %v; want %v", tc.first, tc.second, err, tc.wantErr)
+		}
+		out := regexpDate.ReplaceAllString(string(h.conn.Out), "")
+		if want := "HTTP/1.1 200 OK\r\n" + tc.want; out != want {
+			t.Errorf("%v then %v: response %q; want %q", tc.first, tc.second, out, want)
+		}
+		if tc.first[0] == "Connection" && !h.conn.Closed {
+			t.Errorf("Connection: close then keep-alive: the connection stayed open")
+		}
+	}
+}
+
+// TestSetHeadRefusedLeavesNoFraming: a field list SetHead refuses leaves
+// no framing behind from the fields before the bad one; the response is
+// framed as if no fields had been set.
+func TestSetHeadRefusedLeavesNoFraming(t *testing.T) {
+	for _, framing := range []codec.Header{
+		{Name: []byte("Content-Length"), Value: []byte("5")},
+		{Name: []byte("Transfer-Encoding"), Value: []byte("chunked")},
+		{Name: []byte("Connection"), Value: []byte("close")},
+	} {
+		h := newHarness(t, Config{})
+		var err error
+		h.rec.onEnd = func(s *Stream) {
+			err = s.SetHead(200, "", []codec.Header{framing, {Name: []byte("X-Bad"), Value: []byte("a\x01b")}})
+			_, _ = s.Write([]byte("hel"))
+			_ = s.End([]byte("lo"))
+		}
+		h.send(get)
+		if !errors.Is(err, codec.ErrFieldValue) {
+			t.Fatalf("%s: SetHead: %v; want ErrFieldValue", framing.Name, err)
+		}
+		out := regexpDate.ReplaceAllString(string(h.conn.Out), "")
+		if want := "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhel\r\n2\r\nlo\r\n0\r\n\r\n"; out != want || h.conn.Closed {
+			t.Errorf("%s: response %q, closed %v; want %q on an open connection", framing.Name, out, h.conn.Closed, want)
+		}
+	}
+}
+
+// regexpDate matches the Date field line of a response head.
+var regexpDate = regexp.MustCompile(`Date: [^\r]*\r\n`)

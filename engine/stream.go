@@ -111,7 +111,9 @@ func (s *Stream) SetHead(status int, reason string, fields []codec.Header) error
 	s.fields, s.userLen, s.userTE, s.userClose = s.fields[:0], -1, false, false
 	for _, f := range fields {
 		if err := appendField(s, f.Name, f.Value); err != nil {
-			s.fields = s.fields[:0]
+			// Refused as a whole: no field, and no framing from the
+			// fields before the bad one.
+			s.fields, s.userLen, s.userTE, s.userClose = s.fields[:0], -1, false, false
 			return err
 		}
 	}
@@ -198,17 +200,20 @@ func noteFraming[T string | []byte](s *Stream, name, value T) error {
 	switch {
 	case asciiEqualFold(name, "content-length"):
 		n, ok := parseLength(value)
-		if !ok {
+		if !ok || s.userTE || s.userLen >= 0 {
+			// RFC 9110 §8.6, RFC 9112 §6.2: one length, never beside
+			// Transfer-Encoding, or the peer cannot tell where the
+			// body ends.
 			return codec.ErrContentLength
 		}
 		s.userLen = n
 	case asciiEqualFold(name, "transfer-encoding"):
-		if !asciiEqualFold(value, "chunked") {
-			return codec.ErrTransferCoding // the engine encodes only chunked
+		if !asciiEqualFold(value, "chunked") || s.userTE || s.userLen >= 0 {
+			return codec.ErrTransferCoding // the engine encodes only chunked, once, without a length
 		}
 		s.userTE = true
 	case asciiEqualFold(name, "connection"):
-		s.userClose = containsToken(value, "close")
+		s.userClose = s.userClose || containsToken(value, "close")
 	}
 	return nil
 }
