@@ -610,14 +610,18 @@ func (s *resState) apply() {
 
 // sendHead hands the decided head to the engine, field by field. The
 // fields were validated when set (SetHeader, WriteHead), so the engine
-// does not check them again; a refusal here is a bug, logged.
+// does not check them again. It still refuses framing it cannot honour
+// (Content-Length beside Transfer-Encoding, a coding other than chunked):
+// that field is left out and logged, and the rest go out.
 func (s *resState) sendHead(st *engine.Stream, status int, reason string, fields []Header) {
-	err := st.ResetHead(status, reason)
-	for i := 0; err == nil && i < len(fields); i++ {
-		err = st.AddCheckedField(fields[i].Name, fields[i].Value)
-	}
-	if err != nil {
+	if err := st.ResetHead(status, reason); err != nil {
 		s.ex.sock.srv.logger().Warn("loophttp: response head refused", "err", err)
+		return
+	}
+	for _, f := range fields {
+		if err := st.AddCheckedField(f.Name, f.Value); err != nil {
+			s.ex.sock.srv.logger().Warn("loophttp: response field left out", "name", f.Name, "err", err)
+		}
 	}
 }
 

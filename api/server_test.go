@@ -662,3 +662,20 @@ func TestIncomingHeadCopies(t *testing.T) {
 		}
 	}
 }
+
+// TestConflictingFramingHeaders: Content-Length and Transfer-Encoding both
+// set on a response: the engine leaves the later one out (a peer could
+// not tell where the body ends), and the fields after it still go out.
+func TestConflictingFramingHeaders(t *testing.T) {
+	srv := CreateServer(func(req *IncomingMessage, res *ServerResponse) {
+		res.SetHeader("Content-Length", "2")
+		res.SetHeader("Transfer-Encoding", "chunked")
+		res.SetHeader("X-After", "1")
+		res.End([]byte("ok"), nil)
+	}, quiet())
+	out := roundTrip(t, listen(t, srv), "GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+	if !strings.Contains(out, "Content-Length: 2\r\n") || !strings.Contains(out, "X-After: 1\r\n") ||
+		strings.Contains(out, "Transfer-Encoding") || !strings.HasSuffix(out, "\r\n\r\nok") {
+		t.Fatalf("response %q", out)
+	}
+}
