@@ -75,9 +75,14 @@ func (s *msgState) reset(ex *exchange, gen uint32) {
 }
 
 // retire makes every handle of the state stale (generations start at 1).
-// It needs no lock: a call that passed the generation check under lmu
-// finds the exchange closed, and reset, which takes lmu, waits for it.
-func (s *msgState) retire() { s.gen.Store(0) }
+// It takes lmu: a call that passed the generation check reads the
+// exchange's fields under lmu, and the loop rewrites them once retire
+// returns (unpin, nextExchange).
+func (s *msgState) retire() {
+	s.lmu.Lock()
+	s.gen.Store(0)
+	s.lmu.Unlock()
+}
 
 // lock returns the message's listener state, locked, or nil (unlocked)
 // when the exchange is over and the connection has moved on.

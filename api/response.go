@@ -145,10 +145,14 @@ func (s *resState) reset(ex *exchange, gen uint32) {
 }
 
 // retire makes every handle of the state stale (generations start at 1).
-// It needs no lock: a call that passed the generation check under mu
-// finds the exchange gone (closed set it), and reset, which takes mu,
-// waits for it.
-func (s *resState) retire() { s.gen.Store(0) }
+// It takes mu: a call that passed the generation check reads the
+// exchange's fields (its socket, its generation) under mu, and the loop
+// rewrites them once retire returns (unpin, nextExchange).
+func (s *resState) retire() {
+	s.mu.Lock()
+	s.gen.Store(0)
+	s.mu.Unlock()
+}
 
 // lock returns the response's state, locked, or nil (unlocked) when the
 // exchange is over and the connection has moved on to another.

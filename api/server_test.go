@@ -679,3 +679,38 @@ func TestConflictingFramingHeaders(t *testing.T) {
 		t.Fatalf("response %q", out)
 	}
 }
+
+// TestLateCallsRaceRetire: response methods called from another goroutine
+// while the loop retires the exchange and reuses it for the next request
+// of the connection read the exchange only while it is theirs (run under
+// -race; a stale call used to read the exchange's socket as the loop
+// cleared it).
+func TestLateCallsRaceRetire(t *testing.T) {
+	var wg sync.WaitGroup
+	srv := CreateServer(func(req *IncomingMessage, res *ServerResponse) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 500; i++ {
+				res.SetTimeout(time.Minute, nil)
+				req.Header("host")
+			}
+		}()
+		res.End([]byte("ok"), nil)
+	}, quiet())
+	c := dialRaw(t, listen(t, srv), "")
+	br := bufio.NewReader(c)
+	for i := 0; i < 100; i++ {
+		if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("response %d: %v", i, err)
+		}
+		if b, _ := io.ReadAll(resp.Body); string(b) != "ok" {
+			t.Fatalf("response %d: %q", i, b)
+		}
+	}
+	wg.Wait()
+}
