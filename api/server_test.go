@@ -686,11 +686,11 @@ func TestConflictingFramingHeaders(t *testing.T) {
 // -race; a stale call used to read the exchange's socket as the loop
 // cleared it).
 func TestLateCallsRaceRetire(t *testing.T) {
-	var wg sync.WaitGroup
+	const requests = 100
+	done := make(chan struct{}, requests) // one per request's goroutine
 	srv := CreateServer(func(req *IncomingMessage, res *ServerResponse) {
-		wg.Add(1)
 		go func() {
-			defer wg.Done()
+			defer func() { done <- struct{}{} }()
 			for i := 0; i < 500; i++ {
 				res.SetTimeout(time.Minute, nil)
 				req.Header("host")
@@ -700,7 +700,7 @@ func TestLateCallsRaceRetire(t *testing.T) {
 	}, quiet())
 	c := dialRaw(t, listen(t, srv), "")
 	br := bufio.NewReader(c)
-	for i := 0; i < 100; i++ {
+	for i := 0; i < requests; i++ {
 		if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n"); err != nil {
 			t.Fatal(err)
 		}
@@ -712,5 +712,7 @@ func TestLateCallsRaceRetire(t *testing.T) {
 			t.Fatalf("response %d: %q", i, b)
 		}
 	}
-	wg.Wait()
+	for range requests {
+		<-done
+	}
 }
