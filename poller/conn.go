@@ -155,12 +155,24 @@ func (c *Conn) Discard(n int) {
 // Write appends p to the output of the current event. The output buffer
 // belongs to the loop: every event of a connection ends with Flush before
 // the loop turns to another, so an idle connection holds no buffer.
-func (c *Conn) Write(p []byte) { c.loop.out = append(c.loop.out, p...) }
+func (c *Conn) Write(p []byte) {
+	if c.isOpen() { // a closed Conn's bytes must not reach the next event's connection
+		c.loop.out = append(c.loop.out, p...)
+	}
+}
 
 // Flush writes the output of the current event with one write.
+//
+// A write that fails (the peer reset the connection) makes gnet close the
+// connection before Flush returns: OnClose runs, the machine hears Close,
+// and the Conn goes back to its loop. Callers check isOpen after a Flush.
 func (c *Conn) Flush() {
 	l := c.loop
 	if len(l.out) == 0 {
+		return
+	}
+	if !c.isOpen() {
+		l.out = l.out[:0]
 		return
 	}
 	_, _ = c.gc.Write(l.out)
@@ -180,6 +192,9 @@ func (c *Conn) Buffered() int { return len(c.loop.out) + c.gc.OutboundBuffered()
 // buffered has been written.
 func (c *Conn) CloseWrite() {
 	c.Flush()
+	if !c.isOpen() {
+		return // the write failed and gnet closed the connection
+	}
 	if c.gc.OutboundBuffered() > 0 {
 		c.shutdownAfter = true
 		if !c.waitDrain {
@@ -198,11 +213,18 @@ func (c *Conn) Close() {
 		return
 	}
 	c.Flush()
-	_ = c.gc.Close()
+	if c.isOpen() { // else the write failed and gnet closed the connection
+		_ = c.gc.Close()
+	}
 }
 
 // SetDeadline arms the connection's timer on its loop's wheel.
-func (c *Conn) SetDeadline(t time.Time) { c.loop.wheel.arm(&c.timer, t) }
+// A closed Conn's timer stays stopped.
+func (c *Conn) SetDeadline(t time.Time) {
+	if c.isOpen() {
+		c.loop.wheel.arm(&c.timer, t)
+	}
+}
 
 // afterEvent runs at the end of every event of the connection: one write
 // for everything the event produced, and drain and shutdown bookkeeping.
