@@ -185,6 +185,9 @@ var (
 	ErrStreamDone = errors.New("engine: response already ended")
 	// ErrHeadSent: a head method was called after the head went out.
 	ErrHeadSent = errors.New("engine: response head already sent")
+	// ErrBodyStarted: Detach or Tunnel was called after a request body
+	// chunk had reached Handler.Body.
+	ErrBodyStarted = errors.New("engine: request body already started")
 	// ErrLengthMismatch: the body written does not match the Content-Length
 	// the handler set.
 	ErrLengthMismatch = errors.New("engine: body length differs from Content-Length")

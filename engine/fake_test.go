@@ -26,8 +26,10 @@ type recorder struct {
 	cur      conformance.Message
 	closes   []error
 	requests int
-	// onRequest, onEnd replace the default behaviour when set.
+	// onRequest, onEnd replace the default behaviour when set; onBody
+	// runs after a chunk is recorded.
 	onRequest func(s *Stream, req *codec.Request)
+	onBody    func(s *Stream, chunk []byte)
 	onEnd     func(s *Stream)
 	drains    int
 }
@@ -53,6 +55,9 @@ func (r *recorder) Request(s *Stream, req *codec.Request) {
 
 func (r *recorder) Body(s *Stream, chunk []byte) {
 	*r.cur.Body = append(*r.cur.Body, chunk...)
+	if r.onBody != nil {
+		r.onBody(s, chunk)
+	}
 }
 
 func (r *recorder) End(s *Stream, trailers []codec.Header) {

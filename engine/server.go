@@ -404,6 +404,7 @@ func (c *ServerConn) readBody(deliver bool) bool {
 		s.remaining -= int64(n)
 		done := s.remaining == 0
 		if deliver {
+			s.bodySeen = true
 			c.callBody(s, in[:n])
 		}
 		c.conn.Discard(n)
@@ -418,6 +419,7 @@ func (c *ServerConn) readBody(deliver bool) bool {
 		return false
 	}
 	if deliver && len(data) > 0 {
+		s.bodySeen = true
 		c.callBody(s, data)
 		if c.stream != s { // the handler's callback closed the connection
 			return false

@@ -818,3 +818,28 @@ func TestSetHeadRefusedLeavesNoFraming(t *testing.T) {
 
 // regexpDate matches the Date field line of a response head.
 var regexpDate = regexp.MustCompile(`Date: [^\r]*\r\n`)
+
+// TestDetachAfterBodyRefused: once a request body chunk has reached
+// Handler.Body, Detach and Tunnel are refused (the body's framing still
+// governs the input) and the exchange carries on as HTTP, with either
+// framing of the body.
+func TestDetachAfterBodyRefused(t *testing.T) {
+	for _, body := range []string{
+		"Content-Length: 4\r\n\r\nabcd",
+		"Transfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n0\r\n\r\n",
+	} {
+		h := newHarness(t, Config{})
+		var errs []error
+		h.rec.onBody = func(s *Stream, chunk []byte) {
+			errs = append(errs, s.Detach(), s.Tunnel(101, nil))
+		}
+		h.rec.onEnd = func(s *Stream) { _ = s.End([]byte("ok")) }
+		h.send("POST / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: x\r\n" + body)
+		if len(errs) != 2 || !errors.Is(errs[0], ErrBodyStarted) || !errors.Is(errs[1], ErrBodyStarted) {
+			t.Fatalf("%q: Detach, Tunnel from Body: %v; want ErrBodyStarted twice", body, errs)
+		}
+		if out := string(h.conn.Out); !strings.HasPrefix(out, "HTTP/1.1 200 OK\r\n") || !strings.HasSuffix(out, "\r\n\r\nok") || h.conn.Closed {
+			t.Fatalf("%q: response %q, closed %v", body, out, h.conn.Closed)
+		}
+	}
+}

@@ -48,6 +48,7 @@ type Stream struct {
 	closeConn bool // the connection closes after this response
 	paused    bool
 	tunnel    bool // the connection carries raw bytes after the head
+	bodySeen  bool // a request body chunk has reached Handler.Body
 }
 
 // begin starts exchange number gen of its connection for req.
@@ -242,9 +243,15 @@ func (s *Stream) Write(p []byte) (bool, error) {
 // any already buffered) reaches Handler.Body, Write sends raw bytes, End
 // sends its bytes and closes the connection. Nothing after it is parsed as
 // HTTP.
+//
+// Like Detach, it is refused with ErrBodyStarted once a request body chunk
+// has reached Handler.Body: the rest of the body cannot become tunnel bytes.
 func (s *Stream) Tunnel(status int, fields []codec.Header) error {
 	if s.headSent || s.ended || !s.active {
 		return ErrHeadSent
+	}
+	if s.bodySeen {
+		return ErrBodyStarted
 	}
 	switch {
 	case status == 101 && s.upgrade:
@@ -264,9 +271,16 @@ func (s *Stream) Tunnel(status int, fields []codec.Header) error {
 // the handler writes the switch of protocols itself (Node's 'upgrade'
 // event hands over the socket). Every later input byte reaches
 // Handler.Body; Write sends raw bytes; End sends its bytes and closes.
+//
+// Call it from Handler.Request (or before the first body chunk): once a
+// request body chunk has reached Handler.Body it is refused with
+// ErrBodyStarted, as the body's framing still governs the input.
 func (s *Stream) Detach() error {
 	if s.headSent || s.ended || !s.active {
 		return ErrHeadSent
+	}
+	if s.bodySeen {
+		return ErrBodyStarted
 	}
 	s.detach()
 	return nil
