@@ -307,3 +307,25 @@ func TestHeaderRules(t *testing.T) {
 		t.Fatalf("Test header %q; want one value 2", v)
 	}
 }
+
+// TestPanicAfterEndBlamesNoOtherRequest: a handler that ends its response
+// and then panics, with another request pipelined behind it: its response
+// goes out, the panic closes the connection, and the request behind it is
+// neither answered with a 500 nor handed to the handler.
+func TestPanicAfterEndBlamesNoOtherRequest(t *testing.T) {
+	opts := quiet()
+	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	var second atomic.Int32
+	srv := CreateServer(func(req *IncomingMessage, res *ServerResponse) {
+		if req.URL == "/boom" {
+			res.End([]byte("ended"), nil)
+			panic("boom after End")
+		}
+		second.Add(1)
+		res.End([]byte("fine"), nil)
+	}, opts)
+	out := roundTrip(t, listen(t, srv), "GET /boom HTTP/1.1\r\nHost: a\r\n\r\nGET /next HTTP/1.1\r\nHost: a\r\n\r\n")
+	if !strings.HasPrefix(out, "HTTP/1.1 200 OK\r\n") || !strings.HasSuffix(out, "\r\n\r\nended") || strings.Count(out, "HTTP/1.1 ") != 1 || second.Load() != 0 {
+		t.Fatalf("responses %q; the second handler ran %d times", out, second.Load())
+	}
+}

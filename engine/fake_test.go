@@ -31,6 +31,7 @@ type recorder struct {
 	onRequest func(s *Stream, req *codec.Request)
 	onBody    func(s *Stream, chunk []byte)
 	onEnd     func(s *Stream)
+	onDrain   func(s *Stream)
 	drains    int
 }
 
@@ -76,7 +77,12 @@ func (r *recorder) End(s *Stream, trailers []codec.Header) {
 	}
 }
 
-func (r *recorder) Drain(s *Stream)            { r.drains++ }
+func (r *recorder) Drain(s *Stream) {
+	r.drains++
+	if r.onDrain != nil {
+		r.onDrain(s)
+	}
+}
 func (r *recorder) Close(s *Stream, err error) { r.closes = append(r.closes, err) }
 
 func octets(b []byte) *conformance.Octets {

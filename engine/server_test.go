@@ -843,3 +843,36 @@ func TestDetachAfterBodyRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestPanicAfterEndInDrainBlamesNoOtherRequest: a Drain callback that ends
+// its response and then panics, with a request pipelined behind it. Ending
+// the response starts the next exchange on the same (pooled) Stream before
+// the panic reaches the engine, and that exchange is answered at once; the
+// panic then closes the connection without a 500 for anyone.
+func TestPanicAfterEndInDrainBlamesNoOtherRequest(t *testing.T) {
+	h := newHarness(t, Config{HighWater: 100})
+	h.sc.loop.cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	h.conn.HoldOutput = true
+	var paths []string
+	h.rec.onRequest = func(s *Stream, req *codec.Request) { paths = append(paths, string(req.Target)) }
+	h.rec.onEnd = func(s *Stream) {
+		if paths[len(paths)-1] == "/a" {
+			_ = s.SetHead(200, "", nil)
+			_, _ = s.Write(make([]byte, 200)) // over HighWater: Drain follows
+			return
+		}
+		_ = s.End([]byte("fine"))
+	}
+	h.rec.onDrain = func(s *Stream) {
+		_ = s.End(nil)
+		panic("after End")
+	}
+	h.send("GET /a HTTP/1.1\r\nHost: a\r\n\r\nGET /b HTTP/1.1\r\nHost: a\r\n\r\n")
+	before := len(h.conn.Out)
+	h.conn.Pending = 0
+	h.sc.OnDrain(h.clock.now)
+	after := string(h.conn.Out[before:])
+	if !strings.HasSuffix(after, "\r\n\r\nfine") || strings.Contains(after, " 500 ") || !h.conn.Closed {
+		t.Fatalf("after the drain (requests %v): %q, closed %v; want no 500 and a closed connection", paths, after, h.conn.Closed)
+	}
+}
