@@ -32,6 +32,7 @@ type recorder struct {
 	onBody    func(s *Stream, chunk []byte)
 	onEnd     func(s *Stream)
 	onDrain   func(s *Stream)
+	onClose   func(s *Stream, err error)
 	drains    int
 }
 
@@ -83,7 +84,12 @@ func (r *recorder) Drain(s *Stream) {
 		r.onDrain(s)
 	}
 }
-func (r *recorder) Close(s *Stream, err error) { r.closes = append(r.closes, err) }
+func (r *recorder) Close(s *Stream, err error) {
+	r.closes = append(r.closes, err)
+	if r.onClose != nil {
+		r.onClose(s, err)
+	}
+}
 
 func octets(b []byte) *conformance.Octets {
 	o := conformance.Octets(bytes.Clone(b))

@@ -523,6 +523,9 @@ func (c *ServerConn) responseEnded() {
 func (c *ServerConn) finish() {
 	c.finishStream(nil)
 	c.dropStream()
+	if c.phase == phaseClosed {
+		return // Handler.Close panicked, and the connection closed for it
+	}
 	if c.closeAfter {
 		c.close(nil)
 		return

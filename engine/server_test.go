@@ -876,3 +876,24 @@ func TestPanicAfterEndInDrainBlamesNoOtherRequest(t *testing.T) {
 		t.Fatalf("after the drain (requests %v): %q, closed %v; want no 500 and a closed connection", paths, after, h.conn.Closed)
 	}
 }
+
+// TestPanicInCloseEndsTheConnection: Handler.Close panics at the end of a
+// kept-alive exchange with another request pipelined behind it: the
+// connection closes and stays closed; the request behind it is not read.
+func TestPanicInCloseEndsTheConnection(t *testing.T) {
+	h := newHarness(t, Config{})
+	h.sc.loop.cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	h.rec.onClose = func(s *Stream, err error) {
+		if len(h.rec.closes) == 1 {
+			panic("in Close")
+		}
+	}
+	h.send(get + get)
+	if h.rec.requests != 1 || !h.conn.Closed || strings.Count(string(h.conn.Out), "HTTP/1.1 ") != 1 {
+		t.Fatalf("requests %d, closed %v, output %q; want one request answered and a closed connection", h.rec.requests, h.conn.Closed, h.conn.Out)
+	}
+	h.send(get) // nothing more is read once closed
+	if h.rec.requests != 1 {
+		t.Fatalf("requests %d after the close", h.rec.requests)
+	}
+}
