@@ -575,7 +575,7 @@ type ProtocolErrorHandler interface {
 }
 
 func (c *ServerConn) callProtocolError(eh ProtocolErrorHandler, err error) {
-	defer c.recoverHandler(c.stream)
+	defer c.recoverHandler(c.stream, genOf(c.stream))
 	eh.ProtocolError(c.conn, err)
 }
 
@@ -730,33 +730,41 @@ func (c *ServerConn) armTimer() {
 // connection is closed; the server carries on.
 
 func (c *ServerConn) callRequest(s *Stream, req *codec.Request) {
-	defer c.recoverHandler(s)
+	defer c.recoverHandler(s, genOf(s))
 	c.h.Request(s, req)
 }
 
 func (c *ServerConn) callBody(s *Stream, chunk []byte) {
-	defer c.recoverHandler(s)
+	defer c.recoverHandler(s, genOf(s))
 	c.h.Body(s, chunk)
 }
 
 func (c *ServerConn) callEnd(s *Stream, trailers []codec.Header) {
-	defer c.recoverHandler(s)
+	defer c.recoverHandler(s, genOf(s))
 	c.h.End(s, trailers)
 }
 
 func (c *ServerConn) callDrain(s *Stream) {
-	defer c.recoverHandler(s)
+	defer c.recoverHandler(s, genOf(s))
 	c.h.Drain(s)
 }
 
 func (c *ServerConn) callTimeout(th TimeoutHandler, s *Stream) bool {
-	defer c.recoverHandler(s)
+	defer c.recoverHandler(s, genOf(s))
 	return th.Timeout(c.conn, s)
 }
 
 func (c *ServerConn) callClose(s *Stream, err error) {
-	defer c.recoverHandler(s)
+	defer c.recoverHandler(s, genOf(s))
 	c.h.Close(s, err)
+}
+
+// genOf returns the exchange number of s, 0 for nil.
+func genOf(s *Stream) uint32 {
+	if s == nil {
+		return 0
+	}
+	return s.gen
 }
 
 // callRequestFailed answers a request the engine refuses before the
@@ -769,8 +777,10 @@ func (c *ServerConn) callRequestFailed(s *Stream, status int) {
 }
 
 // recoverHandler recovers a panic of a handler callback about s (nil for
-// one about the connection).
-func (c *ServerConn) recoverHandler(s *Stream) {
+// one about the connection) in its exchange gen. The 500 goes only to that
+// exchange: when the callback ended it and the pooled Stream already
+// serves the next pipelined request, that request is not blamed.
+func (c *ServerConn) recoverHandler(s *Stream, gen uint32) {
 	v := recover()
 	if v == nil {
 		return
@@ -780,7 +790,7 @@ func (c *ServerConn) recoverHandler(s *Stream) {
 		return // a panic in Close while closing after a panic
 	}
 	c.panicked = true
-	if s != nil && s.active && !s.headSent && !s.ended {
+	if s != nil && s.active && s.gen == gen && !s.headSent && !s.ended {
 		s.writeError(500)
 	}
 	c.close(ErrHandlerPanic) // Close still reaches the handler, with ErrHandlerPanic

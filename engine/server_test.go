@@ -897,3 +897,35 @@ func TestPanicInCloseEndsTheConnection(t *testing.T) {
 		t.Fatalf("requests %d after the close", h.rec.requests)
 	}
 }
+
+// TestPanicAfterEndInDrainSparesAPendingRequest: as above, but the request
+// behind is still being handled when the panic arrives (its handler answers
+// later): it gets no 500 for another exchange's panic; the connection
+// closes and its Close reports why.
+func TestPanicAfterEndInDrainSparesAPendingRequest(t *testing.T) {
+	h := newHarness(t, Config{HighWater: 100})
+	h.sc.loop.cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	h.conn.HoldOutput = true
+	var paths []string
+	h.rec.onRequest = func(s *Stream, req *codec.Request) { paths = append(paths, string(req.Target)) }
+	h.rec.onEnd = func(s *Stream) {
+		if paths[len(paths)-1] == "/a" {
+			_ = s.SetHead(200, "", nil)
+			_, _ = s.Write(make([]byte, 200)) // over HighWater: Drain follows
+		} // "/b" is answered later
+	}
+	h.rec.onDrain = func(s *Stream) {
+		_ = s.End(nil)
+		panic("after End")
+	}
+	h.send("GET /a HTTP/1.1\r\nHost: a\r\n\r\nGET /b HTTP/1.1\r\nHost: a\r\n\r\n")
+	before := len(h.conn.Out)
+	h.conn.Pending = 0
+	h.sc.OnDrain(h.clock.now)
+	if after := string(h.conn.Out[before:]); strings.Contains(after, "HTTP/1.1 500") || !h.conn.Closed || len(paths) != 2 {
+		t.Fatalf("after the drain (requests %v): %q, closed %v; want no 500 and a closed connection", paths, after, h.conn.Closed)
+	}
+	if n := len(h.rec.closes); n != 2 || !errors.Is(h.rec.closes[1], ErrHandlerPanic) {
+		t.Fatalf("closes %v; want the second exchange closed with ErrHandlerPanic", h.rec.closes)
+	}
+}
