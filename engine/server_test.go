@@ -844,39 +844,6 @@ func TestDetachAfterBodyRefused(t *testing.T) {
 	}
 }
 
-// TestPanicAfterEndInDrainBlamesNoOtherRequest: a Drain callback that ends
-// its response and then panics, with a request pipelined behind it. Ending
-// the response starts the next exchange on the same (pooled) Stream before
-// the panic reaches the engine, and that exchange is answered at once; the
-// panic then closes the connection without a 500 for anyone.
-func TestPanicAfterEndInDrainBlamesNoOtherRequest(t *testing.T) {
-	h := newHarness(t, Config{HighWater: 100})
-	h.sc.loop.cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	h.conn.HoldOutput = true
-	var paths []string
-	h.rec.onRequest = func(s *Stream, req *codec.Request) { paths = append(paths, string(req.Target)) }
-	h.rec.onEnd = func(s *Stream) {
-		if paths[len(paths)-1] == "/a" {
-			_ = s.SetHead(200, "", nil)
-			_, _ = s.Write(make([]byte, 200)) // over HighWater: Drain follows
-			return
-		}
-		_ = s.End([]byte("fine"))
-	}
-	h.rec.onDrain = func(s *Stream) {
-		_ = s.End(nil)
-		panic("after End")
-	}
-	h.send("GET /a HTTP/1.1\r\nHost: a\r\n\r\nGET /b HTTP/1.1\r\nHost: a\r\n\r\n")
-	before := len(h.conn.Out)
-	h.conn.Pending = 0
-	h.sc.OnDrain(h.clock.now)
-	after := string(h.conn.Out[before:])
-	if !strings.HasSuffix(after, "\r\n\r\nfine") || strings.Contains(after, " 500 ") || !h.conn.Closed {
-		t.Fatalf("after the drain (requests %v): %q, closed %v; want no 500 and a closed connection", paths, after, h.conn.Closed)
-	}
-}
-
 // TestPanicInCloseEndsTheConnection: Handler.Close panics at the end of a
 // kept-alive exchange with another request pipelined behind it: the
 // connection closes and stays closed; the request behind it is not read.
@@ -898,34 +865,44 @@ func TestPanicInCloseEndsTheConnection(t *testing.T) {
 	}
 }
 
-// TestPanicAfterEndInDrainSparesAPendingRequest: as above, but the request
-// behind is still being handled when the panic arrives (its handler answers
-// later): it gets no 500 for another exchange's panic; the connection
-// closes and its Close reports why.
-func TestPanicAfterEndInDrainSparesAPendingRequest(t *testing.T) {
-	h := newHarness(t, Config{HighWater: 100})
-	h.sc.loop.cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	h.conn.HoldOutput = true
-	var paths []string
-	h.rec.onRequest = func(s *Stream, req *codec.Request) { paths = append(paths, string(req.Target)) }
-	h.rec.onEnd = func(s *Stream) {
-		if paths[len(paths)-1] == "/a" {
-			_ = s.SetHead(200, "", nil)
-			_, _ = s.Write(make([]byte, 200)) // over HighWater: Drain follows
-		} // "/b" is answered later
-	}
-	h.rec.onDrain = func(s *Stream) {
-		_ = s.End(nil)
-		panic("after End")
-	}
-	h.send("GET /a HTTP/1.1\r\nHost: a\r\n\r\nGET /b HTTP/1.1\r\nHost: a\r\n\r\n")
-	before := len(h.conn.Out)
-	h.conn.Pending = 0
-	h.sc.OnDrain(h.clock.now)
-	if after := string(h.conn.Out[before:]); strings.Contains(after, "HTTP/1.1 500") || !h.conn.Closed || len(paths) != 2 {
-		t.Fatalf("after the drain (requests %v): %q, closed %v; want no 500 and a closed connection", paths, after, h.conn.Closed)
-	}
-	if n := len(h.rec.closes); n != 2 || !errors.Is(h.rec.closes[1], ErrHandlerPanic) {
-		t.Fatalf("closes %v; want the second exchange closed with ErrHandlerPanic", h.rec.closes)
+// TestPanicAfterEndInDrain: a Drain callback ends its response and then
+// panics, with a request pipelined behind it. Ending the response starts
+// the next exchange on the same (pooled) Stream before the panic reaches
+// the engine. Either that exchange is answered at once, or it is still
+// being handled when the panic arrives: it never gets a 500 for the other
+// exchange's panic, the connection closes, and a pending exchange's Close
+// reports ErrHandlerPanic.
+func TestPanicAfterEndInDrain(t *testing.T) {
+	for _, answerLater := range []bool{false, true} {
+		h := newHarness(t, Config{HighWater: 100})
+		h.sc.loop.cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		h.conn.HoldOutput = true
+		var paths []string
+		h.rec.onRequest = func(s *Stream, req *codec.Request) { paths = append(paths, string(req.Target)) }
+		h.rec.onEnd = func(s *Stream) {
+			switch {
+			case paths[len(paths)-1] == "/a":
+				_ = s.SetHead(200, "", nil)
+				_, _ = s.Write(make([]byte, 200)) // over HighWater: Drain follows
+			case !answerLater:
+				_ = s.End([]byte("fine"))
+			}
+		}
+		h.rec.onDrain = func(s *Stream) {
+			_ = s.End(nil)
+			panic("after End")
+		}
+		h.send("GET /a HTTP/1.1\r\nHost: a\r\n\r\nGET /b HTTP/1.1\r\nHost: a\r\n\r\n")
+		before := len(h.conn.Out)
+		h.conn.Pending = 0
+		h.sc.OnDrain(h.clock.now)
+		after := string(h.conn.Out[before:])
+		if strings.Contains(after, "HTTP/1.1 500") || !h.conn.Closed || len(paths) != 2 ||
+			!answerLater && !strings.HasSuffix(after, "\r\n\r\nfine") {
+			t.Fatalf("answerLater=%v, requests %v: after the drain %q, closed %v; want no 500 and a closed connection", answerLater, paths, after, h.conn.Closed)
+		}
+		if answerLater && (len(h.rec.closes) != 2 || !errors.Is(h.rec.closes[1], ErrHandlerPanic)) {
+			t.Fatalf("closes %v; want the pending exchange closed with ErrHandlerPanic", h.rec.closes)
+		}
 	}
 }

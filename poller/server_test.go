@@ -207,19 +207,25 @@ func TestAsyncCompletionUnderRace(t *testing.T) {
 }
 
 func TestSubmitAfterCloseIsHarmless(t *testing.T) {
-	held := make(chan *engine.Stream, 1)
-	h := &holdHandler{held: held}
-	s := startServer(t, Config{}, h)
-	c := dial(t, s)
-	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-	st := <-held
-	conn := h.conn.Load() // read on the loop: the stream goes back to its pool when the connection closes
+	h, c, st, conn := holdOne(t)
 	gen := conn.Gen()
 	c.Close()
 	<-h.closed
 	if err := conn.Submit(gen, func() { st.End([]byte("late")) }); err != ErrConnGone {
 		t.Fatalf("Submit after close: %v; want ErrConnGone", err)
 	}
+}
+
+// holdOne starts a server with a holdHandler, sends it one request and
+// returns the handler, the client's connection, and the request's Stream
+// and Conn as the handler holds them (the Conn read on the loop: the
+// stream goes back to its pool when the connection closes).
+func holdOne(t *testing.T) (*holdHandler, net.Conn, *engine.Stream, *Conn) {
+	h := &holdHandler{held: make(chan *engine.Stream, 1)}
+	c := dial(t, startServer(t, Config{}, h))
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	st := <-h.held
+	return h, c, st, h.conn.Load()
 }
 
 type holdHandler struct {

@@ -1,14 +1,12 @@
 package poller
 
 import (
-	"io"
 	"net"
 	"runtime"
 	"testing"
 	"time"
 
 	"github.com/loophttp/loophttp/codec"
-	"github.com/loophttp/loophttp/engine"
 	"golang.org/x/sys/unix"
 )
 
@@ -20,13 +18,7 @@ import (
 // loop until the reset has reached the server's socket.
 func TestCloseAfterFailedWrite(t *testing.T) {
 	for _, closeWrite := range []bool{false, true} {
-		held := make(chan *engine.Stream, 1)
-		h := &holdHandler{held: held}
-		s := startServer(t, Config{}, h)
-		c := dial(t, s)
-		io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-		st := <-held
-		conn := h.conn.Load()
+		h, c, st, conn := holdOne(t)
 		gen := conn.Gen()
 
 		holding, release := make(chan int), make(chan struct{})
