@@ -58,5 +58,7 @@
 // Handler.Body are borrowed: valid only during the call. A Stream serves one
 // exchange: it comes from the loop's pool when the request arrives and goes
 // back after Handler.Close, so an idle connection holds none; Gen tells the
-// exchanges of a connection apart.
+// exchanges of a connection apart. A tunnel's Stream (Detach, Tunnel) is
+// the exception: its handler keeps it for the connection's life, so it is
+// never reused, and calls through it after the close are refused.
 package engine

@@ -7,9 +7,9 @@ import (
 // Stream is one request/response exchange on a server connection. Streams
 // are pooled per loop: once Handler.Close has been called for it, a Stream
 // goes back to the pool and may serve a later exchange, of this connection
-// or another of the loop, so a handler must not use it after that; Gen
-// tells the exchanges of a connection apart. Every method must be called
-// on the connection's loop.
+// or another of the loop, so a handler must not use it after that (a
+// tunnel's Stream is never reused: see Detach); Gen tells the exchanges of
+// a connection apart. Every method must be called on the connection's loop.
 type Stream struct {
 	c *ServerConn
 
