@@ -111,9 +111,12 @@ type ClientRequest struct {
 	full     bool       // the engine's output is over its mark
 	owed     bool       // a Write returned false: OnDrain is owed
 	retried  bool
+	failed   error     // the error the request closed with, once it has
 	stopping *stopCall // Abort or Destroy was called: no retry from then on
 	timeout  time.Duration
 	socketed bool // OnSocket has fired
+
+	finished bool // 'finish' has fired (loop only)
 
 	// Set on the loop when bound.
 	pc   *poller.Conn
@@ -426,7 +429,7 @@ func (r *ClientRequest) send(op clientOp) {
 		r.mu.Unlock()
 	default:
 		r.mu.Unlock()
-		r.onLoop(func(x *engine.Exchange) { r.apply(x, op) })
+		r.onLoop(func(x *engine.Exchange) { r.apply(x, &op) })
 	}
 }
 
@@ -519,8 +522,15 @@ func (r *ClientRequest) listeners(list *[]func()) []func() {
 	return *list
 }
 
-// apply carries out a Write or End on the loop.
-func (r *ClientRequest) apply(x *engine.Exchange, op clientOp) {
+// apply carries out a Write or End on the loop. Its callback runs once:
+// apply clears op.cb, so a replay of the request (retry) does not call it
+// again, and 'finish' fires once however often the request is sent.
+//
+// The connection may close inside the call (a write fails and the
+// transport closes at once): then the request has been retried, and the
+// replay carries op's callback, or it has failed, and the callback hears
+// the request's error.
+func (r *ClientRequest) apply(x *engine.Exchange, op *clientOp) {
 	var err error
 	if op.end {
 		err = x.End(op.data)
@@ -532,10 +542,23 @@ func (r *ClientRequest) apply(x *engine.Exchange, op clientOp) {
 		r.full = r.full || !ok && err == nil
 		r.mu.Unlock()
 	}
-	if op.cb != nil {
-		r.call(func() { op.cb(err) })
+	if !x.Open() {
+		r.mu.Lock()
+		retried, failed := r.x != x, r.failed
+		r.mu.Unlock()
+		if retried {
+			return
+		}
+		if err == nil {
+			err = failed // nil when the exchange simply completed
+		}
 	}
-	if op.end && err == nil {
+	if cb := op.cb; cb != nil {
+		op.cb = nil
+		r.call(func() { cb(err) })
+	}
+	if op.end && err == nil && !r.finished {
+		r.finished = true
 		r.emit(r.listeners(&r.onFinish))
 	}
 	r.drainIfOwed()
@@ -597,11 +620,11 @@ func (r *ClientRequest) attach(pc *poller.Conn, ac *agentConn) bool {
 	if timeout > 0 {
 		x.SetIdleTimeout(timeout)
 	}
-	for _, op := range ops {
+	for i := range ops { // ops may be the replay: apply marks the callbacks it ran
 		if !x.Open() {
 			break
 		}
-		r.apply(x, op)
+		r.apply(x, &ops[i])
 	}
 	return true
 }
@@ -647,7 +670,7 @@ func idempotent(method string) bool {
 // each once; a response cut short hears of it first.
 func (r *ClientRequest) finish(err error) {
 	r.mu.Lock()
-	r.state = reqDone
+	r.state, r.failed = reqDone, err
 	res := r.res
 	onError, onClose := r.onError, r.onClose
 	r.onError, r.onClose = nil, nil

@@ -44,6 +44,7 @@ type outcome struct {
 	closes   int
 	sockets  int
 	finishes int
+	endCalls []error // what End's callback was called with, each time
 	events   []string
 }
 
@@ -76,7 +77,7 @@ func fetch(t *testing.T, opts RequestOptions, body []byte) *outcome {
 			close(done)
 		}
 	})
-	if err := req.End(body, nil); err != nil {
+	if err := req.End(body, func(err error) { mu.Lock(); o.endCalls = append(o.endCalls, err); mu.Unlock() }); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -727,8 +728,11 @@ func TestClientRetriesIdempotentOnStaleConnection(t *testing.T) {
 	if o := fetch(t, RequestOptions{Host: host, Port: port, Agent: a}, nil); o.status != 200 {
 		t.Fatal(o.errs)
 	}
-	if o := fetch(t, RequestOptions{Host: host, Port: port, Agent: a}, nil); o.status != 200 || len(o.errs) != 0 || o.sockets != 1 {
-		t.Fatalf("GET on a stale connection: status %d errors %v sockets %d", o.status, o.errs, o.sockets)
+	// Sent twice, the GET still calls End's callback and fires 'finish' once.
+	if o := fetch(t, RequestOptions{Host: host, Port: port, Agent: a}, nil); o.status != 200 || len(o.errs) != 0 || o.sockets != 1 ||
+		o.finishes != 1 || len(o.endCalls) != 1 || o.endCalls[0] != nil {
+		t.Fatalf("GET on a stale connection: status %d errors %v sockets %d, 'finish' %d times, End callback %v (events %v)",
+			o.status, o.errs, o.sockets, o.finishes, o.endCalls, o.events)
 	}
 	if conns.Load() != 2 {
 		t.Fatalf("%d connections; want the retry on a second", conns.Load())
@@ -933,4 +937,102 @@ func TestClientAbortRacingStaleConnection(t *testing.T) {
 		}
 	}
 	_ = conns
+}
+
+// TestClientConnectionClosingInsideEnd: a request waiting for the agent's
+// only socket is sent from the loop as the response before it arrives,
+// with the server's reset right behind it in the same read; the write of
+// the waiting request can fail and close the connection inside End. Either
+// way End's callback runs once, 'finish' at most once and never after
+// 'close': a GET goes again on a new connection and succeeds, a POST fails
+// with its callback told why. The loop is held (a response callback of
+// another request waiting on a channel) while the server answers and
+// resets, so that both reach the client before it reads either.
+func TestClientConnectionClosingInsideEnd(t *testing.T) {
+	for _, method := range []string{"POST", "GET"} {
+		t.Run(method, func(t *testing.T) {
+			gotFirst, release, written := make(chan struct{}), make(chan struct{}), make(chan struct{})
+			var first atomic.Bool
+			host, port, _ := rawServer(t, func(c net.Conn) {
+				r := bufio.NewReader(c)
+				if first.CompareAndSwap(false, true) {
+					if readHead(r) != nil {
+						return
+					}
+					close(gotFirst)
+					<-release
+					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+					c.(*net.TCPConn).SetLinger(0)
+					c.Close() // a reset right behind the response
+					close(written)
+					return
+				}
+				for readHead(r) == nil {
+					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				}
+			})
+			_, holdPort, _ := rawServer(t, func(c net.Conn) {
+				if readHead(bufio.NewReader(c)) == nil {
+					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+					io.Copy(io.Discard, c)
+				}
+			})
+			a := testAgent(t, AgentOptions{Loops: 1, MaxSockets: 1})
+			r1, _ := Request(RequestOptions{Host: host, Port: port, Agent: a}, nil)
+			r1.End(nil, nil)
+			<-gotFirst
+
+			var mu sync.Mutex
+			var events []string
+			var endErrs []error
+			note := func(e string) { mu.Lock(); events = append(events, e); mu.Unlock() }
+			closed, called := make(chan struct{}), make(chan struct{})
+			r2, _ := Request(RequestOptions{Host: host, Port: port, Method: method, Agent: a}, func(res *IncomingMessage) { note("response") })
+			r2.OnFinish(func() { note("finish") })
+			r2.OnError(func(error) { note("error") })
+			r2.OnClose(func() { note("close"); close(closed) })
+			r2.End(nil, func(err error) {
+				mu.Lock()
+				endErrs = append(endErrs, err)
+				mu.Unlock()
+				if len(endErrs) == 1 {
+					close(called)
+				}
+			})
+
+			held, hold := make(chan struct{}), make(chan struct{})
+			rh, _ := Request(RequestOptions{Host: host, Port: holdPort, Agent: a}, func(*IncomingMessage) {
+				close(held)
+				<-hold // the loop waits here
+			})
+			rh.End(nil, nil)
+			<-held
+			close(release)
+			<-written
+			close(hold)
+			<-closed
+			<-called
+			// One more request through the same loop: whatever the first
+			// ones still had to do on it is done once it closes.
+			last := make(chan struct{})
+			r3, _ := Request(RequestOptions{Host: host, Port: port, Agent: a}, nil)
+			r3.OnClose(func() { close(last) })
+			r3.End(nil, nil)
+			<-last
+
+			mu.Lock()
+			defer mu.Unlock()
+			got := strings.Join(events, " ")
+			closeAt := strings.Index(got, "close")
+			if len(endErrs) != 1 || strings.Count(got, "finish") > 1 || strings.LastIndex(got, "finish") > closeAt {
+				t.Fatalf("events %q, End callback %v; want the callback once, 'finish' at most once and before 'close'", got, endErrs)
+			}
+			if method == "GET" && (endErrs[0] != nil || got != "finish response close") {
+				t.Fatalf("GET: events %q, End callback %v; want it sent again and answered", got, endErrs)
+			}
+			if method == "POST" && (endErrs[0] == nil && !strings.Contains(got, "response") || strings.Contains(got, "error") == strings.Contains(got, "response")) {
+				t.Fatalf("POST: events %q, End callback %v; want an answer, or an error its callback heard too", got, endErrs)
+			}
+		})
+	}
 }
