@@ -596,7 +596,10 @@ func (r *ClientRequest) attach(pc *poller.Conn, ac *agentConn) bool {
 		_ = x.AddField("Host", r.Host)
 	}
 	for _, f := range r.fields {
-		_ = x.AddField(f.Name, f.Value) // validated by SetHeader
+		// Validated by SetHeader. A framing field the engine cannot honour
+		// (Content-Length beside Transfer-Encoding: chunked) is left out:
+		// the head never carries both.
+		_ = x.AddField(f.Name, f.Value)
 	}
 	if !r.agent.keepAlive() {
 		_ = x.AddField("Connection", "close")
