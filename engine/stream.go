@@ -146,11 +146,8 @@ func (s *Stream) ResetHead(status int, reason string) error {
 // AddField adds one header field to the head set by SetHead or ResetHead,
 // validated like SetHead's fields.
 func (s *Stream) AddField(name, value string) error {
-	if s.ended || !s.active {
-		return ErrStreamDone
-	}
-	if s.headSent {
-		return ErrHeadSent
+	if err := s.headOpen(); err != nil {
+		return err
 	}
 	return appendField(s, name, value)
 }
@@ -160,14 +157,37 @@ func (s *Stream) AddField(name, value string) error {
 // validated again. The framing fields are still interpreted and refused
 // as by AddField. A field that would fail ValidHeader corrupts the head.
 func (s *Stream) AddCheckedField(name, value string) error {
+	if err := s.headOpen(); err != nil {
+		return err
+	}
+	return addLine(s, name, value)
+}
+
+// headOpen reports why fields can no longer be added, or nil.
+func (s *Stream) headOpen() error {
 	if s.ended || !s.active {
 		return ErrStreamDone
 	}
 	if s.headSent {
 		return ErrHeadSent
 	}
-	if err := noteFraming(s, name, value); err != nil {
+	return nil
+}
+
+// appendField validates one field and appends it to the head, from either
+// kind of string, noting the framing fields.
+func appendField[T string | []byte](s *Stream, name, value T) error {
+	if err := codec.ValidHeader(name, value); err != nil {
 		return err
+	}
+	return addLine(s, name, value)
+}
+
+// addLine appends the line of one valid field to the head, unless its
+// framing is refused, noting the framing fields.
+func addLine[T string | []byte](s *Stream, name, value T) error {
+	if err := noteFraming(s, name, value); err != nil {
+		return err // refused: not in the head
 	}
 	if s.fields == nil {
 		s.fields = s.c.loop.buffer()
@@ -176,22 +196,6 @@ func (s *Stream) AddCheckedField(name, value string) error {
 	s.fields = append(s.fields, ':', ' ')
 	s.fields = append(s.fields, value...)
 	s.fields = append(s.fields, '\r', '\n')
-	return nil
-}
-
-// appendField appends one validated field line to the head, from either
-// kind of string, noting the framing fields.
-func appendField[T string | []byte](s *Stream, name, value T) error {
-	if s.fields == nil {
-		s.fields = s.c.loop.buffer()
-	}
-	if err := codec.ValidHeader(name, value); err != nil {
-		return err
-	}
-	if err := noteFraming(s, name, value); err != nil {
-		return err // refused: not in the head
-	}
-	s.fields, _ = codec.AppendHeader(s.fields, name, value) // valid, checked above
 	return nil
 }
 
