@@ -111,8 +111,12 @@ func (s *Socket) nextExchange(st *engine.Stream) *exchange {
 	ex.xgen++
 	ex.sock, ex.stream, ex.gen = s, st, s.gen
 	ex.paused, ex.done, ex.closePending, ex.pins = false, false, false, 0
-	ex.reqSt.reset(ex, ex.xgen)
-	ex.resSt.reset(ex, ex.xgen)
+	if ex.resSt.ex == nil { // new; a pooled one was cleared when retired
+		ex.reqSt.clear(ex)
+		ex.resSt.clear(ex)
+	}
+	ex.reqSt.open(ex.xgen)
+	ex.resSt.open(ex.xgen)
 	return ex
 }
 

@@ -62,25 +62,30 @@ type msgData struct {
 	onError   []func(error)
 }
 
-// reset readies the state for the exchange of generation gen.
-func (s *msgState) reset(ex *exchange, gen uint32) {
-	s.lmu.Lock()
+// clear empties the state for the next exchange of ex. Called with lmu
+// held (retire), or on the loop before the state has served anyone.
+func (s *msgState) clear(ex *exchange) {
 	if s.listening.Load() != 0 {
 		s.msgData = msgData{}
 		s.listening.Store(0)
 	}
 	s.ex = ex
-	s.gen.Store(gen)
-	s.lmu.Unlock()
 }
 
-// retire makes every handle of the state stale (generations start at 1).
-// It takes lmu: a call that passed the generation check reads the
-// exchange's fields under lmu, and the loop rewrites them once retire
-// returns (unpin, nextExchange).
+// open lets the state serve the exchange of generation gen. The state
+// must be clear: new, or retired. It takes no lock: no handle passes the
+// generation check before the store, and the handles that do are made
+// after it, on the loop.
+func (s *msgState) open(gen uint32) { s.gen.Store(gen) }
+
+// retire makes every handle of the state stale (generations start at 1)
+// and clears it for the next exchange. It takes lmu: a call that passed
+// the generation check reads the exchange's fields under lmu, and the loop
+// rewrites them once retire returns (unpin, nextExchange).
 func (s *msgState) retire() {
 	s.lmu.Lock()
 	s.gen.Store(0)
+	s.clear(s.ex)
 	s.lmu.Unlock()
 }
 

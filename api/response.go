@@ -132,25 +132,30 @@ var (
 	ErrConnectionGone = errors.New("api: connection closed")
 )
 
-// reset readies the state for the exchange of generation gen, keeping
-// the inline buffers. Loop only, with no call of the last exchange still
-// in progress.
-func (s *resState) reset(ex *exchange, gen uint32) {
-	s.mu.Lock()
+// clear empties the state for the next exchange of ex, keeping the inline
+// buffers. Called with mu held (retire), or on the loop before the state
+// has served anyone.
+func (s *resState) clear(ex *exchange) {
 	clear(s.hdrInline[:]) // drop the last response's strings
 	s.resData = resData{ex: ex, ops: s.opsA[:0], spare: s.opsB[:0], hdr: s.hdrInline[:0]}
 	s.listening.Store(0)
-	s.gen.Store(gen)
-	s.mu.Unlock()
 }
 
-// retire makes every handle of the state stale (generations start at 1).
-// It takes mu: a call that passed the generation check reads the
-// exchange's fields (its socket, its generation) under mu, and the loop
-// rewrites them once retire returns (unpin, nextExchange).
+// open lets the state serve the exchange of generation gen. The state
+// must be clear: new, or retired. It takes no lock: no handle passes the
+// generation check before the store, and the handles that do are made
+// after it, on the loop.
+func (s *resState) open(gen uint32) { s.gen.Store(gen) }
+
+// retire makes every handle of the state stale (generations start at 1)
+// and clears it for the next exchange. It takes mu: a call that passed the
+// generation check reads the exchange's fields (its socket, its
+// generation) under mu, and the loop rewrites them once retire returns
+// (unpin, nextExchange).
 func (s *resState) retire() {
 	s.mu.Lock()
 	s.gen.Store(0)
+	s.clear(s.ex)
 	s.mu.Unlock()
 }
 
