@@ -716,3 +716,64 @@ func TestLateCallsRaceRetire(t *testing.T) {
 		<-done
 	}
 }
+
+// TestExchangeStateClearedForNextRequest: a connection's exchange state is
+// pooled and serves later requests; what one response set (headers,
+// status, listeners) must not reach the next one that takes the state.
+// Each even request leaves everything set; the odd one after it sets
+// nothing. The test checks that the state really was reused at least once.
+func TestExchangeStateClearedForNextRequest(t *testing.T) {
+	var mu sync.Mutex
+	var states []*resState
+	finished, ended := 0, 0
+	srv := CreateServer(func(req *IncomingMessage, res *ServerResponse) {
+		mu.Lock()
+		states = append(states, res.st)
+		mu.Unlock()
+		if req.URL == "/set" {
+			res.SetHeader("X-Set", "1")
+			res.WriteHead(201, "Made")
+			res.OnFinish(func() { finished++ })
+			req.OnEnd(func() { ended++ })
+		}
+		res.End([]byte(req.URL), nil)
+	}, quiet())
+	c, err := net.Dial("tcp", listen(t, srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r := bufio.NewReader(c)
+	const pairs = 8
+	for range pairs {
+		for _, path := range []string{"/set", "/plain"} {
+			fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path)
+			resp, err := http.ReadResponse(r, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			want := 200
+			if path == "/set" {
+				want = 201
+			}
+			if resp.StatusCode != want || string(body) != path || (path == "/plain") != (resp.Header.Get("X-Set") == "") {
+				t.Fatalf("%s: %d %q, X-Set %q", path, resp.StatusCode, body, resp.Header.Get("X-Set"))
+			}
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if finished != pairs || ended != pairs {
+		t.Errorf("'finish' fired %d times, 'end' %d; want %d each (a listener outlived its exchange)", finished, ended, pairs)
+	}
+	reused := 0
+	for i := 1; i < len(states); i++ {
+		if states[i] == states[i-1] {
+			reused++
+		}
+	}
+	if reused == 0 {
+		t.Error("no request reused the state of the one before: the test checked nothing")
+	}
+}
