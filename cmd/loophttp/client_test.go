@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -87,6 +88,29 @@ func TestGetFailsWithoutResponse(t *testing.T) {
 	}
 	if _, err := runGet(t, "ftp://"+addr+"/"); err == nil {
 		t.Fatal("ftp URL accepted")
+	}
+}
+
+// TestLoadWaitsForRequestsInFlight: with pipelining, the run ends while
+// each connection still has requests in flight. Their responses belong in
+// the result: runLoad used to read the figures as soon as one response
+// came back after the end, while the others were still being recorded (a
+// data race, and requests missing from the count). Here every connection
+// sends depth requests at once, the server answers one per 100 ms, and
+// the run ends at 50 ms, before the first answer.
+func TestLoadWaitsForRequestsInFlight(t *testing.T) {
+	url := startTest(t)
+	target, err := parseTarget(url + "/delay/100")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const conns, depth = 2, 4
+	res, err := runLoad(target, conns, depth, 1, 50*time.Millisecond, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.requests < conns*depth || res.errors != 0 || len(res.latencies) != int(res.requests) {
+		t.Fatalf("%d requests (want at least %d), %d errors, %d latencies", res.requests, conns*depth, res.errors, len(res.latencies))
 	}
 }
 

@@ -116,14 +116,18 @@ func (l *loader) Drain(*engine.Exchange)                        {}
 func (l *loader) Timeout(*engine.Exchange)                      {}
 
 // End records the latency of the oldest request in flight and, when
-// pipelining, sends the next one at once.
+// pipelining, sends the next one at once. Once the run is over, the
+// connection's part ends with its last response in flight.
 func (l *loader) End(x *engine.Exchange, _ []codec.Header) {
 	if len(l.sent) > 0 {
 		l.lat = append(l.lat, time.Duration(time.Now().UnixNano()-l.sent[0]))
 		l.sent = l.sent[:copy(l.sent, l.sent[1:])]
 	}
 	l.requests.Add(1)
-	if l.depth > 1 {
+	switch {
+	case l.stop.Load():
+		l.finishWhenIdle()
+	case l.depth > 1:
 		l.fill(x.Conn())
 	}
 }
@@ -139,6 +143,9 @@ func (l *loader) Close(_ *engine.Exchange, err error) {
 // Idle sends the next requests, or ends the run for this connection.
 func (l *loader) Idle(c *engine.ClientConn) { l.fill(c) }
 
+// finish reports the connection's part of the run over; it sends nothing
+// more, and runLoad reads its figures once every loader has finished, so
+// it must come after the last response (or the connection's failure).
 func (l *loader) finish() {
 	if !l.finished {
 		l.finished = true
@@ -146,10 +153,21 @@ func (l *loader) finish() {
 	}
 }
 
-// fill begins requests until depth are in flight.
-func (l *loader) fill(c *engine.ClientConn) {
-	if l.stop.Load() {
+// finishWhenIdle finishes once no request is in flight.
+func (l *loader) finishWhenIdle() {
+	if len(l.sent) == 0 {
 		l.finish()
+	}
+}
+
+// fill begins requests until depth are in flight, or, once the run is
+// over, finishes when the last one has come back.
+func (l *loader) fill(c *engine.ClientConn) {
+	if l.finished {
+		return
+	}
+	if l.stop.Load() {
+		l.finishWhenIdle()
 		return
 	}
 	for len(l.sent) < l.depth {
@@ -160,7 +178,9 @@ func (l *loader) fill(c *engine.ClientConn) {
 		_ = x.AddField("Host", l.target.host)
 		l.sent = append(l.sent, time.Now().UnixNano())
 		if err := x.End(nil); err != nil {
+			l.sent = l.sent[:len(l.sent)-1] // not sent: nothing to wait for
 			l.errors.Add(1)
+			l.finishWhenIdle()
 			return
 		}
 	}
