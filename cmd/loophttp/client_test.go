@@ -112,6 +112,11 @@ func TestLoadWaitsForRequestsInFlight(t *testing.T) {
 	if res.requests < conns*depth || res.errors != 0 || len(res.latencies) != int(res.requests) {
 		t.Fatalf("%d requests (want at least %d), %d errors, %d latencies", res.requests, conns*depth, res.errors, len(res.latencies))
 	}
+	// The rate is over the time the requests took: until the last
+	// response, which cannot come before depth delays have passed.
+	if res.elapsed < depth*100*time.Millisecond {
+		t.Errorf("elapsed %v: the run's time ends before its last response", res.elapsed)
+	}
 }
 
 func TestLoadCountsRequests(t *testing.T) {

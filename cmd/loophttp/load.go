@@ -235,8 +235,7 @@ run:
 			break run
 		}
 	}
-	stop.Store(true)
-	elapsed := time.Since(start)
+	stop.Store(true) // the requests in flight still count: the run ends with their responses
 	finished := make(chan struct{})
 	go func() { wg.Wait(); close(finished) }()
 	select {
@@ -244,6 +243,7 @@ run:
 	case <-time.After(10 * time.Second):
 		return nil, errors.New("requests still in flight 10 s after the end")
 	}
+	elapsed := time.Since(start)
 	fmt.Fprintln(progress)
 	res := &loadResult{elapsed: elapsed}
 	for _, l := range loaders {
