@@ -2,6 +2,8 @@ package api
 
 import (
 	"errors"
+	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -87,11 +89,14 @@ type resData struct {
 	ended     bool
 	trailers  []codec.Header
 	ops       []op
-	spare     []op // the other op buffer, while apply works through one
-	scheduled bool // a drain task has been posted to the loop
-	overWater bool // the engine found the output over its high-water mark
-	queued    int  // body bytes queued and not yet applied
-	needDrain bool // a Write reported false: OnDrain is owed
+	spare     []op  // the other op buffer, while apply works through one
+	scheduled bool  // a drain task has been posted to the loop
+	overWater bool  // the engine found the output over its high-water mark
+	queued    int   // body bytes queued and not yet applied
+	needDrain bool  // a Write reported false: OnDrain is owed
+	checkLen  bool  // the decided head declares the body's length (declared)
+	declared  int64 // the Content-Length of the decided head, when checkLen
+	accepted  int64 // body bytes Write and End have accepted
 	gone      error
 	applying  bool // apply is on the stack (loop only)
 	bodyN     int  // bytes of bodies in use
@@ -109,6 +114,7 @@ const (
 	opEnd
 	opContinue
 	opInformation
+	opMismatch // the body broke the declared length: end, then close
 )
 
 // op is one call recorded for the loop. Data is the caller's bytes, copied.
@@ -130,6 +136,11 @@ var (
 	// ErrConnectionGone: the connection closed before the call could be
 	// carried out.
 	ErrConnectionGone = errors.New("api: connection closed")
+	// ErrContentLengthMismatch: the body written is longer, or at End
+	// shorter, than the Content-Length the response declared (Node's
+	// ERR_HTTP_CONTENT_LENGTH_MISMATCH). It wraps
+	// engine.ErrLengthMismatch.
+	ErrContentLengthMismatch = fmt.Errorf("api: body length differs from Content-Length: %w", engine.ErrLengthMismatch)
 )
 
 // clear empties the state for the next exchange of ex, keeping the inline
@@ -368,6 +379,11 @@ func (r *ServerResponse) AddTrailers(headers ...Header) error {
 // cb, if not nil, is called once the bytes have been handed to the
 // connection, or with an error. It reports false when the connection's
 // output is over its high-water mark: wait for OnDrain before writing more.
+//
+// Data that would take the body past the Content-Length the head declares
+// is refused: Write reports false, cb hears ErrContentLengthMismatch, the
+// response is over (later calls get ErrWriteAfterEnd) and the connection
+// closes once what was sent before has gone out.
 func (r *ServerResponse) Write(data []byte, cb func(error)) bool {
 	s := r.lock()
 	if s == nil || s.ended {
@@ -383,6 +399,13 @@ func (r *ServerResponse) Write(data []byte, cb func(error)) bool {
 		return false
 	}
 	s.fixHead(r)
+	if s.checkLen && s.accepted+int64(len(data)) > s.declared {
+		s.ended = true
+		s.queue(op{kind: opMismatch, cb: cb})
+		s.mu.Unlock()
+		return false
+	}
+	s.accepted += int64(len(data))
 	s.queue(op{kind: opWrite, data: s.copyBody(data), cb: cb})
 	s.queued += len(data)
 	ok := !s.overWater && s.queued < writeHighWater
@@ -401,6 +424,13 @@ const writeHighWater = engine.DefaultHighWater
 // cb, if not nil, is called once when the response has been handed to the
 // connection (Node's 'finish'), or with an error. A second End reports
 // ErrWriteAfterEnd.
+//
+// When the head declares a Content-Length that the body, data included,
+// does not meet exactly, End reports ErrContentLengthMismatch (so does cb),
+// data is not sent, 'finish' does not fire, and the connection closes once
+// what was sent before has gone out (the peer sees a short body, never a
+// stalled one). Responses without a body (to HEAD, 204, 304) may declare
+// any length.
 func (r *ServerResponse) End(data []byte, cb func(error)) error {
 	s := r.lock()
 	if s == nil { // the exchange is over: as for a closed connection
@@ -415,6 +445,12 @@ func (r *ServerResponse) End(data []byte, cb func(error)) error {
 	}
 	s.fixHead(r)
 	s.ended = true
+	if s.checkLen && s.accepted+int64(len(data)) != s.declared {
+		s.queue(op{kind: opMismatch, cb: cb})
+		s.mu.Unlock()
+		return ErrContentLengthMismatch
+	}
+	s.accepted += int64(len(data))
 	s.queue(op{kind: opEnd, data: s.copyBody(data), cb: cb})
 	s.mu.Unlock()
 	return nil
@@ -519,6 +555,40 @@ func (s *resState) fixHead(r *ServerResponse) {
 	if s.status == 0 {
 		s.status, s.reason = r.StatusCode, r.StatusMessage
 	}
+	if s.hasBody() {
+		s.declared, s.checkLen = declaredLength(s.hdr)
+	}
+}
+
+// hasBody reports whether the decided response carries a body (RFC 9112
+// §6.3): not to HEAD, not 204 or 304, not a 2xx to CONNECT. Called with mu
+// held, once the status is decided.
+func (s *resState) hasBody() bool {
+	method := s.ex.msg.req.Method
+	switch {
+	case method == "HEAD", s.status == 204, s.status == 304:
+		return false
+	case method == "CONNECT" && s.status >= 200 && s.status < 300:
+		return false
+	}
+	return true
+}
+
+// declaredLength returns the Content-Length the engine will frame the
+// fields' body with, as it reads them (engine.Stream.AddField): the first
+// valid length, unless Transfer-Encoding came before it.
+func declaredLength(fields []Header) (int64, bool) {
+	for _, f := range fields {
+		switch {
+		case strings.EqualFold(f.Name, "transfer-encoding"):
+			return 0, false
+		case strings.EqualFold(f.Name, "content-length"):
+			if n, err := strconv.ParseUint(f.Value, 10, 63); err == nil {
+				return int64(n), true
+			}
+		}
+	}
+	return 0, false
 }
 
 // queue records o and makes sure the loop will carry it out: right after
@@ -588,6 +658,8 @@ func (s *resState) apply() {
 		switch o.kind {
 		case opContinue:
 			st.WriteContinue()
+		case opMismatch:
+			s.endMismatched(st, status, reason, fields, o.cb)
 		case opInformation:
 			_ = st.WriteInformation(o.status, o.fields)
 		case opWrite, opEnd:
@@ -614,6 +686,21 @@ func (s *resState) apply() {
 				s.emit(&s.onFinish)
 			}
 		}
+	}
+}
+
+// endMismatched ends a response whose body broke its declared length: the
+// head goes out if it has not, no more body, and the connection closes
+// once the output has gone (engine.ServerConn.Shutdown: the end of the
+// response closes it). Loop only.
+func (s *resState) endMismatched(st *engine.Stream, status int, reason string, fields []Header, cb func(error)) {
+	if !st.HeadSent() {
+		s.sendHead(st, status, reason, fields)
+	}
+	s.ex.sock.pc.Engine().Shutdown()
+	_ = st.End(nil)
+	if cb != nil {
+		cb(ErrContentLengthMismatch)
 	}
 }
 

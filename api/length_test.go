@@ -1,0 +1,140 @@
+package api
+
+import (
+	"errors"
+	"io"
+	"strings"
+	"testing"
+)
+
+// TestContentLengthMismatch: a body longer or shorter than the
+// Content-Length the handler declared makes Write or End report
+// ErrContentLengthMismatch (Node's ERR_HTTP_CONTENT_LENGTH_MISMATCH), and the
+// connection closes after what was sent, so the peer sees the end of the
+// stream instead of waiting for bytes that never come. A second request
+// on the same connection is never answered.
+func TestContentLengthMismatch(t *testing.T) {
+	cases := []struct {
+		name     string
+		goAnswer bool // answer from another goroutine
+		// answer answers; cb is the callback to give a Write that
+		// breaks the length. It reports whether Write said true.
+		answer    func(res *ServerResponse, cb func(error)) (writeOK bool, endErr error)
+		wantWrite bool  // what Write reports
+		wantCB    error // what the Write callback hears
+		wantEnd   error
+		sent      string // the body bytes that reach the peer (the breaking call sends none)
+	}{
+		{name: "end longer", wantEnd: ErrContentLengthMismatch, answer: func(res *ServerResponse, _ func(error)) (bool, error) {
+			res.SetHeader("Content-Length", "3")
+			return false, res.End([]byte("hello"), nil)
+		}},
+		{name: "end shorter", wantEnd: ErrContentLengthMismatch, answer: func(res *ServerResponse, _ func(error)) (bool, error) {
+			res.SetHeader("Content-Length", "5")
+			return false, res.End([]byte("abc"), nil)
+		}},
+		{name: "end shorter from a goroutine", goAnswer: true, wantEnd: ErrContentLengthMismatch,
+			answer: func(res *ServerResponse, _ func(error)) (bool, error) {
+				res.SetHeader("Content-Length", "5")
+				return false, res.End([]byte("abc"), nil)
+			}},
+		{name: "writes then short end", wantWrite: true, wantEnd: ErrContentLengthMismatch, sent: "ab",
+			answer: func(res *ServerResponse, _ func(error)) (bool, error) {
+				res.WriteHead(200, "", Header{"Content-Length", "4"})
+				ok := res.Write([]byte("ab"), nil)
+				return ok, res.End(nil, nil)
+			}},
+		{name: "write longer", wantCB: ErrContentLengthMismatch, wantEnd: ErrWriteAfterEnd, sent: "ab",
+			answer: func(res *ServerResponse, cb func(error)) (bool, error) {
+				res.SetHeader("Content-Length", "3")
+				res.Write([]byte("ab"), nil)
+				ok := res.Write([]byte("cd"), cb)
+				return ok, res.End([]byte("z"), nil) // the mismatch ended the response
+			}},
+		{name: "write longer from a goroutine", goAnswer: true, wantCB: ErrContentLengthMismatch, wantEnd: ErrWriteAfterEnd,
+			answer: func(res *ServerResponse, cb func(error)) (bool, error) {
+				res.SetHeader("Content-Length", "3")
+				ok := res.Write([]byte("hello"), cb)
+				return ok, res.End(nil, nil)
+			}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			type result struct {
+				writeOK bool
+				endErr  error
+			}
+			got := make(chan result, 1)
+			cbErr := make(chan error, 1)
+			srv := CreateServer(func(req *IncomingMessage, res *ServerResponse) {
+				run := func() {
+					ok, endErr := tc.answer(res, func(err error) { cbErr <- err })
+					got <- result{ok, endErr}
+				}
+				if tc.goAnswer {
+					go run()
+				} else {
+					run()
+				}
+			}, quiet())
+			addr := listen(t, srv)
+			// Two pipelined requests, and the write side left open: only
+			// the server's close can end the read.
+			c := dialRaw(t, addr, "GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n")
+			out, err := io.ReadAll(c)
+			if err != nil {
+				t.Fatalf("reading the answer: %v (the connection did not close); got %q", err, out)
+			}
+			r := <-got
+			if r.writeOK != tc.wantWrite {
+				t.Errorf("Write: got %v; want %v", r.writeOK, tc.wantWrite)
+			}
+			if tc.wantCB != nil {
+				if err := <-cbErr; !errors.Is(err, tc.wantCB) {
+					t.Errorf("Write's callback: got %v; want %v", err, tc.wantCB)
+				}
+			}
+			if !errors.Is(r.endErr, tc.wantEnd) {
+				t.Errorf("End: got %v; want %v", r.endErr, tc.wantEnd)
+			}
+			if n := strings.Count(string(out), "HTTP/1.1 "); n != 1 {
+				t.Errorf("got %d responses; want 1 (the head, then the close): %q", n, out)
+			}
+			if _, body, _ := strings.Cut(string(out), "\r\n\r\n"); body != tc.sent {
+				t.Errorf("body on the wire: got %q; want %q", body, tc.sent)
+			}
+		})
+	}
+}
+
+// TestContentLengthMatchAndBodiless: an exact body keeps the connection,
+// and a response that carries no body (HEAD, 204, 304) may declare any
+// length without an error (RFC 9110 §8.6: a HEAD response's Content-Length
+// is the length a GET would have had).
+func TestContentLengthMatchAndBodiless(t *testing.T) {
+	errs := make(chan error, 3)
+	srv := CreateServer(func(req *IncomingMessage, res *ServerResponse) {
+		res.SetHeader("Content-Length", "5")
+		switch req.URL {
+		case "/exact":
+			res.Write([]byte("he"), nil)
+			errs <- res.End([]byte("llo"), nil)
+		case "/304":
+			res.StatusCode = 304
+			errs <- res.End(nil, nil)
+		default: // HEAD
+			errs <- res.End(nil, nil)
+		}
+	}, quiet())
+	addr := listen(t, srv)
+	out := roundTrip(t, addr, "GET /exact HTTP/1.1\r\nHost: a\r\n\r\n"+
+		"HEAD / HTTP/1.1\r\nHost: a\r\n\r\nGET /304 HTTP/1.1\r\nHost: a\r\n\r\n")
+	for i := 0; i < 3; i++ {
+		if err := <-errs; err != nil {
+			t.Errorf("End: %v", err)
+		}
+	}
+	if n := strings.Count(out, "HTTP/1.1 "); n != 3 || !strings.Contains(out, "\r\n\r\nhelloHTTP/1.1 200") {
+		t.Errorf("got %q; want three answers, the first with its body", out)
+	}
+}
