@@ -863,7 +863,8 @@ func (h *reqHandler) Drain(x *engine.Exchange) {
 	r.drainIfOwed()
 }
 
-// Timeout fires 'timeout' on the request and its socket.
+// Timeout fires 'timeout' on the request, its socket and its response
+// (the listeners of IncomingMessage.SetTimeout and OnTimeout).
 func (h *reqHandler) Timeout(x *engine.Exchange) {
 	r := h.r()
 	r.emit(r.listeners(&r.onTimeout))
@@ -871,6 +872,9 @@ func (h *reqHandler) Timeout(x *engine.Exchange) {
 		for _, fn := range ac.sock.x().onTimeout {
 			r.call(fn)
 		}
+	}
+	if res := r.res; res != nil {
+		r.call(func() { res.st.emit(&res.st.onTimeout) })
 	}
 }
 

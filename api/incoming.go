@@ -283,6 +283,8 @@ func (m *IncomingMessage) OnTimeout(fn func()) {
 
 // SetTimeout sets the connection's idle timeout (0: off) and adds cb, if not
 // nil, as an OnTimeout listener (once, unlike IoT.js, which ran it twice).
+// On a client's response the timeout is the request's idle timer (see
+// ClientRequest.SetTimeout), and cb runs each time it fires.
 func (m *IncomingMessage) SetTimeout(d time.Duration, cb func()) {
 	if cb != nil {
 		m.OnTimeout(cb)
