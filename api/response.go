@@ -303,6 +303,12 @@ func (r *ServerResponse) RemoveHeader(name string) error {
 	return nil
 }
 
+// singleValued reports whether a response carries the field at most once:
+// those of which Node keeps only the first when receiving, and Date.
+func singleValued(name string) bool {
+	return singleValue[strings.ToLower(name)] || strings.EqualFold(name, "date")
+}
+
 func removeField(hs []Header, name string) []Header {
 	out := hs[:0]
 	for _, h := range hs {
@@ -326,8 +332,12 @@ func (r *ServerResponse) HeadersSent() bool {
 
 // WriteHead sets the status, the reason phrase ("" for the status table's)
 // and merges headers over those set with SetHeader (case-insensitive; they
-// win). Nothing is sent yet; it may be called again until the first Write
-// or End, and the last status wins. 1xx statuses go through
+// win). A single-valued field (Content-Type, Content-Length, Date, Host,
+// Location and the others of which IncomingMessage.Headers keeps one)
+// given more than once is sent once, with the last value given; other
+// fields given more than once (Set-Cookie, Vary, …) are all sent, in
+// order. Nothing is sent yet; it may be called again until the first
+// Write or End, and the last status wins. 1xx statuses go through
 // WriteContinue and WriteInformation instead.
 func (r *ServerResponse) WriteHead(status int, reason string, headers ...Header) error {
 	if status < 200 || status > 599 {
@@ -355,7 +365,12 @@ func (r *ServerResponse) WriteHead(status int, reason string, headers ...Header)
 	for _, h := range headers {
 		s.hdr = removeField(s.hdr, h.Name)
 	}
-	s.hdr = append(s.hdr, headers...)
+	for _, h := range headers {
+		if singleValued(h.Name) {
+			s.hdr = removeField(s.hdr, h.Name) // the last one given wins
+		}
+		s.hdr = append(s.hdr, h)
+	}
 	return nil
 }
 
