@@ -35,6 +35,11 @@ type RequestOptions struct {
 	// Headers are the request's header fields, sent in name order (Go maps
 	// have none); SetHeader adds more in call order.
 	Headers map[string]string
+	// HeaderList are more header fields, sent after Headers' in the order
+	// given, one line per entry: a name may repeat (several Accept or
+	// Cookie lines, Node's array values and raw header arrays), and no
+	// entry replaces another.
+	HeaderList []Header
 	// Agent pools the connections (default DefaultAgent).
 	Agent *Agent
 	// Timeout, when set, is the request's idle timeout, as SetTimeout.
@@ -260,6 +265,13 @@ func newRequest(opts RequestOptions) (*ClientRequest, error) {
 		if err := r.SetHeader(name, opts.Headers[name]); err != nil {
 			return nil, fmt.Errorf("%w: header %q: %v", ErrInvalidRequest, name, err)
 		}
+	}
+	for _, h := range opts.HeaderList {
+		if err := codec.ValidHeader(h.Name, h.Value); err != nil {
+			return nil, fmt.Errorf("%w: header %q: %v", ErrInvalidRequest, h.Name, err)
+		}
+		r.fields = append(r.fields, h)
+		r.hostHdr = r.hostHdr || strings.EqualFold(h.Name, "host")
 	}
 	return r, nil
 }
