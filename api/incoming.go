@@ -304,52 +304,49 @@ func (m *IncomingMessage) OnError(fn func(error)) {
 }
 
 // Pause stops delivering the body: the connection is not read further
-// until Resume (input stays buffered, within the engine's bound). Called
-// from the request's own callbacks it takes effect at once; from another
-// goroutine, or with a worker pool, on the loop shortly after.
+// until Resume (input stays buffered, within the engine's bound). Safe from
+// any goroutine; it never runs the engine on the caller's goroutine. Made
+// while the loop runs one of the exchange's callbacks (from the callback
+// itself or from any goroutine), it is carried out on the loop as that
+// callback returns, before the next chunk; otherwise, or with a worker
+// pool, in a task of the loop, in order with the response's calls.
 func (m *IncomingMessage) Pause() {
 	if m.cr != nil {
 		m.cr.onLoop(func(x *engine.Exchange) { x.Pause() })
 		return
 	}
-	st, gen := m.st, m.gen
-	m.onLoop(func() {
-		if ex := st.ex; st.gen.Load() == gen && !ex.done {
-			ex.stream.Pause()
-		}
-	})
+	m.bodyCall(opPause)
 }
 
-// Resume delivers the body again after Pause.
+// Resume delivers the body again after Pause. Safe from any goroutine, on
+// the terms of Pause.
 func (m *IncomingMessage) Resume() {
 	if m.cr != nil {
 		m.cr.onLoop(func(x *engine.Exchange) { x.Resume() })
 		return
 	}
-	st, gen := m.st, m.gen
-	m.onLoop(func() {
-		if ex := st.ex; st.gen.Load() == gen && !ex.done {
-			ex.stream.Resume()
-		}
-	})
+	m.bodyCall(opResume)
 }
 
-// onLoop runs fn now when the loop is running one of the request's
-// callbacks (the caller is that callback: a Pause from OnData takes effect
-// before the next chunk), else hands it to the loop, where it runs shortly
-// after. A request whose exchange is over is left alone.
-func (m *IncomingMessage) onLoop(fn func()) {
+// bodyCall queues a Pause or Resume of a server's request with its
+// response's calls, which the loop carries out in order (resState.queue):
+// the loop alone touches the engine. A request whose exchange is over is
+// left alone.
+func (m *IncomingMessage) bodyCall(kind opKind) {
 	s := m.lock()
 	if s == nil {
 		return
 	}
 	ex := s.ex
 	s.lmu.Unlock()
-	if m.Socket.srv.pool == nil && ex.inCallback.Load() {
-		fn()
-		return
+	// The exchange may be retired meanwhile: the generation check under
+	// the response's lock tells (a later exchange has another).
+	rs := &ex.resSt
+	rs.mu.Lock()
+	if rs.gen.Load() == m.gen {
+		rs.queue(op{kind: kind})
 	}
-	m.Socket.onLoop(fn)
+	rs.mu.Unlock()
 }
 
 // The message's events, emitted by the layer that owns it (on the loop, or

@@ -115,6 +115,8 @@ const (
 	opContinue
 	opInformation
 	opMismatch // the body broke the declared length: end, then close
+	opPause    // the request's Pause
+	opResume   // the request's Resume
 )
 
 // op is one call recorded for the loop. Data is the caller's bytes, copied.
@@ -647,6 +649,7 @@ func (s *resState) apply() {
 	s.mu.Unlock()
 
 	st := s.ex.stream
+	outer := !s.applying // a Resume below may deliver events, which apply again
 	s.applying = true
 	defer func() {
 		clear(ops) // drop the references to bodies and callbacks
@@ -656,6 +659,9 @@ func (s *resState) apply() {
 		s.mu.Unlock()
 		if owed {
 			s.emit(&s.onDrain)
+		}
+		if !outer {
+			return
 		}
 		s.applying = false
 		if s.ex.closePending {
@@ -671,6 +677,10 @@ func (s *resState) apply() {
 			continue
 		}
 		switch o.kind {
+		case opPause:
+			st.Pause()
+		case opResume:
+			st.Resume() // may deliver body events, and apply their calls, at once
 		case opContinue:
 			st.WriteContinue()
 		case opMismatch:
