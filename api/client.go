@@ -119,9 +119,17 @@ type ClientRequest struct {
 	failed   error     // the error the request closed with, once it has
 	stopping *stopCall // Abort or Destroy was called: no retry from then on
 	timeout  time.Duration
-	socketed bool // OnSocket has fired
+	socketed bool    // OnSocket has fired
+	sock     *Socket // the socket OnSocket fired with
 
-	finished bool // 'finish' has fired (loop only)
+	// The events that fire once, as they have: a listener added later
+	// gets its call through late (see lateCall).
+	finished bool // 'finish'
+	aborted  bool // 'abort'
+	errored  bool // 'error', with failed
+	closed   bool // 'close'
+	late     []func()
+	lateBusy bool // a goroutine is running the calls in late, or the request's ending
 
 	// Set on the loop when bound.
 	pc   *poller.Conn
@@ -344,8 +352,18 @@ func (r *ClientRequest) RemoveHeader(name string) error {
 func (r *ClientRequest) OnResponse(fn func(*IncomingMessage)) { on(r, &r.onResponse, fn) }
 
 // OnSocket adds a listener for 'socket': exactly once per request, when it
-// is bound to a connection (a pooled one or a new one).
-func (r *ClientRequest) OnSocket(fn func(*Socket)) { on(r, &r.onSocket, fn) }
+// is bound to a connection (a pooled one or a new one). Added after it
+// fired, fn gets the socket at once (see lateCall).
+func (r *ClientRequest) OnSocket(fn func(*Socket)) {
+	r.mu.Lock()
+	if !r.socketed {
+		r.onSocket = append(r.onSocket, fn)
+		r.mu.Unlock()
+		return
+	}
+	sock := r.sock
+	r.lateCall(func() { fn(sock) }) // unlocks
+}
 
 // OnInformation adds a listener for 'information': an interim 1xx
 // response (100 included).
@@ -356,17 +374,30 @@ func (r *ClientRequest) OnInformation(fn func(Information)) { on(r, &r.onInforma
 func (r *ClientRequest) OnContinue(fn func()) { on(r, &r.onContinue, fn) }
 
 // OnFinish adds a listener for 'finish': the whole request was handed to
-// the connection.
-func (r *ClientRequest) OnFinish(fn func()) { on(r, &r.onFinish, fn) }
+// the connection. Added after it fired, fn runs at once (see lateCall).
+func (r *ClientRequest) OnFinish(fn func()) { onOnce(r, &r.onFinish, &r.finished, fn) }
 
 // OnError adds a listener for 'error': the request failed (refused, DNS,
 // ParseError, ErrSocketHangUp, ErrResponseAborted, Destroy). It fires at
-// most once, and OnClose follows.
-func (r *ClientRequest) OnError(fn func(error)) { on(r, &r.onError, fn) }
+// most once, and OnClose follows. Added after it fired, fn gets the error
+// at once (see lateCall).
+func (r *ClientRequest) OnError(fn func(error)) {
+	r.mu.Lock()
+	if !r.errored {
+		if !r.closed { // a request closed without an error never errs
+			r.onError = append(r.onError, fn)
+		}
+		r.mu.Unlock()
+		return
+	}
+	err := r.failed
+	r.lateCall(func() { fn(err) }) // unlocks
+}
 
 // OnClose adds a listener for 'close': the request is over, whatever the
-// outcome. It fires exactly once.
-func (r *ClientRequest) OnClose(fn func()) { on(r, &r.onClose, fn) }
+// outcome. It fires exactly once; added after it fired, fn runs at once
+// (see lateCall).
+func (r *ClientRequest) OnClose(fn func()) { onOnce(r, &r.onClose, &r.closed, fn) }
 
 // OnTimeout adds a listener for 'timeout' (see SetTimeout).
 func (r *ClientRequest) OnTimeout(fn func()) { on(r, &r.onTimeout, fn) }
@@ -375,13 +406,91 @@ func (r *ClientRequest) OnTimeout(fn func()) { on(r, &r.onTimeout, fn) }
 // followed by more.
 func (r *ClientRequest) OnDrain(fn func()) { on(r, &r.onDrain, fn) }
 
-// OnAbort adds a listener for 'abort' (see Abort).
-func (r *ClientRequest) OnAbort(fn func()) { on(r, &r.onAbort, fn) }
+// OnAbort adds a listener for 'abort' (see Abort). Added after it fired,
+// fn runs at once (see lateCall).
+func (r *ClientRequest) OnAbort(fn func()) { onOnce(r, &r.onAbort, &r.aborted, fn) }
 
 func on[F any](r *ClientRequest, list *[]F, fn F) {
 	r.mu.Lock()
 	*list = append(*list, fn)
 	r.mu.Unlock()
+}
+
+// onOnce adds fn to the listeners of an event that fires once, or, when
+// fired says it has, calls it at once.
+func onOnce(r *ClientRequest, list *[]func(), fired *bool, fn func()) {
+	r.mu.Lock()
+	if !*fired {
+		if !r.closed { // a closed request fires nothing more
+			*list = append(*list, fn)
+		}
+		r.mu.Unlock()
+		return
+	}
+	r.lateCall(fn) // unlocks
+}
+
+// lateCall runs call, the call of a listener added after its event fired,
+// "at once" as a resolved promise would: never inside the registering
+// call, never beside another callback of the request, and right after
+// the ones running now. While the request lasts it runs on the loop of
+// its connection (a task, or at the end of the event in progress). Once
+// the request is over (its 'close' has been delivered) no other callback
+// of it can run, and its connection may be gone or serving another
+// request: call runs on a goroutine of its own. It is called with r.mu
+// held and releases it.
+func (r *ClientRequest) lateCall(call func()) {
+	r.late = append(r.late, call)
+	switch {
+	case r.lateBusy:
+		r.mu.Unlock() // whoever runs the request's callbacks runs it next
+	case r.closed:
+		r.lateBusy = true
+		r.mu.Unlock()
+		go r.runLate()
+	default:
+		pc, gen := r.pc, r.pgen
+		r.mu.Unlock()
+		if pc != nil {
+			// If the connection closes before the task runs, the request's
+			// end (Close, or attach on a retry) runs the call.
+			_ = pc.Submit(gen, r.runLateOnLoop)
+		}
+	}
+}
+
+// runLateOnLoop runs the late calls unless another goroutine does.
+func (r *ClientRequest) runLateOnLoop() {
+	r.mu.Lock()
+	if r.lateBusy || len(r.late) == 0 {
+		r.mu.Unlock()
+		return
+	}
+	r.lateBusy = true
+	r.mu.Unlock()
+	r.runLate()
+}
+
+// runLate runs the late calls, in order, until there are none. The
+// caller has set lateBusy; runLate clears it.
+func (r *ClientRequest) runLate() { r.runLateCalls(true) }
+
+// runLateCalls is runLate; it keeps lateBusy set unless release.
+func (r *ClientRequest) runLateCalls(release bool) {
+	for {
+		r.mu.Lock()
+		if len(r.late) == 0 {
+			r.late = nil
+			r.lateBusy = r.lateBusy && !release
+			r.mu.Unlock()
+			return
+		}
+		call := r.late[0]
+		r.late[0] = nil
+		r.late = r.late[1:]
+		r.mu.Unlock()
+		r.call(call)
+	}
 }
 
 // clientHighWater is how much request body may wait for the connection
@@ -505,10 +614,10 @@ type stopCall struct {
 // finishStopped ends a stopped request as its Abort ('abort', 'close')
 // or Destroy ('error', 'close') says, whatever ended its exchange.
 func (r *ClientRequest) finishStopped() {
-	if r.stopping.abort {
-		r.emit(r.listeners(&r.onAbort))
-	}
-	r.finish(r.stopping.err)
+	r.mu.Lock()
+	stop := r.stopping
+	r.mu.Unlock()
+	r.end(stop.err, stop.abort)
 }
 
 // onLoop runs fn with the exchange on the bound connection's loop while
@@ -569,9 +678,16 @@ func (r *ClientRequest) apply(x *engine.Exchange, op *clientOp) {
 		op.cb = nil
 		r.call(func() { cb(err) })
 	}
-	if op.end && err == nil && !r.finished {
+	if op.end && err == nil {
+		r.mu.Lock()
+		first := !r.finished
 		r.finished = true
-		r.emit(r.listeners(&r.onFinish))
+		fns := r.onFinish
+		r.onFinish = nil
+		r.mu.Unlock()
+		if first {
+			r.emit(fns)
+		}
 	}
 	r.drainIfOwed()
 }
@@ -624,7 +740,11 @@ func (r *ClientRequest) attach(pc *poller.Conn, ac *agentConn) bool {
 	}
 	first := !r.socketed
 	r.socketed = true
+	if first {
+		r.sock = ac.sock
+	}
 	fns, timeout := r.onSocket, r.timeout
+	r.onSocket = nil
 	r.mu.Unlock()
 	ac.sock.request = r
 	if first {
@@ -641,6 +761,7 @@ func (r *ClientRequest) attach(pc *poller.Conn, ac *agentConn) bool {
 		}
 		r.apply(x, &ops[i])
 	}
+	r.runLateOnLoop() // listeners added late while the request waited (a retry)
 	return true
 }
 
@@ -683,16 +804,51 @@ func idempotent(method string) bool {
 
 // finish ends the request: OnError (when err is not nil), then OnClose,
 // each once; a response cut short hears of it first.
-func (r *ClientRequest) finish(err error) {
+func (r *ClientRequest) finish(err error) { r.end(err, false) }
+
+// end ends the request: 'abort' (when abort), then as finish says. It
+// records the events as fired, under the lock that listeners are added
+// under, so each listener is either called here or by lateCall.
+func (r *ClientRequest) end(err error, abort bool) {
 	r.mu.Lock()
 	r.state, r.failed = reqDone, err
-	res := r.res
-	onError, onClose := r.onError, r.onClose
-	r.onError, r.onClose = nil, nil
-	// Write callbacks still waiting hear that the request is gone.
-	ops := r.pending
+	r.aborted, r.errored, r.closed = abort, err != nil, true
+	e := ending{err: err, res: r.res, onError: r.onError, onClose: r.onClose, ops: r.pending}
+	if abort {
+		e.onAbort = r.onAbort
+	}
+	r.onAbort, r.onError, r.onClose = nil, nil, nil
 	r.pending, r.replay = nil, nil
+	if r.lateBusy {
+		// Another goroutine runs the request's late calls (a task of the
+		// loop the request was on before a retry): it runs the ending
+		// after them.
+		r.late = append(r.late, func() { r.emitEnding(&e) })
+		r.mu.Unlock()
+		return
+	}
+	r.lateBusy = true
 	r.mu.Unlock()
+	r.runLateCalls(false) // those added before the end first: 'socket' before 'close'
+	r.emitEnding(&e)
+	r.runLate() // listeners added while the ending ran
+}
+
+// ending is what end delivers.
+type ending struct {
+	err              error
+	res              *IncomingMessage
+	onAbort, onClose []func()
+	onError          []func(error)
+	ops              []clientOp
+}
+
+// emitEnding runs the callbacks of the request's end: the waiting write
+// callbacks, 'abort', the response's and the request's 'error', 'close'.
+func (r *ClientRequest) emitEnding(e *ending) {
+	err, res, ops, onError, onClose := e.err, e.res, e.ops, e.onError, e.onClose
+	r.emit(e.onAbort)
+	// Write callbacks still waiting hear that the request is gone.
 	for _, op := range ops {
 		if op.cb != nil {
 			r.call(func() { op.cb(ErrConnectionGone) })
@@ -701,6 +857,8 @@ func (r *ClientRequest) finish(err error) {
 	if err != nil {
 		if res != nil && !res.Complete {
 			res.st.lmu.Lock()
+			res.st.err = err
+			res.st.fired.Or(firedError) // see msgState.fired
 			fns := res.st.onError
 			res.st.lmu.Unlock()
 			for _, fn := range fns {
@@ -715,6 +873,7 @@ func (r *ClientRequest) finish(err error) {
 		r.call(fn)
 	}
 	if res != nil {
+		res.st.fired.Or(firedClose)
 		res.st.lmu.Lock()
 		fns := res.st.onClose
 		res.st.lmu.Unlock()
@@ -862,6 +1021,7 @@ func (h *reqHandler) End(x *engine.Exchange, trailers []codec.Header) {
 			res.RawTrailers = rawFields(trailers)
 		}
 		res.Complete = true
+		res.st.fired.Or(firedEnd)
 		r.ac.during(func() { r.call(func() { res.st.emit(&res.st.onEnd) }) })
 	}
 }

@@ -36,9 +36,10 @@ type ServerResponse struct {
 	StatusCode    int    // default 200
 	StatusMessage string // "" means the status table's phrase
 
-	st   *resState // the exchange's response state, reused for later exchanges
-	gen  uint32    // the exchange this response belongs to
-	sock *Socket
+	st       *resState   // the exchange's response state, reused for later exchanges
+	gen      uint32      // the exchange this response belongs to
+	finished atomic.Bool // 'finish' fired (read once the state has moved on)
+	sock     *Socket
 }
 
 // resState is the mutable state of a response. It belongs to an exchange,
@@ -53,6 +54,8 @@ type resState struct {
 	// gen is the generation of the exchange served now; 0 once retired.
 	// Written on the loop; read under mu by handles.
 	gen atomic.Uint32
+	// fired records 'finish' and 'close' as they fire (see msgState.fired).
+	fired atomic.Uint32
 
 	// Inline storage kept across exchanges, so that a typical response
 	// allocates nothing: header fields, queued calls (two buffers: apply
@@ -104,6 +107,10 @@ type resData struct {
 	onClose   []func()
 	onDrain   []func()
 	onTimeout []func()
+	// late holds the calls of listeners, of the request or the response,
+	// added after their event fired; the loop runs them after the queued
+	// calls (apply), or when it retires the exchange.
+	late []func()
 }
 
 // opKind says what a queued call does on the loop.
@@ -152,6 +159,7 @@ func (s *resState) clear(ex *exchange) {
 	clear(s.hdrInline[:]) // drop the last response's strings
 	s.resData = resData{ex: ex, ops: s.opsA[:0], spare: s.opsB[:0], hdr: s.hdrInline[:0]}
 	s.listening.Store(0)
+	s.fired.Store(0)
 }
 
 // open lets the state serve the exchange of generation gen. The state
@@ -165,11 +173,15 @@ func (s *resState) open(gen uint32) { s.gen.Store(gen) }
 // generation check reads the exchange's fields (its socket, its
 // generation) under mu, and the loop rewrites them once retire returns
 // (unpin, nextExchange).
-func (s *resState) retire() {
+//
+// It returns the late calls that were still queued: the loop runs them.
+func (s *resState) retire() (late []func()) {
 	s.mu.Lock()
 	s.gen.Store(0)
+	late = s.late
 	s.clear(s.ex)
 	s.mu.Unlock()
+	return late
 }
 
 // lock returns the response's state, locked, or nil (unlocked) when the
@@ -527,11 +539,13 @@ func (r *ServerResponse) SetTimeout(d time.Duration, cb func()) {
 }
 
 // OnFinish adds a listener for 'finish': the response has been handed to
-// the connection in full.
+// the connection in full. Added after 'finish' fired, fn runs at once (see
+// doc.go, "Events a late listener cannot miss").
 func (r *ServerResponse) OnFinish(fn func()) { r.on(onFinish, fn) }
 
 // OnClose adds a listener for 'close': the exchange is over, after
-// 'finish' or because the connection closed first.
+// 'finish' or because the connection closed first. Added after 'close'
+// fired, fn runs at once.
 func (r *ServerResponse) OnClose(fn func()) { r.on(onClose, fn) }
 
 // OnDrain adds a listener for 'drain': output fell below the high-water
@@ -549,16 +563,29 @@ const (
 	onTimeout
 )
 
-// on adds a listener to one of the lists; a response whose exchange is
-// over and replaced adds nothing (its events have all fired).
+// on adds a listener to one of the lists. For an event that fires once
+// and has fired, fn runs late instead (exchange.late); a response whose
+// exchange is over and replaced has had all its events: fn runs alone if
+// its event was one of them.
 func (r *ServerResponse) on(list int, fn func()) {
 	s := r.lock()
 	if s == nil {
+		if list == onClose || list == onFinish && r.finished.Load() {
+			lateAlone(r.sock.logger(), fn)
+		}
 		return
 	}
 	l := [...]*[]func(){&s.onFinish, &s.onClose, &s.onDrain, &s.onTimeout}[list]
-	*l = append(*l, fn)
+	bit := [...]uint32{firedFinish, firedClose, 0, 0}[list]
 	s.listening.Add(1)
+	if bit != 0 && s.fired.Load()&bit != 0 {
+		s.listening.Add(-1)
+		ex := s.ex
+		s.mu.Unlock()
+		ex.late(r.gen, fn)
+		return
+	}
+	*l = append(*l, fn)
 	s.mu.Unlock()
 }
 
@@ -660,6 +687,7 @@ func (s *resState) apply() {
 		if owed {
 			s.emit(&s.onDrain)
 		}
+		s.runLate()
 		if !outer {
 			return
 		}
@@ -708,6 +736,8 @@ func (s *resState) apply() {
 				o.cb(err)
 			}
 			if o.kind == opEnd && err == nil {
+				s.ex.msg.res.finished.Store(true)
+				s.fired.Or(firedFinish)
 				s.emit(&s.onFinish)
 			}
 		}
@@ -726,6 +756,23 @@ func (s *resState) endMismatched(st *engine.Stream, status int, reason string, f
 	_ = st.End(nil)
 	if cb != nil {
 		cb(ErrContentLengthMismatch)
+	}
+}
+
+// runLate runs the late calls queued for the exchange, in order, on the
+// loop. Loop only.
+func (s *resState) runLate() {
+	for {
+		s.mu.Lock()
+		late := s.late
+		s.late = nil
+		s.mu.Unlock()
+		if len(late) == 0 {
+			return
+		}
+		for _, call := range late {
+			call()
+		}
 	}
 }
 
