@@ -91,12 +91,14 @@ const (
 )
 
 // ClientRequest is an outgoing request (Node's http.ClientRequest). Nothing
-// is sent until Write or End: register listeners before calling them.
+// is sent until Write or End: register listeners before calling them
+// (those of the events that fire once may come later: see OnClose).
 // Every method is safe from any goroutine. Events run on the connection's
 // loop (they must not block), except those of a request that never got a
 // connection (a refused connect, a DNS failure, Abort before the
-// connection), which run on the goroutine that caused them; the events of
-// one request never run concurrently.
+// connection), which run on the goroutine that caused them, and those of
+// listeners added after the request closed, which run on a goroutine of
+// their own; the events of one request never run concurrently.
 type ClientRequest struct {
 	Method string // the request method
 	Path   string // the request-target
@@ -345,8 +347,12 @@ func (r *ClientRequest) RemoveHeader(name string) error {
 	return nil
 }
 
-// The listener registrations. Register before Write or End: events may
-// fire as soon as the request has started.
+// The listener registrations. Events may fire as soon as the request has
+// started (Write or End; Get ends at once): a listener for 'response',
+// 'information', 'continue', 'timeout' or 'drain' added later misses
+// what fired before. One for an event that fires once ('socket', 'finish',
+// 'error', 'close', 'abort') does not: added after it fired, it runs at
+// once (see lateCall).
 
 // OnResponse adds a listener for 'response': the final response head.
 func (r *ClientRequest) OnResponse(fn func(*IncomingMessage)) { on(r, &r.onResponse, fn) }
@@ -454,15 +460,17 @@ func (r *ClientRequest) lateCall(call func()) {
 		if pc != nil {
 			// If the connection closes before the task runs, the request's
 			// end (Close, or attach on a retry) runs the call.
-			_ = pc.Submit(gen, r.runLateOnLoop)
+			_ = pc.Submit(gen, func() { r.runLateOnLoop(pc) })
 		}
 	}
 }
 
-// runLateOnLoop runs the late calls unless another goroutine does.
-func (r *ClientRequest) runLateOnLoop() {
+// runLateOnLoop runs the late calls on the loop of pc, the request's
+// connection, unless another goroutine does, or the request has moved to
+// another connection (a retry: its loop runs them).
+func (r *ClientRequest) runLateOnLoop(pc *poller.Conn) {
 	r.mu.Lock()
-	if r.lateBusy || len(r.late) == 0 {
+	if r.lateBusy || len(r.late) == 0 || r.pc != pc {
 		r.mu.Unlock()
 		return
 	}
@@ -761,7 +769,7 @@ func (r *ClientRequest) attach(pc *poller.Conn, ac *agentConn) bool {
 		}
 		r.apply(x, &ops[i])
 	}
-	r.runLateOnLoop() // listeners added late while the request waited (a retry)
+	r.runLateOnLoop(pc) // listeners added late while the request waited (a retry)
 	return true
 }
 
