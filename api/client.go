@@ -115,6 +115,7 @@ type ClientRequest struct {
 	pending  []clientOp // calls made before the connection was bound
 	replay   []clientOp // the whole request, kept while it may be retried
 	queued   int        // bytes given to Write and not yet taken by the engine
+	given    int64      // body bytes Write and End have accepted
 	full     bool       // the engine's output is over its mark
 	owed     bool       // a Write returned false: OnDrain is owed
 	retried  bool
@@ -507,6 +508,9 @@ const clientHighWater = 64 << 10
 
 // Write sends a piece of the body (chunked unless a Content-Length header
 // was set), starting the request if it has not started. data is copied.
+// Data that would take the body past the Content-Length set is not sent:
+// Write reports false, cb hears ErrContentLengthMismatch, and the request
+// fails with it (as Destroy).
 // cb, if not nil, runs once the engine has taken the data, or with the
 // error that kept it from the wire (ErrWriteAfterEnd, ErrConnectionGone).
 // It reports false when the request has buffered too much: wait for
@@ -520,6 +524,13 @@ func (r *ClientRequest) Write(data []byte, cb func(error)) bool {
 		}
 		return false
 	}
+	if n, ok := declaredLength(r.fields); ok && r.given+int64(len(data)) > n {
+		r.ended = true
+		r.mu.Unlock()
+		r.mismatch(cb)
+		return false
+	}
+	r.given += int64(len(data))
 	p := bytes.Clone(data)
 	r.queued += len(p)
 	ok := !r.full && r.queued < clientHighWater
@@ -532,7 +543,9 @@ func (r *ClientRequest) Write(data []byte, cb func(error)) bool {
 // was written before), starting it if it has not started. cb, if not nil,
 // runs once with the outcome when the request has been handed to the
 // connection (an OnFinish listener that also hears errors). A second End
-// changes nothing and reports ErrWriteAfterEnd.
+// changes nothing and reports ErrWriteAfterEnd. When a Content-Length was
+// set and the body, data included, does not meet it, End sends nothing
+// more, reports ErrContentLengthMismatch and fails the request with it.
 func (r *ClientRequest) End(data []byte, cb func(error)) error {
 	r.mu.Lock()
 	if r.ended || r.state == reqDone {
@@ -540,8 +553,25 @@ func (r *ClientRequest) End(data []byte, cb func(error)) error {
 		return ErrWriteAfterEnd
 	}
 	r.ended = true
+	if n, ok := declaredLength(r.fields); ok && r.given+int64(len(data)) != n {
+		r.mu.Unlock()
+		r.mismatch(cb)
+		return ErrContentLengthMismatch
+	}
 	r.send(clientOp{data: bytes.Clone(data), cb: cb, end: true}) // unlocks
 	return nil
+}
+
+// mismatch fails a request whose body broke its Content-Length: data is
+// not sent, the request is destroyed with ErrContentLengthMismatch (its
+// connection, if any, closes after what was sent), and cb, if not nil,
+// hears it after the request's own callbacks in progress.
+func (r *ClientRequest) mismatch(cb func(error)) {
+	r.Destroy(ErrContentLengthMismatch)
+	if cb != nil {
+		r.mu.Lock()
+		r.lateCall(func() { cb(ErrContentLengthMismatch) }) // unlocks
+	}
 }
 
 // send records op before the connection is bound, or hands it to the

@@ -2,9 +2,13 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // TestContentLengthMismatch: a body longer or shorter than the
@@ -136,5 +140,89 @@ func TestContentLengthMatchAndBodiless(t *testing.T) {
 	}
 	if n := strings.Count(out, "HTTP/1.1 "); n != 3 || !strings.Contains(out, "\r\n\r\nhelloHTTP/1.1 200") {
 		t.Errorf("got %q; want three answers, the first with its body", out)
+	}
+}
+
+// TestClientContentLengthMismatch: a client request whose body breaks the
+// Content-Length it declared reports ErrContentLengthMismatch from the
+// Write or End that breaks it, fails with it (OnError, then OnClose, once
+// each), and its connection closes after what was sent, so the server
+// never waits for the rest.
+func TestClientContentLengthMismatch(t *testing.T) {
+	// The cases that write first wait for the socket, so that what they
+	// wrote is on its way before the call that breaks the length.
+	cases := []struct {
+		name   string
+		send   func(req *ClientRequest, socket <-chan struct{}, cb func(error)) (writeOK bool, endErr error)
+		wantCB bool // the Write's callback hears the mismatch
+		sent   string
+	}{
+		{name: "end longer", send: func(req *ClientRequest, _ <-chan struct{}, _ func(error)) (bool, error) {
+			return false, req.End([]byte("hello"), nil)
+		}},
+		{name: "write then short end", sent: "ab", send: func(req *ClientRequest, socket <-chan struct{}, _ func(error)) (bool, error) {
+			req.Write([]byte("ab"), nil)
+			<-socket
+			return false, req.End(nil, nil)
+		}},
+		{name: "write longer", wantCB: true, sent: "ab", send: func(req *ClientRequest, socket <-chan struct{}, cb func(error)) (bool, error) {
+			req.Write([]byte("ab"), nil)
+			<-socket
+			ok := req.Write([]byte("cd"), cb)
+			err := req.End(nil, nil)
+			if !errors.Is(err, ErrWriteAfterEnd) {
+				return ok, fmt.Errorf("End after the mismatch: %v; want ErrWriteAfterEnd", err)
+			}
+			return ok, ErrContentLengthMismatch
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := make(chan string, 1)
+			host, port, _ := rawServer(t, func(c net.Conn) {
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				b, _ := io.ReadAll(c) // until the client closes
+				got <- string(b)
+			})
+			req, err := Request(RequestOptions{Host: host, Port: port, Method: "POST",
+				Agent: testAgent(t, AgentOptions{}), Headers: map[string]string{"Content-Length": "3"}}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var errs []error
+			var mu sync.Mutex
+			closed := make(chan struct{})
+			req.OnError(func(err error) { mu.Lock(); errs = append(errs, err); mu.Unlock() })
+			req.OnClose(func() { close(closed) })
+			cbErr := make(chan error, 1)
+			socket := make(chan struct{})
+			req.OnSocket(func(*Socket) { close(socket) })
+			ok, endErr := tc.send(req, socket, func(err error) { cbErr <- err })
+			if ok || !errors.Is(endErr, ErrContentLengthMismatch) {
+				t.Errorf("Write reported %v, End %v; want false and ErrContentLengthMismatch", ok, endErr)
+			}
+			if tc.wantCB {
+				if err := <-cbErr; !errors.Is(err, ErrContentLengthMismatch) {
+					t.Errorf("Write's callback: %v; want ErrContentLengthMismatch", err)
+				}
+			}
+			select {
+			case <-closed:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the request did not close")
+			}
+			mu.Lock()
+			if len(errs) != 1 || !errors.Is(errs[0], ErrContentLengthMismatch) {
+				t.Errorf("OnError heard %v; want ErrContentLengthMismatch once", errs)
+			}
+			mu.Unlock()
+			if tc.sent == "" {
+				return // nothing was sent: no connection is needed
+			}
+			wire := <-got
+			if _, body, _ := strings.Cut(wire, "\r\n\r\n"); body != tc.sent {
+				t.Errorf("the server read %q; want the body %q, then the close", wire, tc.sent)
+			}
+		})
 	}
 }
