@@ -857,6 +857,17 @@ func (r *ClientRequest) end(err error, abort bool) {
 	}
 	r.onAbort, r.onError, r.onClose = nil, nil, nil
 	r.pending, r.replay = nil, nil
+	if res := e.res; res != nil {
+		// The response's events fire with the request's: a listener
+		// added from now on is late, and runs after those added before.
+		res.st.lmu.Lock()
+		if err != nil && !res.Complete {
+			res.st.err = err
+			res.st.fired.Or(firedError)
+		}
+		res.st.fired.Or(firedClose)
+		res.st.lmu.Unlock()
+	}
 	if r.lateBusy {
 		// Another goroutine runs the request's late calls (a task of the
 		// loop the request was on before a retry): it runs the ending
@@ -895,8 +906,6 @@ func (r *ClientRequest) emitEnding(e *ending) {
 	if err != nil {
 		if res != nil && !res.Complete {
 			res.st.lmu.Lock()
-			res.st.err = err
-			res.st.fired.Or(firedError) // see msgState.fired
 			fns := res.st.onError
 			res.st.lmu.Unlock()
 			for _, fn := range fns {
@@ -911,7 +920,6 @@ func (r *ClientRequest) emitEnding(e *ending) {
 		r.call(fn)
 	}
 	if res != nil {
-		res.st.fired.Or(firedClose)
 		res.st.lmu.Lock()
 		fns := res.st.onClose
 		res.st.lmu.Unlock()

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"net"
 	"runtime"
 	"sync"
@@ -137,7 +138,11 @@ func TestGetLateListeners(t *testing.T) {
 			t.Errorf("round %d (refused %v): socket, finish, error, close ran %v times; want %v", i, port == refused, got, want)
 		}
 		if port == live && (response.Load() == nil || resEnd.Load() != 1 || resClose.Load() != 1) {
-			t.Errorf("round %d: response %v, its late end %d, close %d; want once each", i, response.Load() != nil, resEnd.Load(), resClose.Load())
+			res := response.Load()
+			res.st.lmu.Lock()
+			dbg := fmt.Sprintf("complete %v fired %b onEnd %d listening %d", res.Complete, res.st.fired.Load(), len(res.st.onEnd), res.st.listening.Load())
+			res.st.lmu.Unlock()
+			t.Errorf("round %d: response %v, its late end %d, close %d; want once each (%s)", i, response.Load() != nil, resEnd.Load(), resClose.Load(), dbg)
 		}
 	}
 	for i := 0; i < rounds; i += 8 {
