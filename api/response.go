@@ -683,11 +683,15 @@ func (s *resState) apply() {
 		s.mu.Lock()
 		s.spare = ops[:0]
 		owed := s.drainOwed()
+		late := s.late
+		s.late = nil
 		s.mu.Unlock()
 		if owed {
 			s.emit(&s.onDrain)
 		}
-		s.runLate()
+		if len(late) > 0 {
+			s.runLate(late)
+		}
 		if !outer {
 			return
 		}
@@ -759,20 +763,17 @@ func (s *resState) endMismatched(st *engine.Stream, status int, reason string, f
 	}
 }
 
-// runLate runs the late calls queued for the exchange, in order, on the
-// loop. Loop only.
-func (s *resState) runLate() {
-	for {
-		s.mu.Lock()
-		late := s.late
-		s.late = nil
-		s.mu.Unlock()
-		if len(late) == 0 {
-			return
-		}
+// runLate runs late, the late calls taken from the exchange's queue, then
+// those queued meanwhile, in order, on the loop. Loop only.
+func (s *resState) runLate(late []func()) {
+	for len(late) > 0 {
 		for _, call := range late {
 			call()
 		}
+		s.mu.Lock()
+		late = s.late
+		s.late = nil
+		s.mu.Unlock()
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 // exchangeCounts counts the server-side callbacks of one request.
 type exchangeCounts struct {
 	handler, end, reqClose, resClose, finish, endCB atomic.Int64
+	goFinish, goClose                               atomic.Int64 // listeners added from goroutines
 	received                                        atomic.Int64
 }
 
@@ -41,6 +42,10 @@ func callsFromOtherGoroutines(t *testing.T, opts *Options) {
 		c := &counts[i]
 		c.handler.Add(1)
 		go res.SetHeader("X-Early", "1") // may lose to End: then ErrHeadersSent
+		// Listeners added from goroutines, before or after their event
+		// fired: once each all the same.
+		go res.OnFinish(func() { c.goFinish.Add(1) })
+		go req.OnClose(func() { c.goClose.Add(1) })
 		req.OnClose(func() { c.reqClose.Add(1) })
 		res.OnClose(func() { c.resClose.Add(1) })
 		res.OnFinish(func() { c.finish.Add(1) })
@@ -139,7 +144,9 @@ func callsFromOtherGoroutines(t *testing.T, opts *Options) {
 	}
 
 	// Every exchange has closed on the client; the server's close waits
-	// for its connections, so its events have all fired once it is done.
+	// for its connections, so its events have all fired once it is done
+	// (listeners added late, after an exchange was over, run on goroutines
+	// of their own: waitFor gives them time).
 	a.Destroy()
 	done := make(chan error, 1)
 	srv.Close(func(err error) { done <- err })
@@ -155,13 +162,17 @@ func callsFromOtherGoroutines(t *testing.T, opts *Options) {
 				t.Errorf("%s: %s ran %d times; want once", what, name, n)
 			}
 		}
+		if !waitFor(10*time.Second, func() bool { return c.goClose.Load() >= 1 }) {
+			t.Errorf("%s: the close listener added from a goroutine never ran", what)
+		}
 		one("handler", c.handler.Load())
+		one("req OnClose added from a goroutine", c.goClose.Load())
 		one("req OnClose", c.reqClose.Load())
 		one("res OnClose", c.resClose.Load())
 		one("client OnClose", cc.closes.Load())
 		one("client OnSocket", cc.sockets.Load())
 		if destroyed {
-			if c.finish.Load() != 0 || cc.errs.Load() != 1 {
+			if c.finish.Load() != 0 || c.goFinish.Load() != 0 || cc.errs.Load() != 1 {
 				t.Errorf("%s: finish %d, client errors %d; want 0 and 1", what, c.finish.Load(), cc.errs.Load())
 			}
 			continue
@@ -171,6 +182,10 @@ func callsFromOtherGoroutines(t *testing.T, opts *Options) {
 		}
 		one("req OnEnd", c.end.Load())
 		one("res OnFinish", c.finish.Load())
+		if !waitFor(10*time.Second, func() bool { return c.goFinish.Load() >= 1 }) {
+			t.Errorf("%s: the finish listener added from a goroutine never ran", what)
+		}
+		one("res OnFinish added from a goroutine", c.goFinish.Load())
 		one("res End callback", c.endCB.Load())
 		one("client OnFinish", cc.finish.Load())
 		one("client response", cc.response.Load())
