@@ -226,3 +226,30 @@ func TestClientContentLengthMismatch(t *testing.T) {
 		})
 	}
 }
+
+// TestDeclaredLength: the length the response is checked against is the
+// one the engine frames it with (engine.Stream's reading of the fields).
+func TestDeclaredLength(t *testing.T) {
+	cl := func(v string) Header { return Header{"Content-Length", v} }
+	te := func(v string) Header { return Header{"transfer-encoding", v} }
+	for _, tc := range []struct {
+		fields []Header
+		n      int64
+		ok     bool
+	}{
+		{nil, 0, false},
+		{[]Header{{"X", "1"}, cl("3")}, 3, true},
+		{[]Header{cl("003")}, 3, true},
+		{[]Header{cl("+3")}, 0, false},
+		{[]Header{cl("3 ")}, 0, false},
+		{[]Header{cl("x"), cl("4")}, 4, true},           // the invalid one is left out
+		{[]Header{te("chunked"), cl("3")}, 0, false},    // chunked wins
+		{[]Header{cl("3"), te("Chunked")}, 3, true},     // the coding is left out
+		{[]Header{te("gzip"), cl("3")}, 3, true},        // the engine sends only chunked
+		{[]Header{cl("9223372036854775808")}, 0, false}, // past int64
+	} {
+		if n, ok := declaredLength(tc.fields); n != tc.n || ok != tc.ok {
+			t.Errorf("declaredLength(%v) = %d, %v; want %d, %v", tc.fields, n, ok, tc.n, tc.ok)
+		}
+	}
+}

@@ -620,12 +620,15 @@ func (s *resState) hasBody() bool {
 
 // declaredLength returns the Content-Length the engine will frame the
 // fields' body with, as it reads them (engine.Stream.AddField): the first
-// valid length, unless Transfer-Encoding came before it.
+// valid length, unless Transfer-Encoding: chunked came before it (the
+// engine leaves out any other coding).
 func declaredLength(fields []Header) (int64, bool) {
 	for _, f := range fields {
 		switch {
 		case strings.EqualFold(f.Name, "transfer-encoding"):
-			return 0, false
+			if strings.EqualFold(f.Value, "chunked") {
+				return 0, false
+			}
 		case strings.EqualFold(f.Name, "content-length"):
 			if n, err := strconv.ParseUint(f.Value, 10, 63); err == nil {
 				return int64(n), true
