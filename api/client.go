@@ -1087,7 +1087,7 @@ func (h *reqHandler) Timeout(x *engine.Exchange) {
 	r := h.r()
 	r.emit(r.listeners(&r.onTimeout))
 	if ac := r.ac; ac != nil {
-		for _, fn := range ac.sock.x().onTimeout {
+		for _, fn := range ac.sock.timeoutListeners() {
 			r.call(fn)
 		}
 	}

@@ -207,16 +207,11 @@ func (h *serverHandler) Closed(c *poller.Conn) {
 	if !ok {
 		return
 	}
-	s.closed.Store(true)
-	x := s.x()
-	if err := c.CloseErr(); err != nil && !errors.Is(err, io.EOF) {
-		for _, fn := range x.onError {
-			s.safely(func() { fn(err) })
-		}
+	err := c.CloseErr()
+	if errors.Is(err, io.EOF) {
+		err = nil // the peer's close is no error
 	}
-	for _, fn := range x.onClose {
-		s.safely(fn)
-	}
+	s.emitClose(err)
 	h.srv.maybeClosed()
 }
 
@@ -293,8 +288,8 @@ func (h *serverHandler) Body(st *engine.Stream, chunk []byte) {
 	ex := st.Data.(*exchange)
 	ex.pin()
 	defer ex.unpin()
-	if x := ex.sock.x(); x.upgraded == st {
-		for _, fn := range x.onData {
+	if ex.sock.x().upgraded == st {
+		for _, fn := range ex.sock.dataListeners() {
 			ex.sock.safely(func() { fn(chunk) })
 		}
 		return
