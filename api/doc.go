@@ -30,14 +30,16 @@
 // fired, at once, as a resolved promise calls a late then: the request's
 // 'end' and 'close' (IncomingMessage.OnEnd, OnClose; a client's response
 // also 'error', OnError), the response's 'finish' and 'close'
-// (ServerResponse.OnFinish, OnClose), and a ClientRequest's 'socket',
-// 'finish', 'error', 'close' and 'abort'. Such a listener never runs inside
+// (ServerResponse.OnFinish, OnClose), a ClientRequest's 'socket',
+// 'finish', 'error', 'close' and 'abort', and a Socket's 'error' and
+// 'close' (Socket.OnError, OnClose). Such a listener never runs inside
 // the call that adds it, nor beside another callback of its exchange:
 // while the exchange lasts it runs on the loop right after the callback in
 // progress (or in a task of the loop), on the exchange's worker with
 // Options.Workers; once the exchange is over (its 'close' delivered) its
 // connection may be gone or serving another request, and nothing else of
-// the exchange runs, so it runs on a goroutine of its own. An event that
+// the exchange runs, so it runs on a goroutine of its own (a Socket's,
+// once its close listeners have run). An event that
 // did not fire and never will ('finish' of a response cut short, 'error'
 // of a request that succeeded) is not delivered. The other events ('data',
 // 'drain', 'timeout', 'response', …) reach only the listeners registered

@@ -12,8 +12,10 @@ import (
 )
 
 // Socket is the connection under requests and responses: the part of
-// Node's net.Socket that http uses. Its address methods may be called from
-// any goroutine; the others hand their work to the connection's loop.
+// Node's net.Socket that http uses. Every method may be called from any
+// goroutine: the address methods and the listener registrations act at
+// once, the others hand their work to the connection's loop. Its events
+// run on the loop.
 //
 // Every idle keep-alive connection holds one, so what few connections use
 // (their own listeners, the byte pipe of an upgrade) lives in socketExtra,
