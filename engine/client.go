@@ -194,6 +194,17 @@ func (c *ClientConn) Exchanges() uint32 { return c.exchanges }
 // WantsDrain reports whether an exchange waits for its output to drain.
 func (c *ClientConn) WantsDrain() bool { return c.overWater }
 
+// WantsInput reports whether the transport should read the socket: not
+// while the user has paused the response body, so that TCP flow control,
+// not a buffer, holds a server sending faster than the body is consumed.
+func (c *ClientConn) WantsInput() bool {
+	return !c.closed && (c.x == nil || !c.busy || !c.x.paused)
+}
+
+// SetNow tells the connection the time, for a call that did not come with
+// one (work handed to the loop from another goroutine).
+func (c *ClientConn) SetNow(now time.Time) {}
+
 // SetFreeTimeout sets how long the connection may stay idle between
 // exchanges before it is closed (0 or less: no limit).
 func (c *ClientConn) SetFreeTimeout(d time.Duration) {
@@ -325,9 +336,11 @@ func (c *ClientConn) OnClose(now time.Time) {
 	c.conn.SetDeadline(time.Time{})
 }
 
-// OnDrain reports that the output has drained below HighWater.
+// OnDrain reports that output has been written (progress on the wire);
+// once it is below HighWater after having been over, Drain is delivered.
 func (c *ClientConn) OnDrain(now time.Time) {
-	if !c.overWater {
+	c.lastActive = now.UnixNano()
+	if !c.overWater || c.conn.Buffered() >= c.cfg.HighWater {
 		return
 	}
 	c.overWater = false

@@ -9,9 +9,24 @@
 // implements Conn and calls a ServerConn's methods on the connection's
 // loop: Open once, OnData when input arrives, OnEOF when the peer
 // half-closes, OnTimer when the deadline it was given passes, OnDrain when
-// output over the high-water mark has been written, and OnClose when the
+// output that waited for the socket has been written, and OnClose when the
 // connection is gone. Each takes the current time, so tests run on a fake
-// clock.
+// clock. After each call the transport asks WantsInput and reads the
+// socket only while it reports true (the engine's backpressure: a paused
+// body, output over HighWater or still waiting for the socket, an exchange
+// in progress with the next request behind it).
+//
+// # Closing
+//
+// A connection the server closes after a response, or for a protocol
+// error, closes in stages (RFC 9112 §9.6): its output drains first (a
+// peer that reads slowly keeps it, bounded by the idle timeout counted on
+// write progress), then the write side is shut and input is read and
+// dropped until the peer closes, CloseDrainTimeout passes without input,
+// or LingerTime in all. An idle connection with nothing unread closes at
+// once; after the peer's end of file the connection closes as soon as its
+// output has drained; a peer that does not read for IdleTimeout, or sends
+// more than MaxUnread the engine is not reading, is closed at once.
 //
 // # One request at a time
 //
