@@ -117,6 +117,7 @@ const (
 	respHead   respPhase = iota // waiting for a (final) response head
 	respBody                    // reading the body as framed
 	respTunnel                  // every byte belongs to a tunnel or upgrade
+	respDone                    // the response is complete: End is being delivered
 )
 
 // reqFraming is how a request body is framed on the wire.
@@ -302,8 +303,7 @@ func (c *ClientConn) OnEOF(now time.Time) {
 	}
 	c.process()
 	if c.busy && c.phase != respHead && (c.framing == codec.FramingClose || c.phase == respTunnel) {
-		c.callEnd(nil)
-		c.finish(nil, false)
+		c.complete(nil, false)
 		return
 	}
 	c.close(c.eofError())
@@ -311,8 +311,11 @@ func (c *ClientConn) OnEOF(now time.Time) {
 
 // eofError is why an open exchange ends when the connection does.
 func (c *ClientConn) eofError() error {
-	if c.phase == respHead {
+	switch c.phase {
+	case respHead:
 		return ErrHangUp
+	case respDone:
+		return nil // the response is complete: the connection closed while its End was delivered
 	}
 	return ErrTruncated
 }
@@ -460,8 +463,7 @@ func (c *ClientConn) readHead(in []byte) bool {
 	c.callResponse(resp)
 	c.conn.Discard(n) // resp's views die here
 	if !c.closed && c.phase == respBody && c.framing == codec.FramingNone {
-		c.callEnd(nil)
-		c.finish(nil, true)
+		c.complete(nil, true)
 	}
 	return !c.closed
 }
@@ -491,8 +493,7 @@ func (c *ClientConn) readBody(in []byte) bool {
 		c.callBody(in[:n])
 		c.conn.Discard(n)
 		if c.remaining == 0 && !c.closed {
-			c.callEnd(nil)
-			c.finish(nil, true)
+			c.complete(nil, true)
 		}
 		return !c.closed
 	case codec.FramingChunked:
@@ -505,7 +506,8 @@ func (c *ClientConn) readBody(in []byte) bool {
 			c.callBody(data)
 		}
 		if done && !c.closed {
-			c.callEnd(c.dec.Trailers)
+			c.phase = respDone
+			c.callEnd(c.dec.Trailers) // the trailers are views of the input: End before Discard
 		}
 		c.conn.Discard(n)
 		if done && !c.closed {
@@ -528,8 +530,25 @@ func (c *ClientConn) checkUnread(in []byte) bool {
 	return false
 }
 
+// complete delivers the end of the response being read (its body ended
+// as framed, or at EOF when framed is false) and finishes the exchange.
+//
+// End may close the connection: the owner aborts, or sends its next
+// request and the transport, failing to write it, closes at once (OnClose
+// runs inside End). The exchange has then heard Close already, with nil,
+// as its response was complete (respDone), and there is nothing left to
+// finish.
+func (c *ClientConn) complete(trailers []codec.Header, framed bool) {
+	c.phase = respDone
+	c.callEnd(trailers)
+	if !c.closed {
+		c.finish(nil, framed)
+	}
+}
+
 // finish ends the exchange c.x after its response; framed tells whether
 // the response's end was framed (so the connection may carry another).
+// The connection must be open (a close ends every exchange in flight).
 //
 // A connection kept for reuse and left with nothing in flight is offered
 // to the owner (Idle) before the finished exchange hears Close, as Node
