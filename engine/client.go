@@ -21,8 +21,16 @@ type ClientConfig struct {
 	// Exchange.Write reports false until Drain. Default 64 KiB.
 	HighWater int
 	// MaxUnread bounds the response input buffered while the handler has
-	// paused the body; past it the connection is closed. Default 1 MiB.
+	// paused the body; past it the connection is closed. It is a safety
+	// net: the transport stops reading while the body is paused
+	// (ClientConn.WantsInput), so a paused body holds what one read
+	// brought in, not what the server sends. Default 1 MiB.
 	MaxUnread int
+	// MaxInterim bounds the interim (1xx) responses one exchange takes
+	// before its final response; one more ends the exchange with
+	// ErrTooManyInterim and closes the connection. Default 32
+	// (DefaultMaxInterim says why).
+	MaxInterim int
 	// Logger receives recovered panics; nil means slog.Default().
 	Logger *slog.Logger
 	// Now is the clock of the idle timers; nil means time.Now.
@@ -35,7 +43,7 @@ func (c ClientConfig) Resolve() (ClientConfig, error) {
 	if err := c.Limits.Validate(); err != nil {
 		return c, err
 	}
-	if c.HighWater < 0 || c.MaxUnread < 0 {
+	if c.HighWater < 0 || c.MaxUnread < 0 || c.MaxInterim < 0 {
 		return c, ErrInvalidConfig
 	}
 	c.Limits = c.Limits.Resolved()
@@ -45,6 +53,9 @@ func (c ClientConfig) Resolve() (ClientConfig, error) {
 	if c.MaxUnread == 0 {
 		c.MaxUnread = DefaultMaxUnread
 	}
+	if c.MaxInterim == 0 {
+		c.MaxInterim = DefaultMaxInterim
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -53,6 +64,19 @@ func (c ClientConfig) Resolve() (ClientConfig, error) {
 	}
 	return c, nil
 }
+
+// DefaultMaxInterim is ClientConfig.MaxInterim's default: 32 interim
+// responses per exchange. Real servers send one 100 Continue, a few 103
+// Early Hints, or a 102 Processing now and then during a long operation;
+// 32 leaves room for all of those, while a server that sends 1xx without
+// end can neither hold an exchange open forever nor grow what a listener
+// keeps of them (each head is bounded by the Limits, so an exchange reads
+// at most 32 of them). Other clients bound the same thing: Go's
+// net/http Transport stopped at 5 until Go 1.24, which moved to a bound on
+// the header bytes of the 1xx and final heads together because some
+// servers send more than 5; curl bounds the header bytes of all the heads
+// of a response together (300 KiB).
+const DefaultMaxInterim = 32
 
 // Errors an exchange can close with besides codec errors (a response that
 // breaks RFC 9112 closes its exchange with the codec.Error).
@@ -65,8 +89,11 @@ var (
 	// ErrAborted: the exchange was aborted by its owner.
 	ErrAborted = errors.New("engine: request aborted")
 	// ErrBusy: Begin was called while an exchange is in progress, or on a
-	// closed connection.
+	// closed connection (or one whose server has closed its side).
 	ErrBusy = errors.New("engine: connection busy or closed")
+	// ErrTooManyInterim: the server sent more than MaxInterim interim
+	// (1xx) responses before the final one.
+	ErrTooManyInterim = errors.New("engine: too many interim (1xx) responses")
 )
 
 // ClientHandler receives the response of one exchange. Every method is
@@ -152,11 +179,13 @@ type ClientConn struct {
 	remaining   int64 // response body bytes left (FramingLength)
 	exchanges   uint32
 	parsedLen   int32
+	interim     int32 // interim responses read for the exchange c.x
 	phase       respPhase
 	framing     codec.Framing
 
 	busy      bool // an exchange is open (len(q) > 0)
 	closed    bool
+	eof       bool // the server has closed its side: nothing more will arrive
 	overWater bool
 	gotBytes  bool // a response byte arrived for this exchange
 	respKeep  bool // the final response allows another exchange
@@ -183,8 +212,9 @@ func (c *ClientConn) Reset(conn Conn, cfg *ClientConfig, owner ClientOwner) {
 // Open starts the connection's life at now.
 func (c *ClientConn) Open(now time.Time) { c.lastActive = now.UnixNano() }
 
-// Idle reports whether the connection is open with no exchange.
-func (c *ClientConn) Idle() bool { return !c.busy && !c.closed }
+// Idle reports whether the connection is open with no exchange and may
+// carry one (the server has not closed its side).
+func (c *ClientConn) Idle() bool { return !c.busy && !c.closed && !c.eof }
 
 // Closed reports whether the connection is closed or closing.
 func (c *ClientConn) Closed() bool { return c.closed }
@@ -194,6 +224,26 @@ func (c *ClientConn) Exchanges() uint32 { return c.exchanges }
 
 // WantsDrain reports whether an exchange waits for its output to drain.
 func (c *ClientConn) WantsDrain() bool { return c.overWater }
+
+// WantsInput reports whether the engine can take more input now. It is
+// false while the response body (or the tunnel's byte stream) being read
+// is paused (Exchange.Pause), once the server has closed its side (OnEOF:
+// nothing more can arrive) and once the connection is closed; true
+// otherwise, an idle connection included, so that a server's close of a
+// pooled connection is noticed. The transport asks after every call into
+// the connection and stops reading the socket while it is false, so that
+// TCP flow control holds the server back instead of input piling up
+// (MaxUnread is the safety net behind that); it reads again once it is
+// true (after Resume).
+func (c *ClientConn) WantsInput() bool {
+	return !c.closed && !c.eof && !c.holding()
+}
+
+// holding reports whether the exchange being read has paused its body
+// once its head is in: input then stays where it is.
+func (c *ClientConn) holding() bool {
+	return c.busy && c.x.paused && (c.phase == respBody || c.phase == respTunnel)
+}
 
 // SetFreeTimeout sets how long the connection may stay idle between
 // exchanges before it is closed (0 or less: no limit).
@@ -219,7 +269,7 @@ func (c *ClientConn) CloseWith(err error) { c.close(err) }
 // sent, or a CONNECT), and with a codec.Error for an invalid method or
 // target.
 func (c *ClientConn) Begin(h ClientHandler, method, target string) (*Exchange, error) {
-	if c.closed || c.busy && !c.canPipeline(method) {
+	if c.closed || c.eof || c.busy && !c.canPipeline(method) {
 		return nil, ErrBusy
 	}
 	if err := codec.ValidRequestLine(method, target); err != nil {
@@ -270,7 +320,7 @@ func (c *ClientConn) exchange() *Exchange {
 
 // startResponse readies the response side for the exchange c.x.
 func (c *ClientConn) startResponse() {
-	c.phase, c.framing, c.remaining, c.parsedLen = respHead, codec.FramingNone, 0, 0
+	c.phase, c.framing, c.remaining, c.parsedLen, c.interim = respHead, codec.FramingNone, 0, 0, 0
 	c.gotBytes, c.respKeep = false, false
 }
 
@@ -295,18 +345,46 @@ func (c *ClientConn) OnData(now time.Time) {
 	c.armTimer()
 }
 
-// OnEOF handles the peer's end of stream: it completes a close-delimited
-// body; any other open exchange ends with ErrHangUp or ErrTruncated.
+// OnEOF handles the server's end of stream (a half-close: the transport
+// keeps the connection until the engine closes it). The responses already
+// buffered are read first, pipelined ones included; then a close-delimited
+// body or a tunnel ends, and any other open exchange ends with ErrHangUp
+// or ErrTruncated. An exchange that has paused its body keeps its
+// buffered input until Resume, which then finishes the job; the
+// connection is never offered for reuse again and closes once nothing is
+// left to read.
 func (c *ClientConn) OnEOF(now time.Time) {
-	if c.closed {
+	if c.closed || c.eof {
 		return
 	}
+	c.eof = true
 	c.process()
-	if c.busy && c.phase != respHead && (c.framing == codec.FramingClose || c.phase == respTunnel) {
-		c.complete(nil, false)
+	c.settleEOF()
+	c.armTimer()
+}
+
+// settleEOF ends what the server's end of stream ends, unless a paused
+// exchange still has something to take (buffered input, or the End of a
+// body that the EOF completes).
+func (c *ClientConn) settleEOF() {
+	if !c.eof || c.closed || c.inProcess {
 		return
 	}
-	c.close(c.eofError())
+	if c.holding() && (len(c.conn.Input()) > 0 || c.endsAtEOF()) {
+		return
+	}
+	if c.busy && c.endsAtEOF() {
+		c.complete(nil, false)
+	}
+	if !c.closed {
+		c.close(c.eofError())
+	}
+}
+
+// endsAtEOF reports whether the end of stream completes the response
+// being read: a close-delimited body, or a tunnel's byte stream.
+func (c *ClientConn) endsAtEOF() bool {
+	return c.phase == respTunnel || c.phase == respBody && c.framing == codec.FramingClose
 }
 
 // eofError is why an open exchange ends when the connection does.
@@ -444,9 +522,13 @@ func (c *ClientConn) readHead(in []byte) bool {
 	c.parsedLen = 0
 	resp := &c.resp
 	if resp.Interim() {
+		if c.interim++; c.interim > int32(c.cfg.MaxInterim) {
+			c.close(ErrTooManyInterim)
+			return false
+		}
 		c.callInformation(resp)
 		c.conn.Discard(n)
-		return true
+		return !c.closed
 	}
 	c.framing, c.remaining, c.respKeep = resp.Framing, resp.ContentLength, resp.KeepAlive
 	switch resp.Framing {
@@ -553,10 +635,12 @@ func (c *ClientConn) complete(trailers []codec.Header, framed bool) {
 // A connection kept for reuse and left with nothing in flight is offered
 // to the owner (Idle) before the finished exchange hears Close, as Node
 // frees a socket before 'close': a request made from Close then finds it
-// idle. x is given back for reuse only after its Close.
+// idle. x is given back for reuse only after its Close. Once the server
+// has closed its side, the exchanges pipelined behind x still take the
+// responses buffered for them, but the connection is not offered again.
 func (c *ClientConn) finish(err error, framed bool) {
 	x := c.x
-	reuse := framed && c.respKeep && x.ended && !x.closeReq
+	keep := framed && c.respKeep && x.ended && !x.closeReq
 	c.q = c.q[:copy(c.q, c.q[1:])]
 	x.inFlight = false
 	if len(c.q) > 0 {
@@ -565,7 +649,7 @@ func (c *ClientConn) finish(err error, framed bool) {
 	} else {
 		c.busy, c.overWater = false, false
 		c.idleTimeout, c.timedOut = 0, false
-		if reuse {
+		if keep && !c.eof {
 			c.armTimer()
 			if c.owner != nil {
 				c.owner.Idle(c) // may begin the next exchange
@@ -577,12 +661,12 @@ func (c *ClientConn) finish(err error, framed bool) {
 	if c.closed {
 		return
 	}
-	if !reuse {
+	if !keep {
 		c.close(ErrHangUp) // for the exchanges still in flight, if any
 		return
 	}
-	if !c.busy && len(c.conn.Input()) > 0 {
-		c.close(nil) // bytes nobody asked for
+	if !c.busy && (c.eof || len(c.conn.Input()) > 0) {
+		c.close(nil) // nothing more can come, or bytes nobody asked for
 	}
 }
 
@@ -894,21 +978,25 @@ func (x *Exchange) SetIdleTimeout(d time.Duration) {
 	c.armTimer()
 }
 
-// Pause stops the delivery of the response body; input then waits in the
-// transport, up to MaxUnread.
+// Pause stops the delivery of the response body (or of a tunnel's bytes)
+// from its head on: input then waits in the transport, which stops reading
+// the socket while WantsInput is false; MaxUnread bounds what is buffered
+// all the same.
 func (x *Exchange) Pause() {
 	if x.Open() {
 		x.paused = true
 	}
 }
 
-// Resume continues a paused body, delivering what is buffered.
+// Resume continues a paused body, delivering what is buffered (and the
+// end of the response, if the server closed its side meanwhile).
 func (x *Exchange) Resume() {
 	if !x.Open() || !x.paused {
 		return
 	}
 	x.paused = false
 	x.c.process()
+	x.c.settleEOF()
 	x.c.armTimer()
 }
 
