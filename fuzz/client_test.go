@@ -90,8 +90,9 @@ func (p *clientProbe) End(x *engine.Exchange, _ []codec.Header) {
 		x.Abort(nil)
 	}
 }
-func (p *clientProbe) Drain(x *engine.Exchange)                 { p.alive(x, "Drain") }
-func (p *clientProbe) Timeout(x *engine.Exchange)               { p.alive(x, "Timeout") }
+
+func (p *clientProbe) Drain(x *engine.Exchange)   { p.alive(x, "Drain") }
+func (p *clientProbe) Timeout(x *engine.Exchange) { p.alive(x, "Timeout") }
 
 func (p *clientProbe) Close(x *engine.Exchange, err error) {
 	p.alive(x, "Close")
