@@ -113,8 +113,7 @@ func TestDemoStreamsWholeToAFastClient(t *testing.T) {
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr}
 	for _, tc := range flowCases() {
-		if tc.upload != nil && len(tc.upload) > readPauseFree {
-			requireReadPause(t, tc.name)
+		if waitsForReadPause(t, tc) {
 			continue
 		}
 		var body io.Reader
@@ -149,8 +148,7 @@ func TestDemoStreamsWholeToASlowClient(t *testing.T) {
 		if len(tc.want) < 64<<10 {
 			continue // the fast client covers the small ones
 		}
-		if tc.upload != nil && len(tc.upload) > readPauseFree {
-			requireReadPause(t, tc.name)
+		if waitsForReadPause(t, tc) {
 			continue
 		}
 		t.Run(tc.name, func(t *testing.T) {
@@ -249,15 +247,19 @@ func sum(b []byte) []byte {
 	return s[:]
 }
 
-// readPauseFree is the largest upload /echo can take before the server's
-// poller stops reading a paused request: until then a paused request's
-// input piles up in the poller up to engine.Config.MaxUnread (1 MiB), and
-// the connection is closed past it.
-const readPauseFree = 1 << 20
+// pollerPausesReads says whether the server's poller stops reading a
+// connection whose request /echo has paused (the poller part of issue 13).
+// Until it does, the paused request's input piles up in the poller until
+// the engine closes the connection at Config.MaxUnread (1 MiB), so /echo
+// uploads over 1 MiB are left out. Set it to true with that change.
+const pollerPausesReads = false
 
-// requireReadPause skips an upload larger than readPauseFree while the
-// poller does not pause reading a paused request (the poller part of the
-// same issue); remove it with that change.
-func requireReadPause(t *testing.T, name string) {
-	t.Logf("%s: skipped until the poller pauses reading a paused request", name)
+// waitsForReadPause reports (and logs) a case left out until the poller
+// pauses reads.
+func waitsForReadPause(t *testing.T, tc flowCase) bool {
+	if pollerPausesReads || len(tc.upload) <= 1<<20 {
+		return false
+	}
+	t.Logf("%s: left out until the poller stops reading paused requests", tc.name)
+	return true
 }
