@@ -341,6 +341,7 @@ func (c *ClientConn) OnData(now time.Time) {
 	c.lastActive = now.UnixNano()
 	c.timedOut = false
 	c.process()
+	c.settleEOF() // an EOF the transport reported inside a callback (a failed write)
 	c.armTimer()
 }
 

@@ -19,6 +19,7 @@ type closingConn struct {
 	*fakeconn.Conn
 	c        *ClientConn
 	failNext bool
+	eofOnly  bool // report the EOF only, leaving the close to the engine
 }
 
 func (f *closingConn) Flush() {
@@ -27,8 +28,12 @@ func (f *closingConn) Flush() {
 		return
 	}
 	f.failNext = false
-	f.Conn.Closed = true // the socket is gone: a later write would be a bug
 	now := time.Unix(1700000000, 0)
+	if f.eofOnly {
+		f.c.OnEOF(now)
+		return
+	}
+	f.Conn.Closed = true // the socket is gone: a later write would be a bug
 	if !f.c.Closed() {
 		f.c.OnEOF(now)
 	}
@@ -134,6 +139,28 @@ func TestClientCloseInsideEnd(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestClientEOFInsideEnd: a transport that reports the server's EOF from
+// inside End, without closing, leaves the engine to settle it when the
+// input has been read: the complete exchange hears nil, the ones behind
+// it ErrHangUp, and the engine closes the connection.
+func TestClientEOFInsideEnd(t *testing.T) {
+	p := newPipeliner(t)
+	p.send()
+	p.send()
+	p.conn.failNext, p.conn.eofOnly = true, true
+	p.conn.Feed([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+	p.c.OnData(time.Unix(1700000000, 0))
+	checkClosedOnce(t, p, 3) // the two, and the one End sent
+	if err := p.closes[p.gens[0]]; err != nil {
+		t.Errorf("the complete response's exchange closed with %v; want nil", err)
+	}
+	for _, gen := range p.gens[1:] {
+		if err := p.closes[gen]; !errors.Is(err, ErrHangUp) {
+			t.Errorf("exchange %d closed with %v; want ErrHangUp", gen, err)
+		}
 	}
 }
 
