@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/loophttp/loophttp/codec"
@@ -115,6 +116,9 @@ type ClientRequest struct {
 	stopping *stopCall // Abort or Destroy was called: no retry from then on
 	timeout  time.Duration
 	socketed bool // OnSocket has fired
+	// pausing is the last Pause (true) or Resume (false) of the response,
+	// from any goroutine; Body applies it on the loop after each 'data'.
+	pausing atomic.Bool
 
 	finished bool // 'finish' has fired (loop only)
 
@@ -834,12 +838,30 @@ func (r *ClientRequest) copyHead(resp *codec.Response) (string, []string) {
 	return reason, raw
 }
 
-// Body fires the response's 'data'.
+// Body fires the response's 'data'. A Pause made meanwhile (by a
+// listener, or on another goroutine) stops the body before the next chunk.
 func (h *reqHandler) Body(x *engine.Exchange, chunk []byte) {
 	r := h.r()
 	if res := r.res; res != nil {
 		r.call(func() { res.st.emitData(chunk) })
+		if r.pausing.Load() {
+			x.Pause()
+		}
 	}
+}
+
+// pause records a Pause (on) or Resume of the response and hands it to
+// the loop, which applies it in call order (the engine's Pause makes the
+// transport stop reading the socket). Safe from any goroutine.
+func (r *ClientRequest) pause(on bool) {
+	r.pausing.Store(on)
+	r.onLoop(func(x *engine.Exchange) {
+		if on {
+			x.Pause()
+		} else {
+			x.Resume()
+		}
+	})
 }
 
 // End completes the response and fires its 'end'.

@@ -156,7 +156,9 @@ func rawServer(t *testing.T, answer func(c net.Conn)) (string, int, *atomic.Int6
 	}
 	var conns atomic.Int64
 	var wg sync.WaitGroup
+	wg.Add(1) // the accept loop: a connection's Add then never races Wait
 	go func() {
+		defer wg.Done()
 		for {
 			c, err := ln.Accept()
 			if err != nil {

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/loophttp/loophttp/codec"
-	"github.com/loophttp/loophttp/engine"
 )
 
 // IncomingMessage is a request as the server sees it, or a response as the
@@ -302,12 +301,14 @@ func (m *IncomingMessage) OnError(fn func(error)) {
 }
 
 // Pause stops delivering the body: the connection is not read further
-// until Resume (input stays buffered, within the engine's bound). Called
-// from the request's own callbacks it takes effect at once; from another
-// goroutine, or with a worker pool, on the loop shortly after.
+// until Resume (the engine stops taking input and the poller stops reading
+// the socket, so TCP flow control holds the peer). Called from the
+// message's own callbacks it takes effect at once (for a client's
+// response, from OnData, and from anywhere before the next chunk); from
+// another goroutine, or with a worker pool, on the loop shortly after.
 func (m *IncomingMessage) Pause() {
 	if m.cr != nil {
-		m.cr.onLoop(func(x *engine.Exchange) { x.Pause() })
+		m.cr.pause(true)
 		return
 	}
 	st, gen := m.st, m.gen
@@ -321,7 +322,7 @@ func (m *IncomingMessage) Pause() {
 // Resume delivers the body again after Pause.
 func (m *IncomingMessage) Resume() {
 	if m.cr != nil {
-		m.cr.onLoop(func(x *engine.Exchange) { x.Resume() })
+		m.cr.pause(false)
 		return
 	}
 	st, gen := m.st, m.gen

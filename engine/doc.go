@@ -63,7 +63,12 @@
 // the next exchange; bytes nobody asked for close it. Begin on a busy
 // connection pipelines the request behind ones already sent whole
 // (responses are matched in order; a close fails the ones behind with
-// ErrHangUp).
+// ErrHangUp). An exchange takes at most ClientConfig.MaxInterim 1xx
+// responses (ErrTooManyInterim past them). ClientConn.WantsInput tells the
+// transport when to stop reading the socket: while a response body is
+// paused, after the server's EOF, once closed. The server's half-close
+// (OnEOF) is not a close: the responses already buffered are read (a
+// paused one when it is resumed), then the engine closes the connection.
 //
 // # Threading and lifetimes
 //

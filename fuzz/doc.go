@@ -31,11 +31,14 @@
 // FuzzClientEngine is its client counterpart, a hostile server: arbitrary
 // response bytes split at a fuzzer-chosen point through a client
 // connection carrying a few requests (one at a time or pipelined, bodies
-// paused and resumed, a handler that may panic): no panic escapes, the
-// handler hears only of open exchanges, every exchange begun closes
-// exactly once, input stays within its bounds (the limits for a head,
-// MaxUnread for a paused body), and the connection ends
-// closed.
+// paused once or after every piece and resumed, a handler that may panic
+// or abort from End), read only while the engine wants input, and ended by
+// the server's close or its half-close: no panic escapes, the handler
+// hears only of open exchanges, every exchange begun closes exactly once,
+// input stays within its bounds (the limits for a head, MaxUnread for a
+// paused body), the engine refuses input only while a body is paused or
+// after the EOF, a half-closed connection is closed by the engine once
+// its bodies are resumed, and the connection ends closed.
 //
 // FuzzDiffNetHTTP feeds one input to loophttp's request parser (through the
 // stream harness of the conformance test) and to net/http.ReadRequest
