@@ -766,12 +766,16 @@ func (h *reqHandler) Information(x *engine.Exchange, resp *codec.Response) {
 	}
 }
 
+// version returns "1.minor" as received: HTTP/1.2 to 1.9 are processed as
+// 1.1 but reported as they came (policy http-version).
 func version(minor uint8) string {
-	if minor == 0 {
-		return "1.0"
+	if int(minor) < len(versions) {
+		return versions[minor]
 	}
 	return "1.1"
 }
+
+var versions = [...]string{"1.0", "1.1", "1.2", "1.3", "1.4", "1.5", "1.6", "1.7", "1.8", "1.9"}
 
 // rawFields copies header fields into Node's flat rawHeaders form, all
 // strings in one allocation.

@@ -22,7 +22,7 @@ type IncomingMessage struct {
 	URL           string   // requests: the request-target as received, e.g. "/a?b=c"
 	StatusCode    int      // responses: the status, e.g. 200
 	StatusMessage string   // responses: the reason phrase as received
-	HTTPVersion   string   // "1.1" or "1.0"
+	HTTPVersion   string   // "1.1", "1.0", or "1.2".."1.9" as received (processed as 1.1)
 	RawHeaders    []string // name, value, name, value… in received order and case
 	// Trailers holds the trailer fields of a chunked request, in
 	// RawHeaders' flat form, once OnEnd has fired.
@@ -106,10 +106,7 @@ func (m *IncomingMessage) lock() *msgState {
 // when it fits, on the heap otherwise), never of the engine's borrowed
 // bytes. raw is the inline storage for RawHeaders.
 func (m *IncomingMessage) init(ex *exchange, req *codec.Request, store []byte, raw []string) {
-	*m = IncomingMessage{st: &ex.reqSt, gen: ex.xgen, Socket: ex.sock, HTTPVersion: "1.1"}
-	if req.Minor == 0 {
-		m.HTTPVersion = "1.0"
-	}
+	*m = IncomingMessage{st: &ex.reqSt, gen: ex.xgen, Socket: ex.sock, HTTPVersion: version(req.Minor)}
 	head := headBytes(req)
 	arena := store[:0]
 	if len(head) > len(store) {

@@ -159,7 +159,9 @@ func add[F any](s *Server, list *[]F, fn F) {
 // pipe; the listener writes the 101 response itself (Socket.Write) and
 // reads the new protocol with Socket.OnData. head is always empty: bytes
 // that came with the request arrive through OnData. Without a listener the
-// request is an ordinary request.
+// request is an ordinary request; if bytes followed it before its answer
+// ended (data for the new protocol), the connection closes after the
+// answer and they are never parsed as requests.
 func (s *Server) OnUpgrade(fn func(req *IncomingMessage, sock *Socket, head []byte)) {
 	add(s, &s.onUpgrade, fn)
 }
@@ -167,7 +169,8 @@ func (s *Server) OnUpgrade(fn func(req *IncomingMessage, sock *Socket, head []by
 // OnConnect adds a listener for 'connect': a CONNECT request, handed over
 // like an upgrade (the listener answers, e.g. "HTTP/1.1 200 Connection
 // Established\r\n\r\n", and relays bytes). Without a listener CONNECT is an
-// ordinary request.
+// ordinary request whose answer closes the connection: bytes after its head
+// (tunnel data sent early) are never parsed as requests.
 func (s *Server) OnConnect(fn func(req *IncomingMessage, sock *Socket, head []byte)) {
 	add(s, &s.onConnect, fn)
 }
