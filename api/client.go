@@ -67,6 +67,24 @@ func (e *ParseError) Error() string { return "api: parse error: " + e.Kind.Error
 // Unwrap returns the codec error kind.
 func (e *ParseError) Unwrap() error { return e.Kind }
 
+// BodyLimitError reports a body cut short by a configured size limit: on
+// a client, a response body over AgentOptions.Limits.MaxBodySize; on a
+// server, a chunked request body that passed Options.Limits.MaxBodySize
+// after its response had begun (a declared length over it is answered
+// with 413 before the handler sees the request). errors.Is(err,
+// codec.ErrBodyTooLarge) holds for it.
+type BodyLimitError struct {
+	Limit   int64  // the limit, in bytes
+	Setting string // where it is set, e.g. "AgentOptions.Limits.MaxBodySize"
+}
+
+func (e *BodyLimitError) Error() string {
+	return "api: body over the limit of " + strconv.FormatInt(e.Limit, 10) + " bytes (" + e.Setting + ")"
+}
+
+// Unwrap returns codec.ErrBodyTooLarge.
+func (e *BodyLimitError) Unwrap() error { return codec.ErrBodyTooLarge }
+
 // Information is an interim (1xx) response, as OnInformation gets it.
 type Information struct {
 	StatusCode    int
@@ -892,7 +910,7 @@ func (h *reqHandler) Close(x *engine.Exchange, err error) {
 	r.mu.Lock()
 	stopped := r.stopping != nil
 	r.mu.Unlock()
-	end := func() { r.finish(clientError(err)) }
+	end := func() { r.finish(clientError(err, r.agent)) }
 	if stopped {
 		end = r.finishStopped
 	}
@@ -903,12 +921,14 @@ func (h *reqHandler) Close(x *engine.Exchange, err error) {
 	ac.during(end)
 }
 
-// clientError maps an engine error to the api's.
-func clientError(err error) error {
+// clientError maps an engine error to the api's; a is the request's agent.
+func clientError(err error, a *Agent) error {
 	var kind codec.Error
 	switch {
 	case err == nil, errors.Is(err, engine.ErrAborted):
 		return nil // Abort: 'abort' and 'close', no error
+	case errors.As(err, &kind) && kind == codec.ErrBodyTooLarge:
+		return &BodyLimitError{Limit: a.opts.Limits.MaxBodySize, Setting: "AgentOptions.Limits.MaxBodySize"}
 	case errors.As(err, &kind):
 		return &ParseError{Kind: kind}
 	case errors.Is(err, engine.ErrTruncated):

@@ -287,9 +287,11 @@ func (m *IncomingMessage) SetTimeout(d time.Duration, cb func()) {
 	m.Socket.SetTimeout(d, nil)
 }
 
-// OnError adds a listener for 'error' on a client's response: the
+// OnError adds a listener for 'error'. On a client's response: the
 // connection closed before the body was complete (the request's OnError
-// hears it too).
+// hears it too). On a server's request: a limit cut the body short after
+// the response had begun (a *BodyLimitError, just before 'close'; the
+// connection closes).
 func (m *IncomingMessage) OnError(fn func(error)) {
 	if s := m.lock(); s != nil {
 		s.onError = append(s.onError, fn)
@@ -387,6 +389,19 @@ func (s *msgState) emit(list *[]func()) {
 	s.lmu.Unlock()
 	for _, fn := range fns {
 		fn()
+	}
+}
+
+// emitError fires 'error' with err.
+func (s *msgState) emitError(err error) {
+	if s.listening.Load() == 0 {
+		return
+	}
+	s.lmu.Lock()
+	fns := s.onError
+	s.lmu.Unlock()
+	for _, fn := range fns {
+		fn(err)
 	}
 }
 

@@ -19,10 +19,16 @@ import (
 // Options configures a Server; the zero value of each field means its
 // default.
 type Options struct {
-	Loops            int           // event loops (default GOMAXPROCS)
-	PinCPU           bool          // pin each loop to a CPU
-	ReusePort        bool          // SO_REUSEPORT
-	Limits           codec.Limits  // request limits (codec defaults)
+	Loops     int  // event loops (default GOMAXPROCS)
+	PinCPU    bool // pin each loop to a CPU
+	ReusePort bool // SO_REUSEPORT
+	// Limits bound requests (zero fields: the codec's defaults).
+	// Limits.MaxBodySize bounds a request body (default 64 MiB): a
+	// declared length over it gets 413 before the handler sees the
+	// request; a chunked body that passes it gets 413 if the response has
+	// not begun, else the connection closes and req.OnError hears a
+	// *BodyLimitError naming the limit.
+	Limits           codec.Limits
 	HeadersTimeout   time.Duration // slowloris guard (default 60 s; engine.Disabled: off)
 	KeepAliveTimeout time.Duration // idle between requests (default 5 s; engine.Disabled: off)
 	// Workers, when positive, runs handlers and the request's events on

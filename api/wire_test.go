@@ -1,9 +1,18 @@
 package api
 
 import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/loophttp/loophttp/codec"
 )
 
 // TestUntakenConnectAndUpgradeSocket: with no 'connect' or 'upgrade'
@@ -57,4 +66,144 @@ func TestMinorVersionAsReceived(t *testing.T) {
 			t.Fatalf("HTTPVersion %q; want %q", v, want)
 		}
 	}
+}
+
+// TestClientBodyLimit: a response body is not limited by default (a
+// 65 MiB + 1 body, over the codec's default 64 MiB, arrives whole, framed
+// either way); with AgentOptions.Limits.MaxBodySize set, a body over it
+// fails the request with a *BodyLimitError naming the limit, never as a
+// short success or a "connection closed".
+func TestClientBodyLimit(t *testing.T) {
+	const big = 64<<20 + 1
+	chunk := bytes.Repeat([]byte("x"), 32<<10)
+	host, port, _ := rawServer(t, func(c net.Conn) {
+		r := bufio.NewReader(c)
+		line, err := r.ReadString('\n')
+		if err != nil || readHead(r) != nil {
+			return
+		}
+		chunked := strings.HasPrefix(line, "GET /chunked ")
+		w := bufio.NewWriterSize(c, 64<<10)
+		if chunked {
+			io.WriteString(w, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+		} else {
+			fmt.Fprintf(w, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", big)
+		}
+		for sent := 0; sent < big; {
+			n := min(len(chunk), big-sent)
+			if chunked {
+				fmt.Fprintf(w, "%x\r\n", n)
+			}
+			if _, err := w.Write(chunk[:n]); err != nil {
+				return
+			}
+			if chunked {
+				io.WriteString(w, "\r\n")
+			}
+			sent += n
+		}
+		if chunked {
+			io.WriteString(w, "0\r\n\r\n")
+		}
+		w.Flush()
+		io.Copy(io.Discard, r)
+	})
+	for _, chunked := range []bool{false, true} {
+		for _, limit := range []int64{0, 1 << 20} {
+			t.Run(fmt.Sprintf("chunked=%v limit=%d", chunked, limit), func(t *testing.T) {
+				a := testAgent(t, AgentOptions{Limits: codec.Limits{MaxBodySize: limit}, DisableKeepAlive: true})
+				opts := RequestOptions{Host: host, Port: port, Agent: a, Path: "/length"}
+				if chunked {
+					opts.Path = "/chunked"
+				}
+				n := 0
+				o := fetchCounting(t, opts, nil, &n)
+				if limit == 0 {
+					if len(o.errs) != 0 || n != big {
+						t.Fatalf("errors %v, %d body bytes; want none and %d", o.errs, n, big)
+					}
+					return
+				}
+				var le *BodyLimitError
+				if len(o.errs) != 1 || !errors.As(o.errs[0], &le) || le.Limit != limit ||
+					!errors.Is(o.errs[0], codec.ErrBodyTooLarge) || !strings.Contains(o.errs[0].Error(), "1048576") {
+					t.Fatalf("errors %v; want one *BodyLimitError naming the limit %d", o.errs, limit)
+				}
+				if int64(n) > limit {
+					t.Fatalf("%d body bytes delivered past the limit %d", n, limit)
+				}
+			})
+		}
+	}
+}
+
+// fetchCounting is fetch that counts body bytes instead of keeping them.
+func fetchCounting(t *testing.T, opts RequestOptions, body []byte, n *int) *outcome {
+	t.Helper()
+	o := &outcome{}
+	done := make(chan struct{})
+	req, err := Request(opts, func(res *IncomingMessage) {
+		o.status = res.StatusCode
+		res.OnData(func(c []byte) { *n += len(c) })
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.OnError(func(err error) { o.errs = append(o.errs, err) })
+	req.OnClose(func() { close(done) })
+	if err := req.End(body, nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("request did not close")
+	}
+	return o
+}
+
+// TestServerBodyLimitAfterHead: a chunked request body that passes
+// Options.Limits.MaxBodySize after the handler began its response closes
+// the connection, and the handler hears a *BodyLimitError naming the
+// limit on req.OnError (and 'clientError' too), before 'close'.
+func TestServerBodyLimitAfterHead(t *testing.T) {
+	const limit = 1000
+	errs := make(chan error, 2)
+	closed := make(chan struct{})
+	opts := quiet()
+	opts.Limits.MaxBodySize = limit
+	srv := CreateServer(func(req *IncomingMessage, res *ServerResponse) {
+		req.OnData(func(c []byte) { res.Write(c, nil) }) // an echo: the head goes out with the first chunk
+		req.OnEnd(func() { res.End(nil, nil) })
+		req.OnError(func(err error) { errs <- err })
+		req.OnClose(func() { close(closed) })
+	}, opts)
+	clientErrs := make(chan error, 1)
+	srv.OnClientError(func(err error, _ *Socket) { clientErrs <- err })
+	addr := listen(t, srv)
+	c := dialRaw(t, addr, "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n200\r\n"+strings.Repeat("a", 0x200)+"\r\n")
+	r := bufio.NewReader(c)
+	if line, err := r.ReadString('\n'); err != nil || line != "HTTP/1.1 200 OK\r\n" {
+		t.Fatalf("first line %q, %v; want the echo's 200", line, err)
+	}
+	io.WriteString(c, "300\r\n"+strings.Repeat("b", 0x300)+"\r\n0\r\n\r\n")
+	rest, err := io.ReadAll(r) // the server closes
+	if err != nil {
+		t.Fatalf("reading to the close: %v", err)
+	}
+	if strings.HasSuffix(string(rest), "0\r\n\r\n") {
+		t.Fatalf("the response was ended as if the body were whole: %q", rest)
+	}
+	for _, ch := range []chan error{errs, clientErrs} {
+		select {
+		case err := <-ch:
+			var le *BodyLimitError
+			if !errors.As(err, &le) || le.Limit != limit || !strings.Contains(err.Error(), "1000 bytes") {
+				t.Fatalf("error %v; want a *BodyLimitError naming the limit %d", err, limit)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("no error reached the handler")
+		}
+	}
+	<-closed
 }
