@@ -28,9 +28,10 @@ type RequestOptions struct {
 	Port int
 	// Method is the request method (default "GET").
 	Method string
-	// Path is the request-target (default "/"). A path with a space, a
-	// control character or other bytes a request-target cannot hold is
-	// an error, never bytes on the wire.
+	// Path is the request-target (default "/"), sent byte for byte: any
+	// visible ASCII octet but "#" (the target-visible policy the server
+	// applies). A path with a space, a control character, a non-ASCII
+	// octet or a "#" is an error, never bytes on the wire.
 	Path string
 	// Headers are the request's header fields, sent in name order (Go maps
 	// have none); SetHeader adds more in call order.
@@ -198,6 +199,8 @@ func Get(opts RequestOptions, cb func(res *IncomingMessage)) (*ClientRequest, er
 
 // RequestURL is Request with the server, port and path taken from an
 // http:// URL; opts may set the rest (Method, Headers, Agent, Timeout).
+// The URL's path and query are sent as written, byte for byte, as curl
+// sends them; its #fragment is not sent.
 func RequestURL(rawURL string, opts RequestOptions, cb func(res *IncomingMessage)) (*ClientRequest, error) {
 	if err := fromURL(rawURL, &opts); err != nil {
 		return nil, err
@@ -215,14 +218,28 @@ func GetURL(rawURL string, cb func(res *IncomingMessage)) (*ClientRequest, error
 	return r, nil
 }
 
-// fromURL sets the host, port and path of opts from an http:// URL.
+// fromURL sets the host, port and path of opts from an http:// URL. The
+// target (path and query) is kept byte for byte, as curl sends it: never
+// re-encoded or decoded, so the server sees what the caller wrote. A
+// #fragment is dropped (it is never sent, RFC 9110 §4.2.5); a URL without
+// a path gets "/". Bytes no request-target may hold are refused later, by
+// newRequest.
 func fromURL(rawURL string, opts *RequestOptions) error {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalidRequest, err)
+	scheme, rest, ok := strings.Cut(rawURL, "://")
+	if !ok || !strings.EqualFold(scheme, "http") {
+		return fmt.Errorf("%w: %q: want an http:// URL", ErrInvalidRequest, rawURL)
 	}
-	if u.Scheme != "http" {
-		return fmt.Errorf("%w: scheme %q (only http)", ErrInvalidRequest, u.Scheme)
+	rest, _, _ = strings.Cut(rest, "#")
+	end := strings.IndexAny(rest, "/?")
+	if end < 0 {
+		end = len(rest)
+	}
+	authority, target := rest[:end], rest[end:]
+	// The authority alone goes through net/url, for IP literals, ports
+	// and userinfo (which is not sent).
+	u, err := url.Parse("http://" + authority)
+	if err != nil || u.Host == "" || u.Hostname() == "" {
+		return fmt.Errorf("%w: %q: bad host %q", ErrInvalidRequest, rawURL, authority)
 	}
 	opts.Host, opts.Hostname = u.Hostname(), ""
 	opts.Port = 80
@@ -231,7 +248,13 @@ func fromURL(rawURL string, opts *RequestOptions) error {
 			return fmt.Errorf("%w: port %q", ErrInvalidRequest, p)
 		}
 	}
-	opts.Path = u.RequestURI()
+	switch {
+	case target == "":
+		target = "/"
+	case target[0] == '?':
+		target = "/" + target
+	}
+	opts.Path = target
 	return nil
 }
 

@@ -207,3 +207,78 @@ func TestServerBodyLimitAfterHead(t *testing.T) {
 	}
 	<-closed
 }
+
+// TestClientSendsTargetAsGiven: a URL's target goes out byte for byte, as
+// curl sends it (no re-encoding, no decoding), whatever the server will
+// make of it; a #fragment is stripped; only what no server may receive
+// (a space, a control character, a non-ASCII octet) is refused.
+func TestClientSendsTargetAsGiven(t *testing.T) {
+	lines := make(chan string, 1)
+	host, port, _ := rawServer(t, func(c net.Conn) {
+		r := bufio.NewReader(c)
+		line, err := r.ReadString('\n')
+		if err != nil || readHead(r) != nil {
+			return
+		}
+		lines <- line
+		io.WriteString(c, "HTTP/1.1 204 No Content\r\n\r\n")
+	})
+	base := fmt.Sprintf("http://%s:%d", host, port)
+	for _, tc := range []struct{ url, target string }{
+		{"/anything?ids[]=1", "/anything?ids[]=1"},
+		{"/?filter[name]=x", "/?filter[name]=x"},
+		{"/?q=a|b", "/?q=a|b"},
+		{"/?q={1}", "/?q={1}"},
+		{"/a|b", "/a|b"},
+		{"/p[1]/a|b", "/p[1]/a|b"},
+		{"/a\\b", "/a\\b"},
+		{"/?q=100%", "/?q=100%"},
+		{"/100%", "/100%"}, // the server refuses it; the client sends it, as curl does
+		{"/a%20b?c=%2F", "/a%20b?c=%2F"},
+		{"/\"<>^`{}", "/\"<>^`{}"},
+		{"/p?q=1#frag", "/p?q=1"},
+		{"/p#", "/p"},
+		{"#top", "/"},
+		{"", "/"},
+		{"?x=1", "/?x=1"},
+	} {
+		a := testAgent(t, AgentOptions{})
+		o := fetchURL(t, base+tc.url, a)
+		if len(o.errs) != 0 || o.status != 204 {
+			t.Fatalf("%q: status %d, errors %v", tc.url, o.status, o.errs)
+		}
+		if got := <-lines; got != "GET "+tc.target+" HTTP/1.1\r\n" {
+			t.Errorf("%q: request-line %q; want target %q", tc.url, got, tc.target)
+		}
+	}
+	for _, bad := range []string{"/a b", "/a\x01", "/a\x7f", "/caf\xc3\xa9", "/?q=\t"} {
+		if _, err := RequestURL(base+bad, RequestOptions{}, nil); !errors.Is(err, ErrInvalidRequest) {
+			t.Errorf("%q: %v; want ErrInvalidRequest", bad, err)
+		}
+	}
+	for _, bad := range []string{"https://example.com/", "ftp://example.com/", "http:///x", "example.com/x", "http://[::1/"} {
+		if _, err := RequestURL(bad, RequestOptions{}, nil); !errors.Is(err, ErrInvalidRequest) {
+			t.Errorf("%q: %v; want ErrInvalidRequest", bad, err)
+		}
+	}
+}
+
+// fetchURL runs one GET of rawURL to completion.
+func fetchURL(t *testing.T, rawURL string, a *Agent) *outcome {
+	t.Helper()
+	o := &outcome{}
+	done := make(chan struct{})
+	req, err := RequestURL(rawURL, RequestOptions{Agent: a}, func(res *IncomingMessage) { o.status = res.StatusCode })
+	if err != nil {
+		t.Fatalf("%q: %v", rawURL, err)
+	}
+	req.OnError(func(err error) { o.errs = append(o.errs, err) })
+	req.OnClose(func() { close(done) })
+	req.End(nil, nil)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%q: request did not close", rawURL)
+	}
+	return o
+}
