@@ -61,7 +61,8 @@
 // net/http again, which must then accept the request and agree in full;
 // the last two rows, which cannot be undone, are judged by net/http's
 // error instead. The differences are listed in nethttp_test.go as the
-// slice differences, and this table must match it.
+// slice differences, and this table must match it. "README §n" is a
+// section of the corpus README, internal/conformance/testdata/README.md.
 //
 //	reason                                     stricter  the input shows
 //	-----------------------------------------  --------  ----------------------------------------------
