@@ -371,7 +371,7 @@ func (c *ServerConn) startRequest(req *codec.Request, n int) {
 	// A CONNECT the handler does not turn into a tunnel ends the
 	// connection: the client may have sent tunnel data after the head,
 	// which must never be read as requests (RFC 9110 §9.3.6).
-	c.closeAfter = !req.KeepAlive || s.isConnect
+	c.closeAfter = !req.KeepAlive || s.isConnect || s.upgrade && c.bytesAfter(req, n)
 	s.framing, s.remaining = req.Framing, req.ContentLength
 	if req.ExpectOther {
 		// RFC 9110 §10.1.1: an expectation we cannot meet gets 417.
@@ -395,6 +395,21 @@ func (c *ServerConn) startRequest(req *codec.Request, n int) {
 	if !body && c.phase == phaseBody {
 		c.bodyEnd(nil)
 	}
+}
+
+// bytesAfter reports whether input beyond the request whose head is n
+// bytes long has arrived already. With an Upgrade request such bytes are
+// data for the new protocol: the answer then says the connection closes.
+// A chunked body's end is not known here; afterIgnoredUpgrade covers it.
+func (c *ServerConn) bytesAfter(req *codec.Request, n int) bool {
+	extra := int64(len(c.conn.Input()) - n)
+	switch req.Framing {
+	case codec.FramingNone:
+		return extra > 0
+	case codec.FramingLength:
+		return extra > req.ContentLength
+	}
+	return false
 }
 
 // readBody moves request body bytes from the input to the handler (or,

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/loophttp/loophttp/codec"
@@ -61,11 +62,13 @@ func TestUntakenConnectAndUpgrade(t *testing.T) {
 				if h.rec.requests != 1 {
 					t.Fatalf("%d requests reached the handler; want 1 (the bytes after the head were parsed)", h.rec.requests)
 				}
-				// A CONNECT's answer says the connection closes; an
-				// Upgrade's may have gone out before the data came.
+				// The answer says the connection closes, except an
+				// Upgrade's that went out before the data came or
+				// whose chunked body's end was not yet known.
 				rs := h.responses()
-				if len(rs) != 1 || rs[0].Status != 404 || c.connect && !rs[0].Close {
-					t.Fatalf("responses %+v; want one 404 (with Connection: close for CONNECT)", rs)
+				sayClose := c.connect || !split && !strings.Contains(c.head, "chunked")
+				if len(rs) != 1 || rs[0].Status != 404 || sayClose && !rs[0].Close {
+					t.Fatalf("responses %+v; want one 404 (with Connection: close: %v)", rs, sayClose)
 				}
 				if !h.conn.Closed {
 					t.Fatal("connection left open")
