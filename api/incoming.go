@@ -21,7 +21,7 @@ type IncomingMessage struct {
 	URL           string   // requests: the request-target as received, e.g. "/a?b=c"
 	StatusCode    int      // responses: the status, e.g. 200
 	StatusMessage string   // responses: the reason phrase as received
-	HTTPVersion   string   // "1.1" or "1.0"
+	HTTPVersion   string   // "1.1", "1.0", or "1.2".."1.9" as received (processed as 1.1)
 	RawHeaders    []string // name, value, name, value… in received order and case
 	// Trailers holds the trailer fields of a chunked request, in
 	// RawHeaders' flat form, once OnEnd has fired.
@@ -105,10 +105,7 @@ func (m *IncomingMessage) lock() *msgState {
 // when it fits, on the heap otherwise), never of the engine's borrowed
 // bytes. raw is the inline storage for RawHeaders.
 func (m *IncomingMessage) init(ex *exchange, req *codec.Request, store []byte, raw []string) {
-	*m = IncomingMessage{st: &ex.reqSt, gen: ex.xgen, Socket: ex.sock, HTTPVersion: "1.1"}
-	if req.Minor == 0 {
-		m.HTTPVersion = "1.0"
-	}
+	*m = IncomingMessage{st: &ex.reqSt, gen: ex.xgen, Socket: ex.sock, HTTPVersion: version(req.Minor)}
 	head := headBytes(req)
 	arena := store[:0]
 	if len(head) > len(store) {
@@ -289,9 +286,11 @@ func (m *IncomingMessage) SetTimeout(d time.Duration, cb func()) {
 	m.Socket.SetTimeout(d, nil)
 }
 
-// OnError adds a listener for 'error' on a client's response: the
+// OnError adds a listener for 'error'. On a client's response: the
 // connection closed before the body was complete (the request's OnError
-// hears it too).
+// hears it too). On a server's request: a limit cut the body short after
+// the response had begun (a *BodyLimitError, just before 'close'; the
+// connection closes).
 func (m *IncomingMessage) OnError(fn func(error)) {
 	if s := m.lock(); s != nil {
 		s.onError = append(s.onError, fn)
@@ -391,6 +390,19 @@ func (s *msgState) emit(list *[]func()) {
 	s.lmu.Unlock()
 	for _, fn := range fns {
 		fn()
+	}
+}
+
+// emitError fires 'error' with err.
+func (s *msgState) emitError(err error) {
+	if s.listening.Load() == 0 {
+		return
+	}
+	s.lmu.Lock()
+	fns := s.onError
+	s.lmu.Unlock()
+	for _, fn := range fns {
+		fn(err)
 	}
 }
 

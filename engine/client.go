@@ -14,7 +14,10 @@ import (
 // means its default. A ClientConfig is shared by the connections of a
 // client and must not change after NewClientConn.
 type ClientConfig struct {
-	// Limits bound the responses read (head sizes, body size).
+	// Limits bound the responses read: head sizes as codec.Limits says,
+	// and the body only when MaxBodySize is set (0: no limit; a client
+	// reads the body it asked for, and flow control, not a limit, bounds
+	// the memory it takes).
 	Limits codec.Limits
 	// HighWater is the pending request output, in bytes, above which
 	// Exchange.Write reports false until Drain. Default 64 KiB.
@@ -44,6 +47,9 @@ func (c ClientConfig) Resolve() (ClientConfig, error) {
 	}
 	if c.HighWater < 0 || c.MaxUnread < 0 || c.MaxInterim < 0 {
 		return c, ErrInvalidConfig
+	}
+	if c.Limits.MaxBodySize == 0 {
+		c.Limits.MaxBodySize = codec.NoBodyLimit
 	}
 	c.Limits = c.Limits.Resolved()
 	if c.HighWater == 0 {

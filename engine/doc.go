@@ -45,7 +45,10 @@
 // staged close, answers Expect: 100-continue, discards a bounded unread
 // body, bounds unread input, keeps the headers, keep-alive and idle
 // timeouts, and recovers handler panics (500 if the head is not out, then
-// close).
+// close). A CONNECT the handler answers without Tunnel or Detach closes the
+// connection after its answer, and so does an Upgrade answered as an
+// ordinary request when bytes followed it before the answer ended: bytes
+// sent for a tunnel or a new protocol are never parsed as requests.
 //
 // # The client side
 //

@@ -134,6 +134,7 @@ type phase uint8
 
 const (
 	phaseHead     phase = iota // between requests, or inside a request head
+	phaseIgnored               // an Upgrade was ignored: bytes already here close the connection
 	phaseBody                  // delivering a request body to the handler
 	phaseWait                  // body read; waiting for the response to end
 	phaseDiscard               // response ended; dropping the rest of the body
@@ -348,6 +349,8 @@ func (c *ServerConn) step() bool {
 	switch c.phase {
 	case phaseHead:
 		return c.readHead()
+	case phaseIgnored:
+		return c.afterIgnoredUpgrade()
 	case phaseBody:
 		return c.readBody(true)
 	case phaseDiscard:
@@ -410,7 +413,10 @@ func (c *ServerConn) startRequest(req *codec.Request, n int) {
 	s := c.loop.stream(c)
 	s.begin(req, c.gen)
 	c.stream = s
-	c.closeAfter = !req.KeepAlive
+	// A CONNECT the handler does not turn into a tunnel ends the
+	// connection: the client may have sent tunnel data after the head,
+	// which must never be read as requests (RFC 9110 §9.3.6).
+	c.closeAfter = !req.KeepAlive || s.isConnect || s.upgrade && c.bytesAfter(req, n)
 	s.framing, s.remaining = req.Framing, req.ContentLength
 	if req.ExpectOther {
 		// RFC 9110 §10.1.1: an expectation we cannot meet gets 417.
@@ -434,6 +440,21 @@ func (c *ServerConn) startRequest(req *codec.Request, n int) {
 	if !body && c.phase == phaseBody {
 		c.bodyEnd(nil)
 	}
+}
+
+// bytesAfter reports whether input beyond the request whose head is n
+// bytes long has arrived already. With an Upgrade request such bytes are
+// data for the new protocol: the answer then says the connection closes.
+// A chunked body's end is not known here; afterIgnoredUpgrade covers it.
+func (c *ServerConn) bytesAfter(req *codec.Request, n int) bool {
+	extra := int64(len(c.conn.Input()) - n)
+	switch req.Framing {
+	case codec.FramingNone:
+		return extra > 0
+	case codec.FramingLength:
+		return extra > req.ContentLength
+	}
+	return false
 }
 
 // readBody moves request body bytes from the input to the handler (or,
@@ -566,6 +587,7 @@ func (c *ServerConn) responseEnded() {
 // finish ends the exchange and readies the connection for the next
 // request, or closes it.
 func (c *ServerConn) finish() {
+	ignored := c.stream.upgrade && !c.stream.tunnel
 	c.finishStream(nil)
 	c.dropStream()
 	if c.phase >= phaseClosing {
@@ -576,7 +598,27 @@ func (c *ServerConn) finish() {
 		return
 	}
 	c.phase = phaseHead
+	if ignored {
+		c.phase = phaseIgnored
+	}
 	c.headStart = c.now
+}
+
+// afterIgnoredUpgrade follows an exchange whose request asked to switch
+// protocols and got an ordinary answer (RFC 9110 §7.8 lets a server ignore
+// Upgrade). Bytes that came after that request before its answer ended
+// were sent for the new protocol, optimistically: they are never parsed as
+// HTTP, and the connection closes. With none, the connection goes on as
+// usual; what comes later is a new request, sent after the answer was
+// seen. process always takes this step right after finish, once the
+// request's own bytes are consumed.
+func (c *ServerConn) afterIgnoredUpgrade() bool {
+	if len(c.conn.Input()) > 0 {
+		c.close(nil)
+		return false
+	}
+	c.phase = phaseHead
+	return true
 }
 
 // finishStream reports the end of the exchange to the handler, once. The

@@ -2,7 +2,7 @@
 // generates load, all on loophttp's engine.
 //
 //	loophttp                 serve the demo on 127.0.0.1:8080
-//	loophttp serve [flags]   the same, with -addr, -loops, -pin, -timeout, -inspect, -quiet, -cpuprofile
+//	loophttp serve [flags]   the same, with -addr, -loops, -pin, -timeout, -max-body, -inspect, -quiet, -cpuprofile
 //	loophttp get [flags] URL one request: the body (-i with the head, -json all of it)
 //	loophttp load [flags] URL keep-alive (or pipelined) load: requests/s, latency percentiles
 //
@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/loophttp/loophttp/api"
+	"github.com/loophttp/loophttp/codec"
 )
 
 func main() {
@@ -91,6 +92,7 @@ func startDemo(args []string, out io.Writer) (srv *api.Server, addr, profile str
 	inspect := fs.Bool("inspect", false, "answer every request with its JSON description")
 	quiet := fs.Bool("quiet", false, "log nothing")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile to this file until the server stops")
+	maxBody := fs.Int64("max-body", 0, "largest request body in bytes (0: 64 MiB); over it: 413, or a close once the answer began")
 	if err := fs.Parse(args); err != nil {
 		return nil, "", "", err
 	}
@@ -102,7 +104,7 @@ func startDemo(args []string, out io.Writer) (srv *api.Server, addr, profile str
 	if err != nil {
 		return nil, "", "", fmt.Errorf("port %q: %w", portStr, err)
 	}
-	opts := &api.Options{Loops: *loops, PinCPU: *pin, ReuseMessages: true}
+	opts := &api.Options{Loops: *loops, PinCPU: *pin, ReuseMessages: true, Limits: codec.Limits{MaxBodySize: *maxBody}}
 	if *quiet {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
