@@ -31,12 +31,15 @@ import (
 )
 
 func main() {
-	interrupts := func() <-chan os.Signal {
-		c := make(chan os.Signal, 1)
-		signal.Notify(c, os.Interrupt)
-		return c
-	}
-	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, interrupts))
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, notifyInterrupt))
+}
+
+// notifyInterrupt delivers Ctrl-C (SIGINT) to the channel it returns,
+// instead of ending the process.
+func notifyInterrupt() <-chan os.Signal {
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, os.Interrupt)
+	return c
 }
 
 const topUsage = `loophttp: an HTTP/1.1 server and client on event loops. The binary serves a
