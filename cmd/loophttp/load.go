@@ -89,7 +89,7 @@ func load(args []string, out, errOut io.Writer, interrupt <-chan os.Signal) erro
 		return usagef(fs, "%v", err)
 	}
 	if cfg.body, err = readBody(*body, nil); err != nil {
-		return err
+		return usagef(fs, "-body %s: %v", *body, err)
 	}
 	cfg.method = methodFor(*method, *body != "")
 	if err := codec.ValidRequestLine(cfg.method, cfg.target.path); err != nil {
