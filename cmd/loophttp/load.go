@@ -181,6 +181,7 @@ type loadRun struct {
 	start    time.Time
 	stop     atomic.Bool    // no new request from now on
 	active   sync.WaitGroup // loaders whose part is not over
+	inFlight atomic.Int64   // requests sent and not yet answered or lost
 
 	hist      histogram
 	responses atomic.Int64
@@ -266,16 +267,28 @@ func (r *loadRun) wait(progress io.Writer, interrupt <-chan os.Signal) bool {
 	}
 }
 
-// settle waits for every loader to finish: the requests in flight at the
-// end complete or time out. The grace bounds the wait in any case.
+// settle waits until the requests in flight at the end have completed or
+// failed (each fails at the latest at its timeout): until every loader
+// has finished, or none has a request in flight (a loader waiting for its
+// next -R slot finishes only then). The grace bounds the wait in any case.
 func (r *loadRun) settle() {
 	done := make(chan struct{})
 	go func() { r.active.Wait(); close(done) }()
-	t := time.NewTimer(r.cfg.timeout + endGrace)
-	defer t.Stop()
-	select {
-	case <-done:
-	case <-t.C:
+	deadline := time.NewTimer(r.cfg.timeout + endGrace)
+	defer deadline.Stop()
+	poll := time.NewTicker(5 * time.Millisecond)
+	defer poll.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-deadline.C:
+			return
+		case <-poll.C:
+			if r.inFlight.Load() == 0 {
+				return
+			}
+		}
 	}
 }
 

@@ -289,3 +289,18 @@ func TestLoadSummaryUnits(t *testing.T) {
 		t.Fatalf("summary %q; want %q", out.String(), want)
 	}
 }
+
+// TestLoadRateEndsOnTime: at -R 1 a connection waits seconds for its next
+// slot; the run still ends at its duration, with its one response.
+func TestLoadRateEndsOnTime(t *testing.T) {
+	url := startTest(t)
+	cfg := loadCfg(t, url+"/", func(c *loadConfig) { c.conns, c.rate = 2, 1 })
+	start := time.Now()
+	res := runCfg(t, cfg)
+	if took := time.Since(start); took > cfg.dur+endGrace/2 {
+		t.Errorf("the run took %v; want about %v", took, cfg.dur)
+	}
+	if res.requests != 1 || res.errorCount() != 0 {
+		t.Errorf("%d responses, errors %v; want 1 response (the first slot)", res.requests, res.errs)
+	}
+}

@@ -104,6 +104,7 @@ func (l *loader) End(x *engine.Exchange, _ []codec.Header) {
 	if len(l.sent) > 0 {
 		l.r.hist.record(time.Duration(now - l.sent[0]))
 		l.sent = l.sent[:copy(l.sent, l.sent[1:])]
+		l.r.inFlight.Add(-1)
 	}
 	l.r.recordResponse(l.status, l.respBytes, now)
 	switch {
@@ -184,6 +185,7 @@ func (l *loader) send(c *engine.ClientConn, stamp int64) bool {
 		l.sent = l.sent[:len(l.sent)-1] // not sent; the close counts the failure
 		return false
 	}
+	l.r.inFlight.Add(1)
 	return true
 }
 
@@ -237,6 +239,7 @@ func (l *loader) lost(pc *poller.Conn) {
 		l.r.countError(classify(l.failure, pc.CloseErr()))
 	}
 	l.pc, l.failure, l.closing = nil, nil, false
+	l.r.inFlight.Add(-int64(len(l.sent))) // never answered
 	l.sent = l.sent[:0]
 	if l.r.stop.Load() {
 		l.finish()
