@@ -93,7 +93,7 @@ func TestGetExitFailure(t *testing.T) {
 	reset := (&rawServer{reset: true}).start(t)
 	for _, url := range []string{refused, reset} {
 		out, errOut, status := runCLI("get", url)
-		if status != 1 || out != "" || strings.Count(errOut, "\n") != 1 {
+		if status != 1 || out != "" || strings.Count(errOut, "\n") != 1 || !strings.HasPrefix(errOut, "loophttp get: ") {
 			t.Errorf("%s: status %d, stdout %q, stderr %q; want 1 and one line", url, status, out, errOut)
 		}
 	}

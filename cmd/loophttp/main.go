@@ -84,11 +84,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, interrupts fu
 	default:
 		err = &usageError{msg: fmt.Sprintf("unknown command %q", cmd)}
 	}
-	return exitStatus(err, stderr)
+	return exitStatus(cmd, err, stderr)
 }
 
-// exitStatus reports err on stderr and returns the exit status for it.
-func exitStatus(err error, stderr io.Writer) int {
+// exitStatus reports the error of the command cmd on stderr, on one line,
+// and returns the exit status for it.
+func exitStatus(cmd string, err error, stderr io.Writer) int {
 	var ue *usageError
 	var te *timeoutError
 	switch {
@@ -102,10 +103,10 @@ func exitStatus(err error, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s: %s\nRun '%s' for usage.\n", name, ue.msg, hint)
 		return 2
 	case errors.As(err, &te):
-		fmt.Fprintln(stderr, "loophttp get:", err)
+		fmt.Fprintf(stderr, "loophttp %s: %v\n", cmd, err)
 		return 3
 	}
-	fmt.Fprintln(stderr, "loophttp:", err)
+	fmt.Fprintf(stderr, "loophttp %s: %v\n", cmd, err)
 	return 1
 }
 
