@@ -32,17 +32,18 @@ error.`
 
 // loadConfig is a load run, from the flags.
 type loadConfig struct {
-	target  loadTarget
-	method  string
-	headers []field
-	hostSet bool // a -H Host replaces the URL's
-	body    []byte
-	conns   int
-	depth   int
-	loops   int
-	dur     time.Duration
-	rate    float64       // requests/s over all connections; 0: as fast as they go
-	timeout time.Duration // a request's idle timeout
+	target    loadTarget
+	method    string
+	headers   []field
+	hostSet   bool // a -H Host replaces the URL's
+	closeEach bool // a -H Connection: close ends each connection after one response
+	body      []byte
+	conns     int
+	depth     int
+	loops     int
+	dur       time.Duration
+	rate      float64       // requests/s over all connections; 0: as fast as they go
+	timeout   time.Duration // a request's idle timeout
 }
 
 // field is a header field of a request.
@@ -100,6 +101,7 @@ func load(args []string, out, errOut io.Writer, interrupt <-chan os.Signal) erro
 	}
 	for _, h := range cfg.headers {
 		cfg.hostSet = cfg.hostSet || strings.EqualFold(h.name, "host")
+		cfg.closeEach = cfg.closeEach || strings.EqualFold(h.name, "connection") && hasToken(h.value, "close")
 	}
 	progress := errOut
 	if *quiet {
@@ -147,6 +149,17 @@ func parseFields(hs []string) ([]field, error) {
 		out = append(out, field{name, value})
 	}
 	return out, nil
+}
+
+// hasToken reports whether the comma-separated list v holds token
+// (compared without regard to case).
+func hasToken(v, token string) bool {
+	for _, t := range strings.Split(v, ",") {
+		if strings.EqualFold(strings.TrimSpace(t), token) {
+			return true
+		}
+	}
+	return false
 }
 
 // loadTarget is where load sends its requests.

@@ -98,6 +98,31 @@ func TestLoadReconnects(t *testing.T) {
 	}
 }
 
+// TestLoadConnectionClose: with -H 'Connection: close' every request goes
+// on a connection of its own, pipelined or not, and none is a failure.
+func TestLoadConnectionClose(t *testing.T) {
+	srv := &rawServer{}
+	url := srv.start(t)
+	for _, depth := range []string{"1", "4"} {
+		var out bytes.Buffer
+		err := load([]string{"-c", "2", "-pipeline", depth, "-d", "200ms", "-quiet", "-json", "-H", "Connection: keep-alive, close", url}, &out, io.Discard, nil)
+		var j loadJSON
+		if err == nil {
+			err = json.Unmarshal(out.Bytes(), &j)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		var failures int64
+		for _, n := range j.Errors {
+			failures += n
+		}
+		if j.Responses < 4 || failures != 0 {
+			t.Fatalf("pipeline %s: %d responses, errors %v", depth, j.Responses, j.Errors)
+		}
+	}
+}
+
 // TestLoadFailures: a server that resets every connection and one that
 // never answers. Each connection's failure counts once, whatever the
 // number of requests in flight on it, and the run ends on time.

@@ -85,11 +85,12 @@ func (l *loader) Information(*engine.Exchange, *codec.Response) {}
 func (l *loader) Drain(*engine.Exchange)                        {}
 
 // Response notes the status and head size of a response, and whether the
-// server closes the connection after it (Connection: close, HTTP/1.0).
+// connection closes after it (Connection: close from either side,
+// HTTP/1.0).
 func (l *loader) Response(_ *engine.Exchange, resp *codec.Response) {
 	l.status = resp.Status
 	l.respBytes = headSize(resp)
-	if !resp.KeepAlive {
+	if !resp.KeepAlive || l.r.cfg.closeEach {
 		l.closing = true
 	}
 }
