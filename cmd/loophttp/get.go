@@ -76,7 +76,7 @@ func get(args []string, stdin io.Reader, out, errOut io.Writer) error {
 	include := fs.Bool("i", false, "print the status line and header fields before the body")
 	asJSON := fs.Bool("json", false, "print the response as JSON (octet convention)")
 	verbose := fs.Bool("v", false, "write the request and response heads on standard error")
-	output := fs.String("o", "", "write the output to this file instead of standard output")
+	output := fs.String("o", "", "write the output to this file (once the whole response is in) instead of standard output")
 	timeout := fs.Duration("timeout", 30*time.Second, "fail when no data moves for this long")
 	maxTime := fs.Duration("max-time", 0, "fail when the whole exchange takes longer (0: no limit)")
 	pos, err := parseArgs(fs, args, getSynopsis, getAbout, out)
