@@ -9,16 +9,19 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/loophttp/loophttp/internal/leakcheck"
 )
 
 // TestMain runs the command itself when LOOPHTTP_TEST_MAIN=1, so tests can
 // start it as a process of its own (signals, peak memory) from the test
-// binary.
+// binary. Otherwise it runs the tests and fails them if event loops or
+// goroutines of this package are left running.
 func TestMain(m *testing.M) {
 	if os.Getenv("LOOPHTTP_TEST_MAIN") == "1" {
 		os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, notifyInterrupt))
 	}
-	os.Exit(m.Run())
+	leakcheck.Main(m, "gnet/v2.(*eventloop)", "loophttp/cmd/loophttp.", "loophttp/poller.")
 }
 
 // command returns the command line args as a process of its own.
