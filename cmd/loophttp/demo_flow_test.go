@@ -240,4 +240,3 @@ func sum(b []byte) []byte {
 	s := sha256.Sum256(b)
 	return s[:]
 }
-
