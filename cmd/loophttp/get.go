@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -8,9 +9,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/loophttp/loophttp/api"
@@ -18,9 +21,10 @@ import (
 
 const getSynopsis = "usage: loophttp get [flags] URL"
 
-const getAbout = `Makes one request and prints the response body (with -i the status line
-and header fields first; with -json the whole exchange as JSON, every octet
-as the code point of the same value). -v writes the request head (as
+const getAbout = `Makes one request and prints the response body as it arrives, so a body of
+any size takes no memory (with -i the status line and header fields first;
+with -json the whole exchange as JSON, every octet as the code point of the
+same value, which holds the body). -v writes the request head (as
 built: the api frames the body) and the response heads on standard error,
 like curl -v. -H may be repeated: fields go out in the order given; a
 name given twice is sent once with its values joined by ", " (RFC 9110
@@ -57,6 +61,12 @@ type getRequest struct {
 	timeout     time.Duration // idle: no data for this long
 	maxTime     time.Duration // the whole exchange; 0: none
 	verbose     io.Writer     // -v: heads go here; nil for none
+	// sink receives the body as it arrives (with the heads first for -i),
+	// so a body of any size takes no memory; nil keeps the body in the
+	// result (-json). Written on the client's loop: a slow sink holds the
+	// loop, and TCP flow control the server.
+	sink    io.Writer
+	include bool
 }
 
 // timeoutError is a get that ran out of time (exit status 3).
@@ -102,32 +112,57 @@ func get(args []string, stdin io.Reader, out, errOut io.Writer) error {
 	if *verbose {
 		req.verbose = errOut
 	}
-	res, err := fetchOnce(req)
-	if err != nil {
-		return err
-	}
-	var b bytes.Buffer
-	switch {
-	case *asJSON:
+	if *asJSON {
+		res, err := fetchOnce(req)
+		if err != nil {
+			return err
+		}
+		var b bytes.Buffer
 		enc := json.NewEncoder(&b)
 		enc.SetEscapeHTML(false)
 		if err := enc.Encode(res.octets()); err != nil {
 			return err
 		}
-	case *include:
-		for _, in := range res.Interim {
-			writeHead(&b, "", res.Version, in.Status, in.Reason, in.Headers)
+		if *output != "" {
+			return os.WriteFile(*output, b.Bytes(), 0o644)
 		}
-		writeHead(&b, "", res.Version, res.Status, res.Reason, res.Headers)
-		b.WriteString(res.Body)
-	default:
-		b.WriteString(res.Body)
+		_, err = out.Write(b.Bytes())
+		return err
 	}
-	if *output != "" {
-		return os.WriteFile(*output, b.Bytes(), 0o644)
+	req.include = *include
+	if *output == "" {
+		req.sink = out
+		_, err := fetchOnce(req)
+		return err
 	}
-	_, err = out.Write(b.Bytes())
-	return err
+	return fetchToFile(req, *output)
+}
+
+// fetchToFile streams the output into a temporary file beside path and
+// renames it to path once the whole response is in; on failure path is
+// left untouched.
+func fetchToFile(req *getRequest, path string) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".loophttp-get-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name()) // a no-op after the rename
+	w := bufio.NewWriterSize(f, 64<<10)
+	req.sink = w
+	_, err = fetchOnce(req)
+	if err == nil {
+		err = w.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(f.Name(), 0o644)
+	}
+	if err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
 }
 
 // writeHead writes a response head, each line after prefix ("< " for -v).
@@ -190,11 +225,34 @@ func fetchOnce(g *getRequest) (*getResult, error) {
 		mu.Unlock()
 	}
 	done := make(chan struct{})
+	var self atomic.Pointer[api.ClientRequest] // the request, for its response's callbacks
 	req, err := api.RequestURL(g.url, opts, func(m *api.IncomingMessage) {
 		res.Version, res.Status, res.Reason = "HTTP/"+m.HTTPVersion, m.StatusCode, m.StatusMessage
 		res.Headers = rawPairs(m.RawHeaders)
 		g.logHead("< ", res.Version, res.Status, res.Reason, res.Headers)
-		m.OnData(func(c []byte) { rbody.Write(c) })
+		if g.sink == nil {
+			m.OnData(func(c []byte) { rbody.Write(c) })
+			return
+		}
+		if g.include {
+			var b bytes.Buffer
+			for _, in := range res.Interim {
+				writeHead(&b, "", res.Version, in.Status, in.Reason, in.Headers)
+			}
+			writeHead(&b, "", res.Version, res.Status, res.Reason, res.Headers)
+			if _, err := g.sink.Write(b.Bytes()); err != nil {
+				fail(err)
+			}
+		}
+		m.OnData(func(c []byte) {
+			if _, err := g.sink.Write(c); err != nil {
+				err = fmt.Errorf("writing the body: %w", err)
+				fail(err)
+				if r := self.Load(); r != nil {
+					r.Destroy(err)
+				}
+			}
+		})
 		m.OnEnd(func() {
 			if len(m.RawTrailers) > 0 {
 				res.Trailers = rawPairs(m.RawTrailers)
@@ -204,6 +262,7 @@ func fetchOnce(g *getRequest) (*getResult, error) {
 	if err != nil {
 		return nil, &usageError{cmd: "get", msg: err.Error()}
 	}
+	self.Store(req)
 	for _, f := range fields {
 		if err := req.SetHeader(f.name, f.value); err != nil {
 			return nil, &usageError{cmd: "get", msg: fmt.Sprintf("-H %q: %v", f.name+": "+f.value, err)}
