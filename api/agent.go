@@ -33,7 +33,10 @@ type AgentOptions struct {
 	Loops int
 	// DialTimeout bounds a connect (default 30 s).
 	DialTimeout time.Duration
-	// Limits bound the responses read (head sizes, body size).
+	// Limits bound the responses read. Heads are bounded as codec.Limits
+	// says (zero fields: the codec's defaults). Bodies are not, unless
+	// Limits.MaxBodySize is set: a response body over it fails its
+	// request with a *BodyLimitError naming the limit.
 	Limits codec.Limits
 	// Logger receives recovered panics and the loops' log; nil means
 	// slog.Default().

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/loophttp/loophttp/codec"
@@ -28,9 +29,10 @@ type RequestOptions struct {
 	Port int
 	// Method is the request method (default "GET").
 	Method string
-	// Path is the request-target (default "/"). A path with a space, a
-	// control character or other bytes a request-target cannot hold is
-	// an error, never bytes on the wire.
+	// Path is the request-target (default "/"), sent byte for byte: any
+	// visible ASCII octet but "#" (the target-visible policy the server
+	// applies). A path with a space, a control character, a non-ASCII
+	// octet or a "#" is an error, never bytes on the wire.
 	Path string
 	// Headers are the request's header fields, sent in name order (Go maps
 	// have none); SetHeader adds more in call order.
@@ -71,6 +73,24 @@ func (e *ParseError) Error() string { return "api: parse error: " + e.Kind.Error
 
 // Unwrap returns the codec error kind.
 func (e *ParseError) Unwrap() error { return e.Kind }
+
+// BodyLimitError reports a body cut short by a configured size limit: on
+// a client, a response body over AgentOptions.Limits.MaxBodySize; on a
+// server, a chunked request body that passed Options.Limits.MaxBodySize
+// after its response had begun (a declared length over it is answered
+// with 413 before the handler sees the request). errors.Is(err,
+// codec.ErrBodyTooLarge) holds for it.
+type BodyLimitError struct {
+	Limit   int64  // the limit, in bytes
+	Setting string // where it is set, e.g. "AgentOptions.Limits.MaxBodySize"
+}
+
+func (e *BodyLimitError) Error() string {
+	return "api: body over the limit of " + strconv.FormatInt(e.Limit, 10) + " bytes (" + e.Setting + ")"
+}
+
+// Unwrap returns codec.ErrBodyTooLarge.
+func (e *BodyLimitError) Unwrap() error { return codec.ErrBodyTooLarge }
 
 // Information is an interim (1xx) response, as OnInformation gets it.
 type Information struct {
@@ -124,6 +144,9 @@ type ClientRequest struct {
 	timeout  time.Duration
 	socketed bool    // OnSocket has fired
 	sock     *Socket // the socket OnSocket fired with
+	// pausing is the last Pause (true) or Resume (false) of the response,
+	// from any goroutine; Body applies it on the loop after each 'data'.
+	pausing atomic.Bool
 
 	// The events that fire once, as they have: a listener added later
 	// gets its call through late (see lateCall).
@@ -196,6 +219,8 @@ func Get(opts RequestOptions, cb func(res *IncomingMessage)) (*ClientRequest, er
 
 // RequestURL is Request with the server, port and path taken from an
 // http:// URL; opts may set the rest (Method, Headers, Agent, Timeout).
+// The URL's path and query are sent as written, byte for byte, as curl
+// sends them; its #fragment is not sent.
 func RequestURL(rawURL string, opts RequestOptions, cb func(res *IncomingMessage)) (*ClientRequest, error) {
 	if err := fromURL(rawURL, &opts); err != nil {
 		return nil, err
@@ -213,14 +238,28 @@ func GetURL(rawURL string, cb func(res *IncomingMessage)) (*ClientRequest, error
 	return r, nil
 }
 
-// fromURL sets the host, port and path of opts from an http:// URL.
+// fromURL sets the host, port and path of opts from an http:// URL. The
+// target (path and query) is kept byte for byte, as curl sends it: never
+// re-encoded or decoded, so the server sees what the caller wrote. A
+// #fragment is dropped (it is never sent, RFC 9110 §4.2.5); a URL without
+// a path gets "/". Bytes no request-target may hold are refused later, by
+// newRequest.
 func fromURL(rawURL string, opts *RequestOptions) error {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalidRequest, err)
+	scheme, rest, ok := strings.Cut(rawURL, "://")
+	if !ok || !strings.EqualFold(scheme, "http") {
+		return fmt.Errorf("%w: %q: want an http:// URL", ErrInvalidRequest, rawURL)
 	}
-	if u.Scheme != "http" {
-		return fmt.Errorf("%w: scheme %q (only http)", ErrInvalidRequest, u.Scheme)
+	rest, _, _ = strings.Cut(rest, "#")
+	end := strings.IndexAny(rest, "/?")
+	if end < 0 {
+		end = len(rest)
+	}
+	authority, target := rest[:end], rest[end:]
+	// The authority alone goes through net/url, for IP literals, ports
+	// and userinfo (which is not sent).
+	u, err := url.Parse("http://" + authority)
+	if err != nil || u.Host == "" || u.Hostname() == "" {
+		return fmt.Errorf("%w: %q: bad host %q", ErrInvalidRequest, rawURL, authority)
 	}
 	opts.Host, opts.Hostname = u.Hostname(), ""
 	opts.Port = 80
@@ -229,7 +268,13 @@ func fromURL(rawURL string, opts *RequestOptions) error {
 			return fmt.Errorf("%w: port %q", ErrInvalidRequest, p)
 		}
 	}
-	opts.Path = u.RequestURI()
+	switch {
+	case target == "":
+		target = "/"
+	case target[0] == '?':
+		target = "/" + target
+	}
+	opts.Path = target
 	return nil
 }
 
@@ -983,12 +1028,16 @@ func (h *reqHandler) Information(x *engine.Exchange, resp *codec.Response) {
 	}
 }
 
+// version returns "1.minor" as received: HTTP/1.2 to 1.9 are processed as
+// 1.1 but reported as they came (policy http-version).
 func version(minor uint8) string {
-	if minor == 0 {
-		return "1.0"
+	if int(minor) < len(versions) {
+		return versions[minor]
 	}
 	return "1.1"
 }
+
+var versions = [...]string{"1.0", "1.1", "1.2", "1.3", "1.4", "1.5", "1.6", "1.7", "1.8", "1.9"}
 
 // rawFields copies header fields into Node's flat rawHeaders form, all
 // strings in one allocation.
@@ -1051,12 +1100,30 @@ func (r *ClientRequest) copyHead(resp *codec.Response) (string, []string) {
 	return reason, raw
 }
 
-// Body fires the response's 'data'.
+// Body fires the response's 'data'. A Pause made meanwhile (by a
+// listener, or on another goroutine) stops the body before the next chunk.
 func (h *reqHandler) Body(x *engine.Exchange, chunk []byte) {
 	r := h.r()
 	if res := r.res; res != nil {
 		r.call(func() { res.st.emitData(chunk) })
+		if r.pausing.Load() {
+			x.Pause()
+		}
 	}
+}
+
+// pause records a Pause (on) or Resume of the response and hands it to
+// the loop, which applies it in call order (the engine's Pause makes the
+// transport stop reading the socket). Safe from any goroutine.
+func (r *ClientRequest) pause(on bool) {
+	r.pausing.Store(on)
+	r.onLoop(func(x *engine.Exchange) {
+		if on {
+			x.Pause()
+		} else {
+			x.Resume()
+		}
+	})
 }
 
 // End completes the response and fires its 'end'.
@@ -1110,7 +1177,7 @@ func (h *reqHandler) Close(x *engine.Exchange, err error) {
 	r.mu.Lock()
 	stopped := r.stopping != nil
 	r.mu.Unlock()
-	end := func() { r.finish(clientError(err)) }
+	end := func() { r.finish(clientError(err, r.agent)) }
 	if stopped {
 		end = r.finishStopped
 	}
@@ -1121,12 +1188,14 @@ func (h *reqHandler) Close(x *engine.Exchange, err error) {
 	ac.during(end)
 }
 
-// clientError maps an engine error to the api's.
-func clientError(err error) error {
+// clientError maps an engine error to the api's; a is the request's agent.
+func clientError(err error, a *Agent) error {
 	var kind codec.Error
 	switch {
 	case err == nil, errors.Is(err, engine.ErrAborted):
 		return nil // Abort: 'abort' and 'close', no error
+	case errors.As(err, &kind) && kind == codec.ErrBodyTooLarge:
+		return &BodyLimitError{Limit: a.opts.Limits.MaxBodySize, Setting: "AgentOptions.Limits.MaxBodySize"}
 	case errors.As(err, &kind):
 		return &ParseError{Kind: kind}
 	case errors.Is(err, engine.ErrTruncated):

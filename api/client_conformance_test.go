@@ -12,7 +12,7 @@ import (
 )
 
 // TestConformanceClientSocket sends the requests of every response case of
-// the shared corpus through the api client to a raw TCP server that
+// the corpus through the api client to a raw TCP server that
 // answers the first connection with the case's bytes and closes, and
 // judges what reached OnInformation, OnResponse, OnData, OnEnd and
 // OnError. Accepted cases must give exactly the expected messages;
@@ -20,7 +20,7 @@ import (
 // decisions are judged by the engine's corpus test: the api does not
 // expose them, so they are not compared here.)
 func TestConformanceClientSocket(t *testing.T) {
-	vs := conformance.LoadOrSkip(t)
+	vs := conformance.MustLoad(t)
 	a := testAgent(t, AgentOptions{MaxSockets: 1})
 	for i := range vs {
 		v := &vs[i]

@@ -17,6 +17,9 @@ import (
 func TestClientResponseSetTimeout(t *testing.T) {
 	// The server sends a head and one byte of a chunked body, then nothing.
 	srv := CreateServer(func(req *IncomingMessage, res *ServerResponse) { res.Write([]byte("."), nil) }, quiet())
+	// The response never ends: the server keeps the exchange (a peer that
+	// half-closed still gets its answer) until its idle timeout.
+	srv.SetTimeout(500*time.Millisecond, nil)
 	host, port := splitAddr(t, listen(t, srv))
 	fired := make(chan struct{}, 1)
 	var resTimeouts, reqTimeouts atomic.Int64

@@ -103,7 +103,7 @@
 //	'connect' (req, socket, head)       Server.OnConnect
 //
 //	req.method, req.url                 IncomingMessage.Method, URL
-//	req.httpVersion                     IncomingMessage.HTTPVersion ("1.1")
+//	req.httpVersion                     IncomingMessage.HTTPVersion ("1.1"; "1.2" as received)
 //	req.headers                         IncomingMessage.Headers() (lower-case, Node joins)
 //	req.rawHeaders                      IncomingMessage.RawHeaders
 //	(case-insensitive lookup)           IncomingMessage.Header(name), HeaderValues(name)
@@ -112,6 +112,7 @@
 //	req.setTimeout(ms, cb)              IncomingMessage.SetTimeout(d, cb)
 //	req.pause(), req.resume()           IncomingMessage.Pause(), Resume()
 //	'data', 'end', 'close', 'timeout'   IncomingMessage.OnData, OnEnd, OnClose, OnTimeout
+//	'error' (a body over the limit)     IncomingMessage.OnError (*BodyLimitError, then close)
 //
 //	res.statusCode, res.statusMessage   ServerResponse.StatusCode, StatusMessage
 //	res.writeHead(code, msg, headers)   ServerResponse.WriteHead(code, msg, headers...)
@@ -174,7 +175,9 @@
 // a failure reaches OnError once before OnClose: a refused connection or
 // a DNS failure (the net error), ErrSocketHangUp (closed before a complete
 // response head), ErrResponseAborted (closed inside the body), a
-// *ParseError carrying the codec's error kind, ErrSocketDestroyed,
+// *BodyLimitError (a body over AgentOptions.Limits.MaxBodySize, which is
+// unset by default), a *ParseError carrying the codec's error kind,
+// ErrSocketDestroyed,
 // ErrDestroyed, engine.ErrHandlerPanic (a callback panicked: it is logged
 // and the request destroyed). Interim 1xx responses go to OnInformation
 // (100 also to OnContinue); the final one to OnResponse. HEAD, 204 and 304

@@ -330,9 +330,19 @@ func (h *serverHandler) ProtocolError(c engine.Conn, err error) {
 	if !ok {
 		return
 	}
+	err = h.srv.limitError(err)
 	for _, fn := range listeners(h.srv, &h.srv.onClientError) {
 		sock.safely(func() { fn(err, sock) })
 	}
+}
+
+// limitError names the limit in a request body over it; other errors pass
+// unchanged.
+func (s *Server) limitError(err error) error {
+	if !errors.Is(err, codec.ErrBodyTooLarge) {
+		return err
+	}
+	return &BodyLimitError{Limit: s.opts.Limits.Resolved().MaxBodySize, Setting: "Options.Limits.MaxBodySize"}
 }
 
 // Drain fires res.OnDrain.
@@ -357,6 +367,7 @@ func (h *serverHandler) Close(st *engine.Stream, err error) {
 	if ex.sock.current == ex {
 		ex.sock.current = nil
 	}
+	err = h.srv.limitError(err)
 	ex.resSt.closed(err)
 	if ex.resSt.applying {
 		ex.closePending = true // 'finish' first: apply emits 'close' after it
@@ -367,12 +378,32 @@ func (h *serverHandler) Close(st *engine.Stream, err error) {
 
 // emitClose fires 'close' on the request and the response.
 func (ex *exchange) emitClose() {
+	limit := ex.limitError()
+	if limit != nil {
+		ex.reqSt.lmu.Lock()
+		ex.reqSt.err = limit
+		ex.reqSt.fired.Or(firedError)
+		ex.reqSt.lmu.Unlock()
+	}
 	ex.reqSt.fired.Or(firedClose) // before looking for listeners: see msgState.fired
 	ex.resSt.fired.Or(firedClose)
-	if ex.sock.srv.pool == nil && !ex.reqSt.has(&ex.reqSt.onClose) && !ex.resSt.has(&ex.resSt.onClose) {
+	if ex.sock.srv.pool == nil && !ex.reqSt.has(&ex.reqSt.onClose) && !ex.resSt.has(&ex.resSt.onClose) &&
+		limit == nil {
 		return // nobody listens: no callback to run
 	}
 	ex.deliver(event{kind: evClose})
+}
+
+// limitError returns the error the exchange closed with when a body limit
+// cut its request short, else nil.
+func (ex *exchange) limitError() error {
+	ex.resSt.mu.Lock()
+	err := ex.resSt.gone
+	ex.resSt.mu.Unlock()
+	if le, ok := err.(*BodyLimitError); ok { // as Close stored it (no errors.As: it would allocate)
+		return le
+	}
+	return nil
 }
 
 // event is one thing to tell the user code of an exchange. Events are
@@ -448,6 +479,9 @@ func (ex *exchange) run(e event) {
 	case evDrain:
 		ex.resSt.drained()
 	case evClose:
+		if err := ex.limitError(); err != nil {
+			ex.reqSt.emitError(err)
+		}
 		ex.reqSt.emit(&ex.reqSt.onClose)
 		ex.resSt.emit(&ex.resSt.onClose)
 	case evRequestTimeout:

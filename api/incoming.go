@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/loophttp/loophttp/codec"
-	"github.com/loophttp/loophttp/engine"
 )
 
 // IncomingMessage is a request as the server sees it, or a response as the
@@ -22,7 +21,7 @@ type IncomingMessage struct {
 	URL           string   // requests: the request-target as received, e.g. "/a?b=c"
 	StatusCode    int      // responses: the status, e.g. 200
 	StatusMessage string   // responses: the reason phrase as received
-	HTTPVersion   string   // "1.1" or "1.0"
+	HTTPVersion   string   // "1.1", "1.0", or "1.2".."1.9" as received (processed as 1.1)
 	RawHeaders    []string // name, value, name, value… in received order and case
 	// Trailers holds the trailer fields of a chunked request, in
 	// RawHeaders' flat form, once OnEnd has fired.
@@ -122,10 +121,7 @@ func (m *IncomingMessage) lock() *msgState {
 // when it fits, on the heap otherwise), never of the engine's borrowed
 // bytes. raw is the inline storage for RawHeaders.
 func (m *IncomingMessage) init(ex *exchange, req *codec.Request, store []byte, raw []string) {
-	*m = IncomingMessage{st: &ex.reqSt, gen: ex.xgen, Socket: ex.sock, HTTPVersion: "1.1"}
-	if req.Minor == 0 {
-		m.HTTPVersion = "1.0"
-	}
+	*m = IncomingMessage{st: &ex.reqSt, gen: ex.xgen, Socket: ex.sock, HTTPVersion: version(req.Minor)}
 	head := headBytes(req)
 	arena := store[:0]
 	if len(head) > len(store) {
@@ -349,9 +345,12 @@ func (m *IncomingMessage) SetTimeout(d time.Duration, cb func()) {
 	m.Socket.SetTimeout(d, nil)
 }
 
-// OnError adds a listener for 'error' on a client's response: the
+// OnError adds a listener for 'error'. On a client's response: the
 // connection closed before the body was complete (the request's OnError
-// hears it too). Added after 'error' fired, fn gets the error at once.
+// hears it too). On a server's request: a limit cut the body short after
+// the response had begun (a *BodyLimitError, just before 'close'; the
+// connection closes). Added after 'error' fired, fn gets the error at
+// once.
 func (m *IncomingMessage) OnError(fn func(error)) {
 	s := m.lock()
 	if s == nil {
@@ -366,15 +365,18 @@ func (m *IncomingMessage) OnError(fn func(error)) {
 }
 
 // Pause stops delivering the body: the connection is not read further
-// until Resume (input stays buffered, within the engine's bound). Safe from
-// any goroutine; it never runs the engine on the caller's goroutine. Made
-// while the loop runs one of the exchange's callbacks (from the callback
-// itself or from any goroutine), it is carried out on the loop as that
-// callback returns, before the next chunk; otherwise, or with a worker
-// pool, in a task of the loop, in order with the response's calls.
+// until Resume (the engine stops taking input and the poller stops reading
+// the socket, so TCP flow control holds the peer). Safe from any
+// goroutine; it never runs the engine on the caller's goroutine. On a
+// server's request, made while the loop runs one of the exchange's
+// callbacks (from the callback itself or from any goroutine), it is
+// carried out on the loop as that callback returns, before the next chunk;
+// otherwise, or with a worker pool, in a task of the loop, in order with
+// the response's calls. On a client's response it takes effect from
+// OnData, and from anywhere before the next chunk.
 func (m *IncomingMessage) Pause() {
 	if m.cr != nil {
-		m.cr.onLoop(func(x *engine.Exchange) { x.Pause() })
+		m.cr.pause(true)
 		return
 	}
 	m.bodyCall(opPause)
@@ -384,7 +386,7 @@ func (m *IncomingMessage) Pause() {
 // the terms of Pause.
 func (m *IncomingMessage) Resume() {
 	if m.cr != nil {
-		m.cr.onLoop(func(x *engine.Exchange) { x.Resume() })
+		m.cr.pause(false)
 		return
 	}
 	m.bodyCall(opResume)
@@ -452,6 +454,19 @@ func (s *msgState) emit(list *[]func()) {
 	s.lmu.Unlock()
 	for _, fn := range fns {
 		fn()
+	}
+}
+
+// emitError fires 'error' with err.
+func (s *msgState) emitError(err error) {
+	if s.listening.Load() == 0 {
+		return
+	}
+	s.lmu.Lock()
+	fns := s.onError
+	s.lmu.Unlock()
+	for _, fn := range fns {
+		fn(err)
 	}
 }
 

@@ -19,10 +19,16 @@ import (
 // Options configures a Server; the zero value of each field means its
 // default.
 type Options struct {
-	Loops            int           // event loops (default GOMAXPROCS)
-	PinCPU           bool          // pin each loop to a CPU
-	ReusePort        bool          // SO_REUSEPORT
-	Limits           codec.Limits  // request limits (codec defaults)
+	Loops     int  // event loops (default GOMAXPROCS)
+	PinCPU    bool // pin each loop to a CPU
+	ReusePort bool // SO_REUSEPORT
+	// Limits bound requests (zero fields: the codec's defaults).
+	// Limits.MaxBodySize bounds a request body (default 64 MiB): a
+	// declared length over it gets 413 before the handler sees the
+	// request; a chunked body that passes it gets 413 if the response has
+	// not begun, else the connection closes and req.OnError hears a
+	// *BodyLimitError naming the limit.
+	Limits           codec.Limits
 	HeadersTimeout   time.Duration // slowloris guard (default 60 s; engine.Disabled: off)
 	KeepAliveTimeout time.Duration // idle between requests (default 5 s; engine.Disabled: off)
 	// Workers, when positive, runs handlers and the request's events on
@@ -159,7 +165,9 @@ func add[F any](s *Server, list *[]F, fn F) {
 // pipe; the listener writes the 101 response itself (Socket.Write) and
 // reads the new protocol with Socket.OnData. head is always empty: bytes
 // that came with the request arrive through OnData. Without a listener the
-// request is an ordinary request.
+// request is an ordinary request; if bytes followed it before its answer
+// ended (data for the new protocol), the connection closes after the
+// answer and they are never parsed as requests.
 func (s *Server) OnUpgrade(fn func(req *IncomingMessage, sock *Socket, head []byte)) {
 	add(s, &s.onUpgrade, fn)
 }
@@ -167,7 +175,8 @@ func (s *Server) OnUpgrade(fn func(req *IncomingMessage, sock *Socket, head []by
 // OnConnect adds a listener for 'connect': a CONNECT request, handed over
 // like an upgrade (the listener answers, e.g. "HTTP/1.1 200 Connection
 // Established\r\n\r\n", and relays bytes). Without a listener CONNECT is an
-// ordinary request.
+// ordinary request whose answer closes the connection: bytes after its head
+// (tunnel data sent early) are never parsed as requests.
 func (s *Server) OnConnect(fn func(req *IncomingMessage, sock *Socket, head []byte)) {
 	add(s, &s.onConnect, fn)
 }

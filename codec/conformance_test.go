@@ -6,9 +6,10 @@ import (
 	"github.com/loophttp/loophttp/internal/conformance"
 )
 
-// TestConformance runs every case of ../shared/conformance/vectors.json
-// through the codec three ways: whole, split at every offset, and byte by
-// byte. Each way must give the outcome the case expects.
+// TestConformance runs every case of the corpus (every vectors*.json in
+// internal/conformance/testdata) through the codec three ways: whole, split
+// at every offset, and byte by byte. Each way must give the outcome the
+// case expects.
 //
 // What the codec alone cannot decide is checked at the level that can:
 //   - the 100-continue exchange (interim_expected, then_send): here only the
@@ -20,7 +21,7 @@ import (
 //   - upgrade and tunnel tails on the request side: the stream stops after
 //     such a request as a switching server would.
 func TestConformance(t *testing.T) {
-	vs := conformance.LoadOrSkip(t)
+	vs := conformance.MustLoad(t)
 	t.Logf("%d cases", len(vs))
 	for i := range vs {
 		v := &vs[i]

@@ -15,9 +15,12 @@
 //
 // The parsers follow RFC 9112 and RFC 9110 and, where the RFCs allow a
 // choice, take the strict one listed in the conformance corpus README
-// (../shared/conformance/README.md §4): no bare CR or LF anywhere, no
+// (internal/conformance/testdata/README.md): no bare CR or LF anywhere, no
 // obs-fold in requests (one SP in responses), exactly one SP between
-// start-line elements, strict request-targets and Host, one Content-Length
+// start-line elements, request-targets of visible ASCII without "#" and
+// with well-formed escapes in the path (reported verbatim, never decoded),
+// absolute-form for http and https only, authority-form for CONNECT only,
+// a strict Host, one Content-Length
 // and no lists, Transfer-Encoding exactly "chunked" (other codings 501),
 // no Transfer-Encoding on HTTP/1.0, no Content-Length with
 // Transfer-Encoding, and chunk sizes below 2^63. Every violation is an Error

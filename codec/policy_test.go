@@ -12,7 +12,7 @@ import (
 )
 
 // policyCase is a case written to the corpus policy (conformance README §4,
-// §5) that the shared file does not hold. status 0 means accept.
+// §5) that the corpus files do not hold. status 0 means accept.
 type policyCase struct {
 	name    string
 	policy  string
@@ -115,8 +115,25 @@ var requestPolicyCases = []policyCase{
 	{name: "absolute form no path", raw: "GET https://example.com HTTP/1.1\r\n" + host + "\r\n", check: messages(1)},
 	{name: "pct at end", policy: "target-strict", raw: "GET /a% HTTP/1.1\r\n" + host + "\r\n", status: 400},
 	{name: "pct one digit", policy: "target-strict", raw: "GET /a%2 HTTP/1.1\r\n" + host + "\r\n", status: 400},
-	{name: "target backslash", policy: "target-strict", raw: "GET /a\\b HTTP/1.1\r\n" + host + "\r\n", status: 400},
-	{name: "target bracket in path", policy: "target-strict", raw: "GET /a[1] HTTP/1.1\r\n" + host + "\r\n", status: 400},
+	{name: "target backslash", policy: "target-visible", raw: "GET /a\\b HTTP/1.1\r\n" + host + "\r\n", check: target("/a\\b")},
+	{name: "target bracket in path", policy: "target-visible", raw: "GET /a[1] HTTP/1.1\r\n" + host + "\r\n", check: target("/a[1]")},
+	{name: "target quote and angle brackets", policy: "target-visible", raw: "GET /\"<x>\"?q=<\"`>` HTTP/1.1\r\n" + host + "\r\n", check: target("/\"<x>\"?q=<\"`>`")},
+	{name: "query bad pct kept", policy: "target-visible", raw: "GET /a?q=%zz%&r=%4 HTTP/1.1\r\n" + host + "\r\n", check: target("/a?q=%zz%&r=%4")},
+	{name: "query pct escapes kept encoded", policy: "target-visible", raw: "GET /a%20b?q=%20 HTTP/1.1\r\n" + host + "\r\n", check: target("/a%20b?q=%20")},
+	{name: "path bad pct before query", policy: "target-strict", raw: "GET /a%zz?q=1 HTTP/1.1\r\n" + host + "\r\n", status: 400},
+	{name: "fragment after query", policy: "target-strict", raw: "GET /a?q=1#f HTTP/1.1\r\n" + host + "\r\n", status: 400},
+	{name: "del in query", policy: "target-strict", raw: "GET /a?q=\x7f HTTP/1.1\r\n" + host + "\r\n", status: 400},
+	{name: "non-ascii in query", policy: "target-strict", raw: "GET /a?q=\xc3\xa9 HTTP/1.1\r\n" + host + "\r\n", status: 400},
+	{name: "absolute form query with brackets", policy: "target-visible", raw: "GET http://example.com/p[1]?ids[]=1&q=100% HTTP/1.1\r\n" + host + "\r\n", check: target("http://example.com/p[1]?ids[]=1&q=100%")},
+	{name: "absolute form scheme in upper case", policy: "absolute-http", raw: "GET HTTPS://EXAMPLE.COM/ HTTP/1.1\r\n" + host + "\r\n", check: target("HTTPS://EXAMPLE.COM/")},
+	{name: "absolute form empty authority", policy: "absolute-http", raw: "GET http:///x HTTP/1.1\r\n" + host + "\r\n", status: 400},
+	{name: "absolute form empty authority before query", policy: "absolute-http", raw: "GET https://?x HTTP/1.1\r\n" + host + "\r\n", status: 400},
+	{name: "absolute form port only", policy: "absolute-http", raw: "GET http://:80/ HTTP/1.1\r\n" + host + "\r\n", status: 400},
+	{name: "absolute form bad pct in path", policy: "target-strict", raw: "GET http://example.com/%g0 HTTP/1.1\r\n" + host + "\r\n", status: 400},
+	{name: "authority form on get", policy: "absolute-http", raw: "GET localhost:8080 HTTP/1.1\r\n" + host + "\r\n", status: 400},
+	{name: "javascript scheme", policy: "absolute-http", raw: "GET javascript:alert(1) HTTP/1.1\r\n" + host + "\r\n", status: 400},
+	{name: "one letter scheme", policy: "absolute-http", raw: "GET a:b HTTP/1.1\r\n" + host + "\r\n", status: 400},
+	{name: "http 1.2 reported as received", policy: "http-version", raw: "GET / HTTP/1.2\r\n" + host + "\r\n", check: version("HTTP/1.2")},
 	{name: "ip literal not an address", policy: "target-strict", raw: "GET http://[z]/ HTTP/1.1\r\n" + host + "\r\n", status: 400},
 	{name: "ip literal ipv4 in brackets", policy: "target-strict", raw: "GET http://[1.2.3.4]/ HTTP/1.1\r\n" + host + "\r\n", status: 400},
 	{name: "ip literal two double colons", policy: "target-strict", raw: "GET http://[1::2::3]/ HTTP/1.1\r\n" + host + "\r\n", status: 400},
@@ -128,13 +145,13 @@ var requestPolicyCases = []policyCase{
 	{name: "ip literal ipvfuture", raw: "GET http://[v1.a:b]/ HTTP/1.1\r\n" + host + "\r\n", check: messages(1)},
 	{name: "host header ip literal not an address", raw: "GET / HTTP/1.1\r\nHost: [z]\r\n\r\n", status: 400},
 	{name: "connect ip literal not an address", policy: "target-strict", raw: "CONNECT [z]:80 HTTP/1.1\r\n" + host + "\r\n", status: 400},
-	{name: "other scheme bad port", policy: "target-strict", raw: "GET foo://a:b/ HTTP/1.1\r\n" + host + "\r\n", status: 400},
-	{name: "other scheme bracket in host", policy: "target-strict", raw: "GET foo://a[b/ HTTP/1.1\r\n" + host + "\r\n", status: 400},
-	{name: "other scheme bracket in userinfo", policy: "target-strict", raw: "GET foo://a[b@c/ HTTP/1.1\r\n" + host + "\r\n", status: 400},
-	{name: "other scheme two at signs", policy: "target-strict", raw: "GET foo://a@b@c/ HTTP/1.1\r\n" + host + "\r\n", status: 400},
-	{name: "other scheme userinfo", raw: "GET foo://user:pw@a:1/x HTTP/1.1\r\n" + host + "\r\n", check: messages(1)},
-	{name: "other scheme no authority", raw: "GET urn:isbn:0451450523 HTTP/1.1\r\n" + host + "\r\n", check: messages(1)},
-	{name: "http without authority", policy: "target-strict", raw: "GET http:/x HTTP/1.1\r\n" + host + "\r\n", status: 400},
+	{name: "other scheme bad port", policy: "absolute-http", raw: "GET foo://a:b/ HTTP/1.1\r\n" + host + "\r\n", status: 400},
+	{name: "other scheme bracket in host", policy: "absolute-http", raw: "GET foo://a[b/ HTTP/1.1\r\n" + host + "\r\n", status: 400},
+	{name: "other scheme bracket in userinfo", policy: "absolute-http", raw: "GET foo://a[b@c/ HTTP/1.1\r\n" + host + "\r\n", status: 400},
+	{name: "other scheme two at signs", policy: "absolute-http", raw: "GET foo://a@b@c/ HTTP/1.1\r\n" + host + "\r\n", status: 400},
+	{name: "other scheme userinfo", policy: "absolute-http", raw: "GET foo://user:pw@a:1/x HTTP/1.1\r\n" + host + "\r\n", status: 400},
+	{name: "other scheme no authority", policy: "absolute-http", raw: "GET urn:isbn:0451450523 HTTP/1.1\r\n" + host + "\r\n", status: 400},
+	{name: "http without authority", policy: "absolute-http", raw: "GET http:/x HTTP/1.1\r\n" + host + "\r\n", status: 400},
 	{name: "http scheme only", policy: "target-strict", raw: "GET http: HTTP/1.1\r\n" + host + "\r\n", status: 400},
 	{name: "host with comma", raw: "GET / HTTP/1.1\r\nHost: a,b\r\n\r\n", status: 400},
 	{name: "method lower case kept", policy: "unknown-method", raw: "get / HTTP/1.1\r\n" + host + "\r\n", check: method("get")},
@@ -299,6 +316,32 @@ func keepAlive(want bool) func([]conformance.Message) string {
 	}
 }
 
+func target(want string) func([]conformance.Message) string {
+	return func(m []conformance.Message) string {
+		if len(m) != 1 || string(*m[0].Target) != want {
+			return fmt.Sprintf("want one message with target %q; got %d: %s", want, len(m), showTargets(m))
+		}
+		return ""
+	}
+}
+
+func version(want string) func([]conformance.Message) string {
+	return func(m []conformance.Message) string {
+		if len(m) != 1 || string(*m[0].Version) != want {
+			return fmt.Sprintf("want one message with version %q", want)
+		}
+		return ""
+	}
+}
+
+func showTargets(m []conformance.Message) string {
+	var b strings.Builder
+	for _, x := range m {
+		fmt.Fprintf(&b, "%q ", *x.Target)
+	}
+	return b.String()
+}
+
 func method(want string) func([]conformance.Message) string {
 	return func(m []conformance.Message) string {
 		if len(m) != 1 || string(*m[0].Method) != want {
@@ -340,5 +383,35 @@ func trailers(want [][2]string) func([]conformance.Message) string {
 			}
 		}
 		return ""
+	}
+}
+
+// TestTargetEveryOctet puts each of the 256 octets into a path and into a
+// query. Every visible ASCII octet but "#" is accepted and reported
+// verbatim (policy target-visible), except a "%" starting no escape in the
+// path; every other octet gets 400.
+func TestTargetEveryOctet(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		visible := c > ' ' && c < 0x7f && c != '#'
+		for _, tc := range []struct {
+			where, target string
+			accept        bool
+		}{
+			{"path", "/a" + string([]byte{byte(c)}) + "b", visible && c != '%'},
+			{"query", "/a?q=" + string([]byte{byte(c)}) + "b", visible},
+		} {
+			raw := "GET " + tc.target + " HTTP/1.1\r\n" + host + "\r\n"
+			o := sameEveryWay(t, []byte(raw), func(cuts ...int) *conformance.Outcome {
+				return (&policyCase{raw: raw}).run(cuts...)
+			})
+			switch {
+			case tc.accept && (o.Err != nil || len(o.Messages) != 1):
+				t.Errorf("%s octet %#02x: err=%v, %d messages; want accept", tc.where, c, o.Err, len(o.Messages))
+			case tc.accept && string(*o.Messages[0].Target) != tc.target:
+				t.Errorf("%s octet %#02x: target %q; want %q", tc.where, c, *o.Messages[0].Target, tc.target)
+			case !tc.accept && o.Status() != 400:
+				t.Errorf("%s octet %#02x: status %d (%v); want 400", tc.where, c, o.Status(), o.Err)
+			}
+		}
 	}
 }

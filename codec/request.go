@@ -9,9 +9,9 @@ package codec
 // A Request must not be copied after first use (Headers may point into it).
 type Request struct {
 	Method  []byte     // a token, case preserved (policy unknown-method)
-	Target  []byte     // the request-target as received, undecoded
+	Target  []byte     // the request-target as received, never decoded
 	Form    TargetForm // which of the four forms Target has
-	Proto   []byte     // "HTTP/1.x" as received
+	Proto   []byte     // "HTTP/1.x" as received ("HTTP/1.2" stays "HTTP/1.2")
 	Minor   uint8      // the minor version; 2..9 are processed as 1 (policy http-version)
 	Headers []Header   // field lines in received order, duplicates kept
 
@@ -33,7 +33,7 @@ type TargetForm uint8
 
 const (
 	FormOrigin    TargetForm = iota // "/path?query"
-	FormAbsolute                    // "http://host/path"
+	FormAbsolute                    // "http://host/path", http and https only
 	FormAuthority                   // "host:port", CONNECT only
 	FormAsterisk                    // "*", OPTIONS only
 )
@@ -129,7 +129,7 @@ func (r *Request) parseRequestLine(buf []byte, lim *Limits) (int, error) {
 	}
 
 	t := m + 1
-	e, brackets, err := scanTarget(buf, t)
+	e, err := scanTarget(buf, t)
 	switch {
 	case err != nil:
 		return 0, err
@@ -159,7 +159,7 @@ func (r *Request) parseRequestLine(buf []byte, lim *Limits) (int, error) {
 		return 0, ErrVersionUnsupported // HTTP/0.x and HTTP/2+: 505 (policy http-version)
 	}
 	r.Method, r.Target, r.Proto, r.Minor = buf[p:m], buf[t:e], buf[v:v+8], minor
-	r.Form, err = checkTarget(r.Method, r.Target, brackets)
+	r.Form, err = checkTarget(r.Method, r.Target)
 	return end, err
 }
 
@@ -269,41 +269,41 @@ func (r *Request) decide(lim *Limits) error {
 }
 
 // scanTarget returns the index of the first byte at or after t that cannot
-// be part of a request-target (or len(buf)), checking pct-encoding on the
-// way, and whether "[" or "]" was seen.
-func scanTarget(buf []byte, t int) (end int, brackets bool, err error) {
+// be part of a request-target (or len(buf) when buf ends first). A target
+// holds visible ASCII but "#" (policy target-visible). Before the first "?"
+// every "%" must start a pct-encoding (RFC 3986 §2.1: pct-encoded = "%"
+// HEXDIG HEXDIG); the query is opaque to a server, so a "%" there is kept
+// as it is, as Go and nginx do.
+func scanTarget(buf []byte, t int) (int, error) {
 	i := t
 	for {
-		i = skipClass(buf, i, &plainTargetChar)
+		i = skipClass(buf, i, &plainPathChar)
 		if i == len(buf) {
-			return i, brackets, nil
+			return i, nil
 		}
 		switch buf[i] {
 		case '%':
-			// RFC 3986 §2.1: pct-encoded = "%" HEXDIG HEXDIG
 			for k := i + 1; k < i+3; k++ {
 				if k == len(buf) {
-					return k, brackets, nil
+					return k, nil
 				}
 				if hexValue[buf[k]] == 0xff {
-					return 0, false, ErrTarget
+					return 0, ErrTarget
 				}
 			}
 			i += 3
-		case '[', ']':
-			brackets = true
-			i++
+		case '?':
+			return skipClass(buf, i+1, &targetChar), nil
 		default:
-			return i, brackets, nil
+			return i, nil
 		}
 	}
 }
 
 // checkTarget checks the request-target against the form its method allows
-// (RFC 9112 §3.2; policy target-strict). The caller has checked that every
-// byte is a targetChar and every "%" a pct-encoding; brackets says whether
-// "[" or "]" occur, which only an IP-literal host may hold.
-func checkTarget(method, target []byte, brackets bool) (TargetForm, error) {
+// (RFC 9112 §3.2; policies target-strict and absolute-http). The caller has
+// checked its bytes with scanTarget.
+func checkTarget(method, target []byte) (TargetForm, error) {
 	if string(method) == "CONNECT" {
 		// RFC 9112 §3.2.3: authority-form = uri-host ":" port
 		if !validHost(target, true) {
@@ -313,9 +313,6 @@ func checkTarget(method, target []byte, brackets bool) (TargetForm, error) {
 	}
 	switch {
 	case target[0] == '/':
-		if brackets {
-			return 0, ErrTarget
-		}
 		return FormOrigin, nil
 	case len(target) == 1 && target[0] == '*':
 		if string(method) != "OPTIONS" {
@@ -323,6 +320,8 @@ func checkTarget(method, target []byte, brackets bool) (TargetForm, error) {
 		}
 		return FormAsterisk, nil
 	}
+	// Authority-form outside CONNECT ("example.com:80") reads as an
+	// absolute-URI with scheme "example.com", and so fails here too.
 	if !validAbsolute(target) {
 		return 0, ErrTarget
 	}

@@ -10,25 +10,29 @@ package codec
 //	        "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA
 var tchar = makeTable(alnum + "!#$%&'*+-.^_`|~")
 
-// targetChar marks the bytes allowed anywhere in a request-target: the
-// characters of an RFC 3986 URI reference without "#" (a fragment is never
-// sent, RFC 9112 §3.2; policy target-strict):
+// targetChar marks the bytes a request-target may hold: every visible
+// ASCII octet but "#" (policy target-visible). RFC 3986 allows fewer
 //
 //	pchar      = unreserved / pct-encoded / sub-delims / ":" / "@"
-//	unreserved = ALPHA / DIGIT / "-" / "." / "_" / "~"
-//	sub-delims = "!" / "$" / "&" / "'" / "(" / ")" / "*" / "+" / "," / ";" / "="
 //	query      = *( pchar / "/" / "?" )
 //
-// "[" and "]" appear only in an IP-literal host; form checks enforce that.
-var targetChar = makeTable(alnum + "-._~" + "!$&'()*+,;=" + ":@" + "/?" + "%" + "[]")
+// but browsers, curl and scripts send " < > [ \ ] ^ ` { | } raw (WHATWG URL
+// leaves them unencoded), and Node, Go and nginx accept them; a fragment
+// is never sent (RFC 9112 §3.2), so "#" is refused (policy target-strict).
+var targetChar = func() (t [256]bool) {
+	for c := 0x21; c <= 0x7e; c++ {
+		t[c] = c != '#'
+	}
+	return t
+}()
 
-// pathChar is targetChar without "[" and "]": what origin-form may hold
-// (RFC 9112 §3.2.1: absolute-path [ "?" query ]).
-var pathChar = makeTable(alnum + "-._~" + "!$&'()*+,;=" + ":@" + "/?" + "%")
-
-// plainTargetChar is pathChar without "%": the bytes scanTarget passes
-// over without looking further.
-var plainTargetChar = makeTable(alnum + "-._~" + "!$&'()*+,;=" + ":@" + "/?")
+// plainPathChar is targetChar without "%" and "?": the bytes scanTarget
+// passes over in the path without looking further.
+var plainPathChar = func() (t [256]bool) {
+	t = targetChar
+	t['%'], t['?'] = false, false
+	return t
+}()
 
 // regNameChar marks the bytes of a reg-name host plus the port digits
 // (RFC 3986 §3.2.2: reg-name = *( unreserved / pct-encoded / sub-delims )).
@@ -44,14 +48,6 @@ var digit = makeTable("0123456789")
 // ipLiteralChar marks the bytes inside "[" "]" of an IP-literal
 // (RFC 3986 §3.2.2: IPv6address / IPvFuture).
 var ipLiteralChar = makeTable(alnum + ":." + "-._~" + "!$&'()*+,;=")
-
-// userinfoChar marks the bytes of a URI userinfo
-// (RFC 3986 §3.2.1: userinfo = *( unreserved / pct-encoded / sub-delims / ":" )).
-var userinfoChar = makeTable(alnum + "-._~" + "!$&'()*+,;=" + ":" + "%")
-
-// schemeChar marks the bytes after the first of a URI scheme
-// (RFC 3986 §3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )).
-var schemeChar = makeTable(alnum + "+-.")
 
 // hexValue maps HEXDIG to its value and every other byte to 0xff
 // (RFC 5234 B.1: HEXDIG = DIGIT / "A" / "B" / "C" / "D" / "E" / "F",

@@ -25,20 +25,16 @@ func TestByteClasses(t *testing.T) {
 	isAlnum := func(c int) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
 	unreserved := func(c int) bool { return isAlnum(c) || strings.IndexByte("-._~", byte(c)) >= 0 }
 	subDelim := func(c int) bool { return strings.IndexByte("!$&'()*+,;=", byte(c)) >= 0 }
-	pchar := func(c int) bool { return unreserved(c) || subDelim(c) || c == ':' || c == '@' || c == '%' }
 	want := map[string]struct {
 		table *[256]bool
 		def   func(c int) bool
 	}{
-		"pathChar":         {&pathChar, func(c int) bool { return pchar(c) || c == '/' || c == '?' }},
-		"targetChar":       {&targetChar, func(c int) bool { return pchar(c) || c == '/' || c == '?' || c == '[' || c == ']' }},
+		"targetChar":       {&targetChar, func(c int) bool { return c > ' ' && c < 0x7f && c != '#' }},
+		"plainPathChar":    {&plainPathChar, func(c int) bool { return c > ' ' && c < 0x7f && c != '#' && c != '%' && c != '?' }},
 		"regNameChar":      {&regNameChar, func(c int) bool { return (unreserved(c) || subDelim(c) || c == '%') && c != ',' }},
 		"plainRegNameChar": {&plainRegNameChar, func(c int) bool { return (unreserved(c) || subDelim(c)) && c != ',' }},
 		"digit":            {&digit, func(c int) bool { return c >= '0' && c <= '9' }},
 		"ipLiteralChar":    {&ipLiteralChar, func(c int) bool { return unreserved(c) || subDelim(c) || c == ':' }},
-		"plainTargetChar":  {&plainTargetChar, func(c int) bool { return pchar(c) && c != '%' || c == '/' || c == '?' }},
-		"userinfoChar":     {&userinfoChar, func(c int) bool { return unreserved(c) || subDelim(c) || c == ':' || c == '%' }},
-		"schemeChar":       {&schemeChar, func(c int) bool { return isAlnum(c) || c == '+' || c == '-' || c == '.' }},
 		"fieldVChar":       {&fieldVChar, func(c int) bool { return c == '\t' || c >= 0x20 && c != 0x7f }},
 		"qdtext": {&qdtext, func(c int) bool {
 			return c == '\t' || c == ' ' || c == 0x21 || c >= 0x23 && c <= 0x5b || c >= 0x5d && c <= 0x7e || c >= 0x80

@@ -73,55 +73,34 @@ func validRegName(b []byte) bool {
 	return validChars(b, &regNameChar)
 }
 
-// validAbsolute checks an absolute-form target (RFC 9112 §3.2.2):
+// validAbsolute checks an absolute-form target (RFC 9112 §3.2.2) as an
+// origin server takes it (policy absolute-http): an http or https URI with
+// a non-empty authority (RFC 9110 §4.2.1, §4.2.2),
 //
-//	absolute-URI = scheme ":" hier-part [ "?" query ]
-//	hier-part    = "//" authority path-abempty / path-absolute / path-rootless / path-empty
-//	authority    = [ userinfo "@" ] host [ ":" port ]
+//	http-URI  = "http" "://" authority path-abempty [ "?" query ]
+//	https-URI = "https" "://" authority path-abempty [ "?" query ]
+//	authority = host [ ":" port ]
 //
-// http and https URIs must have an authority with a non-empty host and no
-// userinfo (RFC 9110 §4.2.1, §4.2.4: a recipient treats userinfo as an error).
+// with no userinfo (RFC 9110 §4.2.4: a recipient treats it as an error).
+// The scheme is compared without regard to case (RFC 3986 §3.1). Other
+// schemes ("mailto:a@b", "urn:x", "example.com:80") mean nothing to an
+// origin server and are refused. scanTarget has checked the bytes of the
+// path and query.
 func validAbsolute(b []byte) bool {
-	colon := indexByte(b, ':')
-	if colon < 1 || !isAlpha(b[0]) {
+	var rest []byte
+	switch {
+	case len(b) > 7 && equalFold(b[:7], "http://"):
+		rest = b[7:]
+	case len(b) > 8 && equalFold(b[:8], "https://"):
+		rest = b[8:]
+	default:
 		return false
 	}
-	for _, c := range b[1:colon] {
-		if !schemeChar[c] {
-			return false
-		}
-	}
-	scheme, rest := b[:colon], b[colon+1:]
-	web := equalFold(scheme, "http") || equalFold(scheme, "https")
-	if len(rest) < 2 || rest[0] != '/' || rest[1] != '/' {
-		return !web && validChars(rest, &pathChar)
-	}
-	rest = rest[2:]
 	end := 0
 	for end < len(rest) && rest[end] != '/' && rest[end] != '?' {
 		end++
 	}
-	authority := rest[:end]
-	if web {
-		if len(authority) == 0 || !validHost(authority, false) {
-			return false
-		}
-	} else if !validAuthority(authority) {
-		return false
-	}
-	return validChars(rest[end:], &pathChar)
-}
-
-// validAuthority checks a non-http authority: [ userinfo "@" ] host [ ":" port ]
-// with userinfo = *( unreserved / pct-encoded / sub-delims / ":" ).
-func validAuthority(b []byte) bool {
-	if at := indexByte(b, '@'); at >= 0 {
-		if !validChars(b[:at], &userinfoChar) {
-			return false
-		}
-		b = b[at+1:]
-	}
-	return validHost(b, false)
+	return end > 0 && validHost(rest[:end], false)
 }
 
 // validIPLiteral checks the text between "[" and "]" (RFC 3986 §3.2.2):

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"runtime/debug"
-	"strconv"
 	"time"
 
 	"github.com/loophttp/loophttp/codec"
@@ -15,14 +14,25 @@ import (
 // means its default. A ClientConfig is shared by the connections of a
 // client and must not change after NewClientConn.
 type ClientConfig struct {
-	// Limits bound the responses read (head sizes, body size).
+	// Limits bound the responses read: head sizes as codec.Limits says,
+	// and the body only when MaxBodySize is set (0: no limit; a client
+	// reads the body it asked for, and flow control, not a limit, bounds
+	// the memory it takes).
 	Limits codec.Limits
 	// HighWater is the pending request output, in bytes, above which
 	// Exchange.Write reports false until Drain. Default 64 KiB.
 	HighWater int
 	// MaxUnread bounds the response input buffered while the handler has
-	// paused the body; past it the connection is closed. Default 1 MiB.
+	// paused the body; past it the connection is closed. It is a safety
+	// net: the transport stops reading while the body is paused
+	// (ClientConn.WantsInput), so a paused body holds what one read
+	// brought in, not what the server sends. Default 1 MiB.
 	MaxUnread int
+	// MaxInterim bounds the interim (1xx) responses one exchange takes
+	// before its final response; one more ends the exchange with
+	// ErrTooManyInterim and closes the connection. Default 32
+	// (DefaultMaxInterim says why).
+	MaxInterim int
 	// Logger receives recovered panics; nil means slog.Default().
 	Logger *slog.Logger
 	// Now is the clock of the idle timers; nil means time.Now.
@@ -35,8 +45,11 @@ func (c ClientConfig) Resolve() (ClientConfig, error) {
 	if err := c.Limits.Validate(); err != nil {
 		return c, err
 	}
-	if c.HighWater < 0 || c.MaxUnread < 0 {
+	if c.HighWater < 0 || c.MaxUnread < 0 || c.MaxInterim < 0 {
 		return c, ErrInvalidConfig
+	}
+	if c.Limits.MaxBodySize == 0 {
+		c.Limits.MaxBodySize = codec.NoBodyLimit
 	}
 	c.Limits = c.Limits.Resolved()
 	if c.HighWater == 0 {
@@ -44,6 +57,9 @@ func (c ClientConfig) Resolve() (ClientConfig, error) {
 	}
 	if c.MaxUnread == 0 {
 		c.MaxUnread = DefaultMaxUnread
+	}
+	if c.MaxInterim == 0 {
+		c.MaxInterim = DefaultMaxInterim
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -53,6 +69,19 @@ func (c ClientConfig) Resolve() (ClientConfig, error) {
 	}
 	return c, nil
 }
+
+// DefaultMaxInterim is ClientConfig.MaxInterim's default: 32 interim
+// responses per exchange. Real servers send one 100 Continue, a few 103
+// Early Hints, or a 102 Processing now and then during a long operation;
+// 32 leaves room for all of those, while a server that sends 1xx without
+// end can neither hold an exchange open forever nor grow what a listener
+// keeps of them (each head is bounded by the Limits, so an exchange reads
+// at most 32 of them). Other clients bound the same thing: Go's
+// net/http Transport stopped at 5 until Go 1.24, which moved to a bound on
+// the header bytes of the 1xx and final heads together because some
+// servers send more than 5; curl bounds the header bytes of all the heads
+// of a response together (300 KiB).
+const DefaultMaxInterim = 32
 
 // Errors an exchange can close with besides codec errors (a response that
 // breaks RFC 9112 closes its exchange with the codec.Error).
@@ -65,8 +94,11 @@ var (
 	// ErrAborted: the exchange was aborted by its owner.
 	ErrAborted = errors.New("engine: request aborted")
 	// ErrBusy: Begin was called while an exchange is in progress, or on a
-	// closed connection.
+	// closed connection (or one whose server has closed its side).
 	ErrBusy = errors.New("engine: connection busy or closed")
+	// ErrTooManyInterim: the server sent more than MaxInterim interim
+	// (1xx) responses before the final one.
+	ErrTooManyInterim = errors.New("engine: too many interim (1xx) responses")
 )
 
 // ClientHandler receives the response of one exchange. Every method is
@@ -117,6 +149,7 @@ const (
 	respHead   respPhase = iota // waiting for a (final) response head
 	respBody                    // reading the body as framed
 	respTunnel                  // every byte belongs to a tunnel or upgrade
+	respDone                    // the response is complete: End is being delivered
 )
 
 // reqFraming is how a request body is framed on the wire.
@@ -151,11 +184,13 @@ type ClientConn struct {
 	remaining   int64 // response body bytes left (FramingLength)
 	exchanges   uint32
 	parsedLen   int32
+	interim     int32 // interim responses read for the exchange c.x
 	phase       respPhase
 	framing     codec.Framing
 
 	busy      bool // an exchange is open (len(q) > 0)
 	closed    bool
+	eof       bool // the server has closed its side: nothing more will arrive
 	overWater bool
 	gotBytes  bool // a response byte arrived for this exchange
 	respKeep  bool // the final response allows another exchange
@@ -182,8 +217,9 @@ func (c *ClientConn) Reset(conn Conn, cfg *ClientConfig, owner ClientOwner) {
 // Open starts the connection's life at now.
 func (c *ClientConn) Open(now time.Time) { c.lastActive = now.UnixNano() }
 
-// Idle reports whether the connection is open with no exchange.
-func (c *ClientConn) Idle() bool { return !c.busy && !c.closed }
+// Idle reports whether the connection is open with no exchange and may
+// carry one (the server has not closed its side).
+func (c *ClientConn) Idle() bool { return !c.busy && !c.closed && !c.eof }
 
 // Closed reports whether the connection is closed or closing.
 func (c *ClientConn) Closed() bool { return c.closed }
@@ -193,6 +229,31 @@ func (c *ClientConn) Exchanges() uint32 { return c.exchanges }
 
 // WantsDrain reports whether an exchange waits for its output to drain.
 func (c *ClientConn) WantsDrain() bool { return c.overWater }
+
+// WantsInput reports whether the engine can take more input now. It is
+// false while the response body (or the tunnel's byte stream) being read
+// is paused (Exchange.Pause), once the server has closed its side (OnEOF:
+// nothing more can arrive) and once the connection is closed; true
+// otherwise, an idle connection included, so that a server's close of a
+// pooled connection is noticed. The transport asks after every call into
+// the connection and stops reading the socket while it is false, so that
+// TCP flow control holds the server back instead of input piling up
+// (MaxUnread is the safety net behind that); it reads again once it is
+// true (after Resume).
+func (c *ClientConn) WantsInput() bool {
+	return !c.closed && !c.eof && !c.holding()
+}
+
+// holding reports whether the exchange being read has paused its body
+// once its head is in: input then stays where it is.
+func (c *ClientConn) holding() bool {
+	return c.busy && c.x.paused && (c.phase == respBody || c.phase == respTunnel)
+}
+
+// SetNow tells the connection the time, for a call that did not come with
+// one (work handed to the loop from another goroutine). The client's
+// timers take the time of the events that move them.
+func (c *ClientConn) SetNow(now time.Time) {}
 
 // SetFreeTimeout sets how long the connection may stay idle between
 // exchanges before it is closed (0 or less: no limit).
@@ -218,7 +279,7 @@ func (c *ClientConn) CloseWith(err error) { c.close(err) }
 // sent, or a CONNECT), and with a codec.Error for an invalid method or
 // target.
 func (c *ClientConn) Begin(h ClientHandler, method, target string) (*Exchange, error) {
-	if c.closed || c.busy && !c.canPipeline(method) {
+	if c.closed || c.eof || c.busy && !c.canPipeline(method) {
 		return nil, ErrBusy
 	}
 	if err := codec.ValidRequestLine(method, target); err != nil {
@@ -269,7 +330,7 @@ func (c *ClientConn) exchange() *Exchange {
 
 // startResponse readies the response side for the exchange c.x.
 func (c *ClientConn) startResponse() {
-	c.phase, c.framing, c.remaining, c.parsedLen = respHead, codec.FramingNone, 0, 0
+	c.phase, c.framing, c.remaining, c.parsedLen, c.interim = respHead, codec.FramingNone, 0, 0, 0
 	c.gotBytes, c.respKeep = false, false
 }
 
@@ -291,28 +352,59 @@ func (c *ClientConn) OnData(now time.Time) {
 	c.lastActive = now.UnixNano()
 	c.timedOut = false
 	c.process()
+	c.settleEOF() // an EOF the transport reported inside a callback (a failed write)
 	c.armTimer()
 }
 
-// OnEOF handles the peer's end of stream: it completes a close-delimited
-// body; any other open exchange ends with ErrHangUp or ErrTruncated.
+// OnEOF handles the server's end of stream (a half-close: the transport
+// keeps the connection until the engine closes it). The responses already
+// buffered are read first, pipelined ones included; then a close-delimited
+// body or a tunnel ends, and any other open exchange ends with ErrHangUp
+// or ErrTruncated. An exchange that has paused its body keeps its
+// buffered input until Resume, which then finishes the job; the
+// connection is never offered for reuse again and closes once nothing is
+// left to read.
 func (c *ClientConn) OnEOF(now time.Time) {
-	if c.closed {
+	if c.closed || c.eof {
 		return
 	}
+	c.eof = true
 	c.process()
-	if c.busy && c.phase != respHead && (c.framing == codec.FramingClose || c.phase == respTunnel) {
-		c.callEnd(nil)
-		c.finish(nil, false)
+	c.settleEOF()
+	c.armTimer()
+}
+
+// settleEOF ends what the server's end of stream ends, unless a paused
+// exchange still has something to take (buffered input, or the End of a
+// body that the EOF completes).
+func (c *ClientConn) settleEOF() {
+	if !c.eof || c.closed || c.inProcess {
 		return
 	}
-	c.close(c.eofError())
+	if c.holding() && (len(c.conn.Input()) > 0 || c.endsAtEOF()) {
+		return
+	}
+	if c.busy && c.endsAtEOF() {
+		c.complete(nil, false)
+	}
+	if !c.closed {
+		c.close(c.eofError())
+	}
+}
+
+// endsAtEOF reports whether the end of stream completes the response
+// being read: a close-delimited body, or a tunnel's byte stream.
+func (c *ClientConn) endsAtEOF() bool {
+	return c.phase == respTunnel || c.phase == respBody && c.framing == codec.FramingClose
 }
 
 // eofError is why an open exchange ends when the connection does.
 func (c *ClientConn) eofError() error {
-	if c.phase == respHead {
+	switch c.phase {
+	case respHead:
 		return ErrHangUp
+	case respDone:
+		return nil // the response is complete: the connection closed while its End was delivered
 	}
 	return ErrTruncated
 }
@@ -325,9 +417,11 @@ func (c *ClientConn) OnClose(now time.Time) {
 	c.conn.SetDeadline(time.Time{})
 }
 
-// OnDrain reports that the output has drained below HighWater.
+// OnDrain reports that output has been written (progress on the wire);
+// once it is below HighWater after having been over, Drain is delivered.
 func (c *ClientConn) OnDrain(now time.Time) {
-	if !c.overWater {
+	c.lastActive = now.UnixNano()
+	if !c.overWater || c.conn.Buffered() >= c.cfg.HighWater {
 		return
 	}
 	c.overWater = false
@@ -441,9 +535,13 @@ func (c *ClientConn) readHead(in []byte) bool {
 	c.parsedLen = 0
 	resp := &c.resp
 	if resp.Interim() {
+		if c.interim++; c.interim > int32(c.cfg.MaxInterim) {
+			c.close(ErrTooManyInterim)
+			return false
+		}
 		c.callInformation(resp)
 		c.conn.Discard(n)
-		return true
+		return !c.closed
 	}
 	c.framing, c.remaining, c.respKeep = resp.Framing, resp.ContentLength, resp.KeepAlive
 	switch resp.Framing {
@@ -460,8 +558,7 @@ func (c *ClientConn) readHead(in []byte) bool {
 	c.callResponse(resp)
 	c.conn.Discard(n) // resp's views die here
 	if !c.closed && c.phase == respBody && c.framing == codec.FramingNone {
-		c.callEnd(nil)
-		c.finish(nil, true)
+		c.complete(nil, true)
 	}
 	return !c.closed
 }
@@ -491,8 +588,7 @@ func (c *ClientConn) readBody(in []byte) bool {
 		c.callBody(in[:n])
 		c.conn.Discard(n)
 		if c.remaining == 0 && !c.closed {
-			c.callEnd(nil)
-			c.finish(nil, true)
+			c.complete(nil, true)
 		}
 		return !c.closed
 	case codec.FramingChunked:
@@ -505,7 +601,8 @@ func (c *ClientConn) readBody(in []byte) bool {
 			c.callBody(data)
 		}
 		if done && !c.closed {
-			c.callEnd(c.dec.Trailers)
+			c.phase = respDone
+			c.callEnd(c.dec.Trailers) // the trailers are views of the input: End before Discard
 		}
 		c.conn.Discard(n)
 		if done && !c.closed {
@@ -528,16 +625,35 @@ func (c *ClientConn) checkUnread(in []byte) bool {
 	return false
 }
 
+// complete delivers the end of the response being read (its body ended
+// as framed, or at EOF when framed is false) and finishes the exchange.
+//
+// End may close the connection: the owner aborts, or sends its next
+// request and the transport, failing to write it, closes at once (OnClose
+// runs inside End). The exchange has then heard Close already, with nil,
+// as its response was complete (respDone), and there is nothing left to
+// finish.
+func (c *ClientConn) complete(trailers []codec.Header, framed bool) {
+	c.phase = respDone
+	c.callEnd(trailers)
+	if !c.closed {
+		c.finish(nil, framed)
+	}
+}
+
 // finish ends the exchange c.x after its response; framed tells whether
 // the response's end was framed (so the connection may carry another).
+// The connection must be open (a close ends every exchange in flight).
 //
 // A connection kept for reuse and left with nothing in flight is offered
 // to the owner (Idle) before the finished exchange hears Close, as Node
 // frees a socket before 'close': a request made from Close then finds it
-// idle. x is given back for reuse only after its Close.
+// idle. x is given back for reuse only after its Close. Once the server
+// has closed its side, the exchanges pipelined behind x still take the
+// responses buffered for them, but the connection is not offered again.
 func (c *ClientConn) finish(err error, framed bool) {
 	x := c.x
-	reuse := framed && c.respKeep && x.ended && !x.closeReq
+	keep := framed && c.respKeep && x.ended && !x.closeReq
 	c.q = c.q[:copy(c.q, c.q[1:])]
 	x.inFlight = false
 	if len(c.q) > 0 {
@@ -546,7 +662,7 @@ func (c *ClientConn) finish(err error, framed bool) {
 	} else {
 		c.busy, c.overWater = false, false
 		c.idleTimeout, c.timedOut = 0, false
-		if reuse {
+		if keep && !c.eof {
 			c.armTimer()
 			if c.owner != nil {
 				c.owner.Idle(c) // may begin the next exchange
@@ -558,12 +674,12 @@ func (c *ClientConn) finish(err error, framed bool) {
 	if c.closed {
 		return
 	}
-	if !reuse {
+	if !keep {
 		c.close(ErrHangUp) // for the exchanges still in flight, if any
 		return
 	}
-	if !c.busy && len(c.conn.Input()) > 0 {
-		c.close(nil) // bytes nobody asked for
+	if !c.busy && (c.eof || len(c.conn.Input()) > 0) {
+		c.close(nil) // nothing more can come, or bytes nobody asked for
 	}
 }
 
@@ -644,263 +760,4 @@ func (c *ClientConn) recoverHandler() {
 	}
 	c.panicked = true
 	c.close(ErrHandlerPanic)
-}
-
-// Exchange is one request and its response on a ClientConn. Its methods
-// are for the owner of the exchange, on the connection's loop, from Begin
-// until Close has been delivered; after that they report ErrStreamDone.
-// A connection's Exchanges are reused for its later exchanges; Gen tells
-// them apart.
-type Exchange struct {
-	c    *ClientConn
-	h    ClientHandler
-	head []byte // the request head being built, until it is sent
-	// Data belongs to the owner of the exchange.
-	Data any
-
-	length          int64 // declared Content-Length; -1 when none
-	sent            int64 // body bytes sent
-	gen             uint32
-	framing         reqFraming
-	noBody          bool // HEAD: the response has no body
-	connect         bool // CONNECT: a 2xx opens a tunnel
-	lengthByDefault bool // End without data sends "Content-Length: 0"
-	chunkedSet      bool // the owner set Transfer-Encoding: chunked
-	closeReq        bool // the owner set Connection: close
-	ended           bool
-	paused          bool
-	inFlight        bool // between Begin and Close
-}
-
-// Conn returns the connection of the exchange.
-func (x *Exchange) Conn() *ClientConn { return x.c }
-
-// Gen tells exchanges of the same connection apart.
-func (x *Exchange) Gen() uint32 { return x.gen }
-
-// Open reports whether the exchange has not been closed.
-func (x *Exchange) Open() bool { return x.inFlight }
-
-// Reused reports whether the connection carried an exchange before this
-// one.
-func (x *Exchange) Reused() bool { return x.c.exchanges > 1 }
-
-// GotResponse reports whether any byte of the response has arrived.
-func (x *Exchange) GotResponse() bool { return x.c.x == x && x.c.gotBytes }
-
-// HeadSent reports whether the request head has gone out.
-func (x *Exchange) HeadSent() bool { return x.framing != reqUndecided }
-
-// AddField adds a header field to the request head. Content-Length,
-// Transfer-Encoding: chunked and Connection: close set by the owner decide
-// the framing and the connection's reuse. It fails after the head is sent,
-// and for names or values that must not reach the wire.
-func (x *Exchange) AddField(name, value string) error {
-	if !x.Open() {
-		return ErrStreamDone
-	}
-	if x.framing != reqUndecided {
-		return ErrHeadSent
-	}
-	if err := codec.ValidHeader(name, value); err != nil {
-		return err
-	}
-	switch {
-	case asciiEqualFold(name, "content-length"):
-		n, ok := parseLength(value)
-		if !ok || x.chunkedSet || x.length >= 0 {
-			return codec.ErrContentLength // one length, never beside Transfer-Encoding (RFC 9112 §6.2)
-		}
-		x.length = n
-	case asciiEqualFold(name, "transfer-encoding"):
-		if !asciiEqualFold(value, "chunked") || x.chunkedSet || x.length >= 0 {
-			return codec.ErrTransferCoding // the engine encodes only chunked, once, without a length
-		}
-		x.chunkedSet = true
-	case asciiEqualFold(name, "connection"):
-		x.closeReq = x.closeReq || containsToken(value, "close")
-	}
-	x.head, _ = codec.AppendHeader(x.head, name, value) // valid, checked above
-	return nil
-}
-
-// Write sends the head if it is not out (chunked, unless the owner set a
-// Content-Length) and then p. It reports false when the output is over
-// HighWater: wait for Drain before writing more.
-func (x *Exchange) Write(p []byte) (bool, error) {
-	if !x.Open() || x.ended {
-		return false, ErrStreamDone
-	}
-	if x.framing == reqUndecided {
-		x.sendHead(-1)
-	}
-	if err := x.writeBody(p); err != nil {
-		return false, err
-	}
-	return x.below(), nil
-}
-
-// End sends what is left of the request: the head if it is not out
-// (framed by len(p) unless the owner set the framing), p, and the end of
-// the body.
-func (x *Exchange) End(p []byte) error {
-	return x.EndTrailers(p, nil)
-}
-
-// EndTrailers is End with trailer fields, sent when the body is chunked
-// (else they are dropped, as there is nowhere to put them).
-func (x *Exchange) EndTrailers(p []byte, trailers []codec.Header) error {
-	if !x.Open() || x.ended {
-		return ErrStreamDone
-	}
-	if x.framing == reqUndecided {
-		x.sendHead(int64(len(p)))
-	}
-	if err := x.writeBody(p); err != nil {
-		return err
-	}
-	c := x.c
-	switch x.framing {
-	case reqChunked:
-		out, err := codec.AppendLastChunk(x.head[:0], trailers)
-		if err != nil {
-			return err
-		}
-		x.head = out
-		c.conn.Write(out)
-	case reqLength:
-		if x.sent != x.length {
-			c.close(ErrLengthMismatch)
-			return ErrLengthMismatch
-		}
-	}
-	x.ended = true
-	c.conn.Flush()
-	return nil
-}
-
-// sendHead writes the head with its framing; length is the whole body
-// when End sends it with the head, else -1.
-func (x *Exchange) sendHead(length int64) {
-	switch {
-	case x.length >= 0:
-		x.framing = reqLength
-	case x.chunkedSet:
-		x.framing = reqChunked
-	case length > 0 || length == 0 && x.lengthByDefault:
-		x.framing, x.length = reqLength, length
-		x.head = append(x.head, "Content-Length: "...)
-		x.head = strconv.AppendInt(x.head, length, 10)
-		x.head = append(x.head, "\r\n"...)
-	case length == 0:
-		x.framing = reqNone
-	default:
-		x.framing = reqChunked
-		x.head = append(x.head, "Transfer-Encoding: chunked\r\n"...)
-	}
-	if x.framing == reqLength && x.length == 0 {
-		x.framing = reqNone
-	}
-	x.head = append(x.head, "\r\n"...)
-	x.c.conn.Write(x.head)
-	x.head = x.head[:0]
-	x.c.touch()
-}
-
-// writeBody writes p framed as the head said.
-func (x *Exchange) writeBody(p []byte) error {
-	if len(p) == 0 {
-		return nil
-	}
-	c := x.c
-	switch x.framing {
-	case reqNone:
-		return ErrLengthMismatch
-	case reqLength:
-		if x.sent+int64(len(p)) > x.length {
-			return ErrLengthMismatch
-		}
-		c.conn.Write(p)
-	case reqChunked:
-		x.head = codec.AppendChunkHeader(x.head[:0], len(p))
-		c.conn.Write(x.head)
-		c.conn.Write(p)
-		c.conn.Write(crlf)
-	}
-	x.sent += int64(len(p))
-	c.touch()
-	return nil
-}
-
-// WriteRaw writes p as it is, for the byte stream of a tunnel or an
-// upgrade once the response opened it.
-func (x *Exchange) WriteRaw(p []byte) (bool, error) {
-	if !x.Open() || x.c.phase != respTunnel {
-		return false, ErrStreamDone
-	}
-	x.c.conn.Write(p)
-	x.c.touch()
-	return x.below(), nil
-}
-
-// below reports whether the output is under HighWater, and otherwise
-// marks the connection as waiting for a drain.
-func (x *Exchange) below() bool {
-	if x.c.conn.Buffered() < x.c.cfg.HighWater {
-		return true
-	}
-	x.c.overWater = true
-	return false
-}
-
-// touch records output activity for the idle timeout.
-func (c *ClientConn) touch() {
-	if c.idleTimeout > 0 {
-		c.lastActive = c.cfg.Now().UnixNano()
-		c.timedOut = false
-	}
-}
-
-// SetIdleTimeout sets the exchange's idle timeout: Timeout is called once
-// nothing has been read or written for d (0: off). It ends with the
-// response.
-func (x *Exchange) SetIdleTimeout(d time.Duration) {
-	if !x.Open() {
-		return
-	}
-	c := x.c
-	c.idleTimeout = max(int64(d), 0)
-	c.lastActive = c.cfg.Now().UnixNano()
-	c.timedOut = false
-	c.armTimer()
-}
-
-// Pause stops the delivery of the response body; input then waits in the
-// transport, up to MaxUnread.
-func (x *Exchange) Pause() {
-	if x.Open() {
-		x.paused = true
-	}
-}
-
-// Resume continues a paused body, delivering what is buffered.
-func (x *Exchange) Resume() {
-	if !x.Open() || !x.paused {
-		return
-	}
-	x.paused = false
-	x.c.process()
-	x.c.armTimer()
-}
-
-// Abort ends the exchange with err (ErrAborted when nil) and closes the
-// connection.
-func (x *Exchange) Abort(err error) {
-	if !x.Open() {
-		return
-	}
-	if err == nil {
-		err = ErrAborted
-	}
-	x.c.close(err)
 }

@@ -165,11 +165,11 @@ func (h *clientHarness) begin(t testing.TB, method, target string) *Exchange {
 	return x
 }
 
-// TestConformanceClient runs every response case of the shared corpus
+// TestConformanceClient runs every response case of the corpus
 // through a ClientConn on a fake conn, whole, split at every offset and
 // byte by byte, and judges what reached the handler.
 func TestConformanceClient(t *testing.T) {
-	vs := conformance.LoadOrSkip(t)
+	vs := conformance.MustLoad(t)
 	for i := range vs {
 		v := &vs[i]
 		if v.Side != "response" {

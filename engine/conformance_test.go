@@ -7,12 +7,12 @@ import (
 	"github.com/loophttp/loophttp/internal/conformance"
 )
 
-// TestConformanceEngine runs every request case of the shared corpus through
+// TestConformanceEngine runs every request case of the corpus through
 // a ServerConn on a fake conn, whole, split at every offset and byte by
 // byte: write raw, half-close, then judge what reached the handler and what
 // was written back, as README §2 of the corpus describes.
 func TestConformanceEngine(t *testing.T) {
-	vs := conformance.LoadOrSkip(t)
+	vs := conformance.MustLoad(t)
 	for i := range vs {
 		v := &vs[i]
 		if v.Side != "request" {

@@ -98,10 +98,17 @@ type Config struct {
 	// peer that pipelines without reading cannot grow the server's memory.
 	// Default 1 MiB.
 	MaxUnread int
-	// CloseDrainTimeout bounds the staged close after a protocol error:
-	// the write side is shut, input is drained until the peer closes or
-	// this passes. Default 1 s.
+	// CloseDrainTimeout bounds the lingering close (RFC 9112 §9.6) that
+	// ends a connection the server closes while input may be unread (a
+	// protocol error, a body the handler did not read, Connection: close
+	// with more input behind): once every byte of output has reached the
+	// kernel, the write side is shut and input is read and dropped until
+	// the peer closes, or until nothing has arrived for this long.
+	// Default 1 s.
 	CloseDrainTimeout time.Duration
+	// LingerTime bounds that lingering in all, however often the peer
+	// sends (nginx's lingering_time). Default 30 s.
+	LingerTime time.Duration
 	// ManualContinue leaves "Expect: 100-continue" to the handler
 	// (Stream.WriteContinue) instead of answering 100 Continue before
 	// Request is called.
@@ -119,6 +126,7 @@ const (
 	DefaultMaxDiscard        = 256 << 10
 	DefaultMaxUnread         = 1 << 20
 	DefaultCloseDrainTimeout = time.Second
+	DefaultLingerTime        = 30 * time.Second
 )
 
 // ErrInvalidConfig reports a Config with a negative size or a negative
@@ -134,7 +142,7 @@ func (c Config) Resolve() (Config, error) {
 	if c.HighWater < 0 || c.MaxDiscard < 0 || c.MaxUnread < 0 {
 		return c, ErrInvalidConfig
 	}
-	for _, d := range []*time.Duration{&c.HeadersTimeout, &c.KeepAliveTimeout, &c.IdleTimeout, &c.CloseDrainTimeout} {
+	for _, d := range []*time.Duration{&c.HeadersTimeout, &c.KeepAliveTimeout, &c.IdleTimeout, &c.CloseDrainTimeout, &c.LingerTime} {
 		if *d < 0 && *d != Disabled {
 			return c, ErrInvalidConfig
 		}
@@ -144,6 +152,7 @@ func (c Config) Resolve() (Config, error) {
 	c.KeepAliveTimeout = orDuration(c.KeepAliveTimeout, DefaultKeepAliveTimeout)
 	c.IdleTimeout = orDuration(c.IdleTimeout, DefaultIdleTimeout)
 	c.CloseDrainTimeout = orDuration(c.CloseDrainTimeout, DefaultCloseDrainTimeout)
+	c.LingerTime = orDuration(c.LingerTime, DefaultLingerTime)
 	if c.HighWater == 0 {
 		c.HighWater = DefaultHighWater
 	}

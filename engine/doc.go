@@ -9,9 +9,24 @@
 // implements Conn and calls a ServerConn's methods on the connection's
 // loop: Open once, OnData when input arrives, OnEOF when the peer
 // half-closes, OnTimer when the deadline it was given passes, OnDrain when
-// output over the high-water mark has been written, and OnClose when the
+// output that waited for the socket has been written, and OnClose when the
 // connection is gone. Each takes the current time, so tests run on a fake
-// clock.
+// clock. After each call the transport asks WantsInput and reads the
+// socket only while it reports true (the engine's backpressure: a paused
+// body, output over HighWater or still waiting for the socket, an exchange
+// in progress with the next request behind it).
+//
+// # Closing
+//
+// A connection the server closes after a response, or for a protocol
+// error, closes in stages (RFC 9112 §9.6): its output drains first (a
+// peer that reads slowly keeps it, bounded by the idle timeout counted on
+// write progress), then the write side is shut and input is read and
+// dropped until the peer closes, CloseDrainTimeout passes without input,
+// or LingerTime in all. An idle connection with nothing unread closes at
+// once; after the peer's end of file the connection closes as soon as its
+// output has drained; a peer that does not read for IdleTimeout, or sends
+// more than MaxUnread the engine is not reading, is closed at once.
 //
 // # One request at a time
 //
@@ -30,7 +45,10 @@
 // staged close, answers Expect: 100-continue, discards a bounded unread
 // body, bounds unread input, keeps the headers, keep-alive and idle
 // timeouts, and recovers handler panics (500 if the head is not out, then
-// close).
+// close). A CONNECT the handler answers without Tunnel or Detach closes the
+// connection after its answer, and so does an Upgrade answered as an
+// ordinary request when bytes followed it before the answer ended: bytes
+// sent for a tunnel or a new protocol are never parsed as requests.
 //
 // # The client side
 //
@@ -48,7 +66,12 @@
 // the next exchange; bytes nobody asked for close it. Begin on a busy
 // connection pipelines the request behind ones already sent whole
 // (responses are matched in order; a close fails the ones behind with
-// ErrHangUp).
+// ErrHangUp). An exchange takes at most ClientConfig.MaxInterim 1xx
+// responses (ErrTooManyInterim past them). ClientConn.WantsInput tells the
+// transport when to stop reading the socket: while a response body is
+// paused, after the server's EOF, once closed. The server's half-close
+// (OnEOF) is not a close: the responses already buffered are read (a
+// paused one when it is resumed), then the engine closes the connection.
 //
 // # Threading and lifetimes
 //

@@ -133,12 +133,14 @@ func (l *Loop) releaseDecoder(d *codec.ChunkedDecoder) {
 type phase uint8
 
 const (
-	phaseHead    phase = iota // between requests, or inside a request head
-	phaseBody                 // delivering a request body to the handler
-	phaseWait                 // body read; waiting for the response to end
-	phaseDiscard              // response ended; dropping the rest of the body
-	phaseTunnel               // after CONNECT 2xx or 101: input is raw bytes for the handler
-	phaseClosing              // staged close: write side shut, draining input
+	phaseHead     phase = iota // between requests, or inside a request head
+	phaseIgnored               // an Upgrade was ignored: bytes already here close the connection
+	phaseBody                  // delivering a request body to the handler
+	phaseWait                  // body read; waiting for the response to end
+	phaseDiscard               // response ended; dropping the rest of the body
+	phaseTunnel                // after CONNECT 2xx or 101: input is raw bytes for the handler
+	phaseClosing               // lingering close: output drains, write side shut, input dropped
+	phaseFlushing              // the peer has finished: output drains, then close
 	phaseClosed
 )
 
@@ -201,7 +203,7 @@ func (c *ServerConn) OnData(now time.Time) {
 	c.idleKeep = false
 	c.process()
 	if c.phase < phaseClosing && len(c.conn.Input()) > c.loop.cfg.MaxUnread {
-		c.close(ErrTooMuchUnread)
+		c.giveUp(ErrTooMuchUnread)
 		return
 	}
 	c.armTimer()
@@ -219,37 +221,81 @@ func (c *ServerConn) OnEOF(now time.Time) {
 	switch {
 	case c.phase >= phaseClosing:
 		if c.phase == phaseClosing {
-			c.close(nil)
+			c.peerDone(nil) // the lingering is over
 		}
 	case c.phase == phaseBody || c.phase == phaseDiscard:
-		c.close(ErrBodyIncomplete)
+		c.peerDone(ErrBodyIncomplete)
 	case c.phase == phaseTunnel:
 		s := c.stream
 		c.callEnd(s, nil) // the peer's half of the tunnel is done
 		if s.ended {
-			c.close(nil)
+			c.peerDone(nil)
 		}
 	case c.stream != nil && !c.stream.ended:
 		c.closeAfter = true // answer what is in progress, then close
 		c.conn.Discard(len(c.conn.Input()))
 	default:
-		c.close(nil)
+		c.peerDone(nil)
 	}
 }
 
-// OnDrain is called when the output has been written out after being over
-// HighWater.
+// OnDrain is called when output that had waited for the socket has been
+// written (some or all of it): progress on the wire. It counts as activity
+// for the idle timeout; once the output is below HighWater after having
+// been over, the handler hears Drain and pipelined requests are taken
+// again; once all of it is out, the keep-alive timeout (or the lingering
+// close) starts counting.
 func (c *ServerConn) OnDrain(now time.Time) {
 	c.now = now.UnixNano()
-	if !c.overWater || c.conn.Buffered() >= c.loop.cfg.HighWater {
+	c.lastActive = c.now
+	if c.phase == phaseClosed {
 		return
 	}
-	c.overWater = false
-	if s := c.stream; s != nil && !s.ended {
-		c.callDrain(s)
+	if c.conn.Buffered() == 0 {
+		switch {
+		case c.phase == phaseFlushing:
+			c.closeNow()
+			return
+		case c.phase == phaseClosing || c.phase == phaseHead && c.stream == nil:
+			c.headStart = c.now // the keep-alive wait, or the lingering, starts now
+		}
 	}
-	c.process()
+	if c.overWater && c.conn.Buffered() < c.loop.cfg.HighWater {
+		c.overWater = false
+		if s := c.stream; s != nil && !s.ended {
+			c.callDrain(s)
+		}
+		c.process()
+	}
 	c.armTimer()
+}
+
+// SetNow tells the connection the time, for a call that did not come with
+// one (work handed to the loop from another goroutine), so that writes it
+// makes count as activity at the right time.
+func (c *ServerConn) SetNow(now time.Time) { c.now = now.UnixNano() }
+
+// WantsInput reports whether the transport should read more input. It does
+// not while output waits for the socket (a FIN read then could close the
+// connection before that output is out), while the body is paused, while
+// the output is over HighWater, or while an exchange is in progress past
+// its body (the next pipelined request waits in the kernel, and the peer's
+// FIN with it, so a half-closed peer still gets every answer). The
+// transport stops reading the socket meanwhile, so TCP flow control holds
+// the peer.
+func (c *ServerConn) WantsInput() bool {
+	if c.conn.Buffered() > 0 {
+		return false
+	}
+	switch c.phase {
+	case phaseHead:
+		return c.stream == nil && !c.overWater && !c.closeAfter
+	case phaseBody, phaseTunnel:
+		return !c.stream.paused && !c.overWater
+	case phaseDiscard, phaseClosing:
+		return true
+	}
+	return false
 }
 
 // Shutdown asks the connection to close gracefully: at once when no
@@ -303,6 +349,8 @@ func (c *ServerConn) step() bool {
 	switch c.phase {
 	case phaseHead:
 		return c.readHead()
+	case phaseIgnored:
+		return c.afterIgnoredUpgrade()
 	case phaseBody:
 		return c.readBody(true)
 	case phaseDiscard:
@@ -343,7 +391,7 @@ func (c *ServerConn) readHead() bool {
 	}
 	c.parsedLen = 0
 	c.startRequest(req, n)
-	return c.phase != phaseClosed
+	return c.phase < phaseClosing
 }
 
 // worthParsing decides whether an incomplete head is worth parsing again:
@@ -365,7 +413,10 @@ func (c *ServerConn) startRequest(req *codec.Request, n int) {
 	s := c.loop.stream(c)
 	s.begin(req, c.gen)
 	c.stream = s
-	c.closeAfter = !req.KeepAlive
+	// A CONNECT the handler does not turn into a tunnel ends the
+	// connection: the client may have sent tunnel data after the head,
+	// which must never be read as requests (RFC 9110 §9.3.6).
+	c.closeAfter = !req.KeepAlive || s.isConnect || s.upgrade && c.bytesAfter(req, n)
 	s.framing, s.remaining = req.Framing, req.ContentLength
 	if req.ExpectOther {
 		// RFC 9110 §10.1.1: an expectation we cannot meet gets 417.
@@ -391,6 +442,21 @@ func (c *ServerConn) startRequest(req *codec.Request, n int) {
 	}
 }
 
+// bytesAfter reports whether input beyond the request whose head is n
+// bytes long has arrived already. With an Upgrade request such bytes are
+// data for the new protocol: the answer then says the connection closes.
+// A chunked body's end is not known here; afterIgnoredUpgrade covers it.
+func (c *ServerConn) bytesAfter(req *codec.Request, n int) bool {
+	extra := int64(len(c.conn.Input()) - n)
+	switch req.Framing {
+	case codec.FramingNone:
+		return extra > 0
+	case codec.FramingLength:
+		return extra > req.ContentLength
+	}
+	return false
+}
+
 // readBody moves request body bytes from the input to the handler (or,
 // when deliver is false, drops them). It reports whether it made progress.
 func (c *ServerConn) readBody(deliver bool) bool {
@@ -411,7 +477,7 @@ func (c *ServerConn) readBody(deliver bool) bool {
 		if done && c.stream == s { // else the handler's callback closed the connection
 			c.bodyEnd(nil)
 		}
-		return c.phase != phaseClosed
+		return c.phase < phaseClosing
 	}
 	n, data, done, err := s.dec.Decode(in, &c.loop.cfg.Limits)
 	if err != nil {
@@ -432,7 +498,7 @@ func (c *ServerConn) readBody(deliver bool) bool {
 		c.bodyEnd(s.dec.Trailers) // trailers are views into in: end before Discard
 	}
 	c.conn.Discard(n)
-	return n > 0 && c.phase != phaseClosed
+	return n > 0 && c.phase < phaseClosing
 }
 
 // readTunnel hands every input byte to the handler as tunnel data.
@@ -490,7 +556,7 @@ func (c *ServerConn) responseEnded() {
 		c.closeAfter = true
 	}
 	switch {
-	case c.phase == phaseClosed:
+	case c.phase >= phaseClosing:
 		return
 	case s.bodyDone:
 		c.finish()
@@ -511,7 +577,7 @@ func (c *ServerConn) responseEnded() {
 		}
 		c.finishStream(nil)
 	}
-	if !c.inProcess && c.phase != phaseClosed {
+	if !c.inProcess && c.phase < phaseClosing {
 		c.process()
 		c.conn.Flush()
 		c.armTimer()
@@ -521,17 +587,38 @@ func (c *ServerConn) responseEnded() {
 // finish ends the exchange and readies the connection for the next
 // request, or closes it.
 func (c *ServerConn) finish() {
+	ignored := c.stream.upgrade && !c.stream.tunnel
 	c.finishStream(nil)
 	c.dropStream()
-	if c.phase == phaseClosed {
-		return // Handler.Close panicked, and the connection closed for it
+	if c.phase >= phaseClosing {
+		return // Handler.Close panicked, and the connection closes for it
 	}
 	if c.closeAfter {
 		c.close(nil)
 		return
 	}
 	c.phase = phaseHead
+	if ignored {
+		c.phase = phaseIgnored
+	}
 	c.headStart = c.now
+}
+
+// afterIgnoredUpgrade follows an exchange whose request asked to switch
+// protocols and got an ordinary answer (RFC 9110 §7.8 lets a server ignore
+// Upgrade). Bytes that came after that request before its answer ended
+// were sent for the new protocol, optimistically: they are never parsed as
+// HTTP, and the connection closes. With none, the connection goes on as
+// usual; what comes later is a new request, sent after the answer was
+// seen. process always takes this step right after finish, once the
+// request's own bytes are consumed.
+func (c *ServerConn) afterIgnoredUpgrade() bool {
+	if len(c.conn.Input()) > 0 {
+		c.close(nil)
+		return false
+	}
+	c.phase = phaseHead
+	return true
 }
 
 // finishStream reports the end of the exchange to the handler, once. The
@@ -579,31 +666,98 @@ func (c *ServerConn) callProtocolError(eh ProtocolErrorHandler, err error) {
 	eh.ProtocolError(c.conn, err)
 }
 
-// stageClose shuts the write side, then drains input for a short while so
-// the peer reads the error instead of a reset (RFC 9112 §9.6).
+// stageClose closes the connection in stages (RFC 9112 §9.6): the write
+// side is shut once every byte of output has reached the kernel, then
+// input is read and dropped until the peer closes, so a peer still sending
+// (a body the server chose not to read, pipelined requests) reads the
+// answer instead of a reset. See closingDeadline for how long.
 func (c *ServerConn) stageClose() {
 	if c.phase >= phaseClosing {
 		return
 	}
 	c.phase = phaseClosing
-	c.conn.Discard(len(c.conn.Input()))
-	c.conn.CloseWrite()
+	c.headStart, c.lastActive = c.now, c.now
+	c.conn.CloseWrite() // input is dropped by step, once the current parse is done with it
 	c.armTimer()
 }
 
-// close closes the connection now, after flushing the output; err, if not
-// nil, cuts short a stream in progress.
+// close ends the connection: err, if not nil, cuts short a stream in
+// progress; then the staged close.
 func (c *ServerConn) close(err error) {
-	if c.phase == phaseClosed {
+	if c.phase >= phaseClosing {
 		return
 	}
 	if err == nil {
 		err = ErrConnClosed
 	}
 	c.abortStream(err)
+	if c.phase == phaseHead && len(c.conn.Input()) == 0 && c.conn.Buffered() == 0 {
+		// Between requests with nothing unread and nothing to send (a
+		// keep-alive or idle timeout, a shutdown): a plain close sends
+		// a FIN, and there is nothing to linger for.
+		c.closeNow()
+		return
+	}
+	c.stageClose()
+}
+
+// giveUp closes the connection at once, output still pending included: a
+// peer that neither reads nor sends for IdleTimeout, or sends more than
+// MaxUnread without reading. err cuts short a stream in progress.
+func (c *ServerConn) giveUp(err error) {
+	c.abortStream(err)
+	c.closeNow()
+}
+
+// peerDone closes the connection once its output has drained, after the
+// peer has finished sending (end of file): there is nothing to linger
+// for. err, if not nil, cuts short a stream in progress.
+func (c *ServerConn) peerDone(err error) {
+	if err == nil {
+		err = ErrConnClosed
+	}
+	c.abortStream(err)
+	if c.conn.Buffered() == 0 {
+		c.closeNow()
+		return
+	}
+	c.phase = phaseFlushing
+	c.conn.Flush()
+	c.armTimer()
+}
+
+// closeNow closes the connection at once: the staged close is over, or
+// was given up on.
+func (c *ServerConn) closeNow() {
+	if c.phase == phaseClosed {
+		return
+	}
+	c.abortStream(ErrConnClosed)
 	c.phase = phaseClosed
 	c.conn.SetDeadline(time.Time{})
 	c.conn.Close()
+}
+
+// closingDeadline is when (Unix nanoseconds) a staged close gives up, or 0
+// for never. While output still waits for the socket, a peer that reads
+// keeps the connection: only the idle timeout, counted from the last
+// progress, ends it. Once the write side is shut, the lingering lasts
+// until CloseDrainTimeout passes with no input, and LingerTime at most.
+func (c *ServerConn) closingDeadline() int64 {
+	if c.phase == phaseFlushing || c.conn.Buffered() > 0 {
+		return c.idleDeadline()
+	}
+	cfg := c.loop.cfg
+	var d int64
+	if cfg.CloseDrainTimeout != Disabled {
+		d = c.lastActive + int64(cfg.CloseDrainTimeout)
+	}
+	if cfg.LingerTime != Disabled {
+		if cap := c.headStart + int64(cfg.LingerTime); d == 0 || cap < d {
+			d = cap
+		}
+	}
+	return d
 }
 
 // OnClose is called by the transport when the connection has closed, for
@@ -646,8 +800,12 @@ func (c *ServerConn) OnTimer(now time.Time) {
 	switch c.phase {
 	case phaseClosed:
 		return
-	case phaseClosing:
-		c.close(nil)
+	case phaseClosing, phaseFlushing:
+		if d := c.closingDeadline(); d != 0 && c.now >= d {
+			c.closeNow()
+			return
+		}
+		c.armTimer()
 		return
 	}
 	if d := c.headDeadline(); d != 0 && c.now >= d {
@@ -663,7 +821,7 @@ func (c *ServerConn) OnTimer(now time.Time) {
 		if th, ok := c.h.(TimeoutHandler); ok && c.callTimeout(th, c.stream) {
 			c.lastActive, c.idleKeep = c.now, true
 		} else {
-			c.close(ErrIdleTimeout)
+			c.giveUp(ErrIdleTimeout)
 			return
 		}
 	}
@@ -681,8 +839,8 @@ type TimeoutHandler interface {
 // headDeadline is when (Unix nanoseconds) the awaited request head must be
 // complete, or 0.
 func (c *ServerConn) headDeadline() int64 {
-	if c.phase != phaseHead || c.stream != nil || c.closeAfter {
-		return 0
+	if c.phase != phaseHead || c.stream != nil || c.closeAfter || c.conn.Buffered() > 0 {
+		return 0 // while output still waits for the socket, only the idle timeout runs
 	}
 	waiting := len(c.conn.Input()) == 0 && c.served
 	if waiting && c.loop.cfg.KeepAliveTimeout != Disabled {
@@ -708,10 +866,8 @@ func (c *ServerConn) armTimer() {
 	switch c.phase {
 	case phaseClosed:
 		return
-	case phaseClosing:
-		if c.loop.cfg.CloseDrainTimeout != Disabled {
-			d = c.now + int64(c.loop.cfg.CloseDrainTimeout)
-		}
+	case phaseClosing, phaseFlushing:
+		d = c.closingDeadline()
 	default:
 		d = c.headDeadline()
 		if i := c.idleDeadline(); i != 0 && (d == 0 || i < d) {

@@ -29,7 +29,7 @@ func TestKeepAliveAndPipeliningInOrder(t *testing.T) {
 	if len(rs) != 3 || string(rs[0].Body) != "x" || string(rs[1].Body) != "xx" || string(rs[2].Body) != "xxx" {
 		t.Fatalf("responses %+v; want three in order", rs)
 	}
-	if h.conn.Closed {
+	if h.conn.Ended() {
 		t.Fatal("keep-alive connection closed")
 	}
 	if len(h.rec.closes) != 3 || h.rec.closes[0] != nil {
@@ -191,8 +191,8 @@ func TestHeadersTimeoutSlowloris(t *testing.T) {
 	h.clock.advance(9 * time.Second)
 	h.send("s") // trickling does not extend the headers timeout
 	h.fire()
-	if !h.conn.Closed || !strings.HasPrefix(string(h.conn.Out), "HTTP/1.1 408 ") {
-		t.Fatalf("closed %v, output %q; want 408 and close", h.conn.Closed, h.conn.Out)
+	if !h.conn.Ended() || !strings.HasPrefix(string(h.conn.Out), "HTTP/1.1 408 ") {
+		t.Fatalf("closed %v, output %q; want 408 and close", h.conn.Ended(), h.conn.Out)
 	}
 	if h.rec.requests != 0 {
 		t.Fatal("incomplete head reached the handler")
@@ -205,8 +205,8 @@ func TestKeepAliveTimeoutClosesQuietly(t *testing.T) {
 	h.clock.advance(time.Second)
 	out := len(h.conn.Out)
 	h.fire()
-	if !h.conn.Closed || len(h.conn.Out) != out {
-		t.Fatalf("closed %v, extra output %q; want a quiet close", h.conn.Closed, h.conn.Out[out:])
+	if !h.conn.Ended() || len(h.conn.Out) != out {
+		t.Fatalf("closed %v, extra output %q; want a quiet close", h.conn.Ended(), h.conn.Out[out:])
 	}
 }
 
@@ -223,8 +223,8 @@ func TestIdleTimeoutDuringSlowResponse(t *testing.T) {
 	h.rec.onEnd = func(s *Stream) {} // never answers
 	h.send(get)
 	h.fire()
-	if !h.conn.Closed || len(h.rec.closes) != 1 || !errors.Is(h.rec.closes[0], ErrIdleTimeout) {
-		t.Fatalf("closed %v, Close calls %v; want closed with ErrIdleTimeout", h.conn.Closed, h.rec.closes)
+	if !h.conn.Ended() || len(h.rec.closes) != 1 || !errors.Is(h.rec.closes[0], ErrIdleTimeout) {
+		t.Fatalf("closed %v, Close calls %v; want closed with ErrIdleTimeout", h.conn.Ended(), h.rec.closes)
 	}
 }
 
@@ -242,11 +242,11 @@ func TestIdleTimeoutHandlerMayKeep(t *testing.T) {
 	h.rec.onEnd = func(s *Stream) {}
 	h.send(get)
 	h.fire()
-	if h.conn.Closed || k.timeouts != 1 {
-		t.Fatalf("closed %v after %d timeouts; want kept", h.conn.Closed, k.timeouts)
+	if h.conn.Ended() || k.timeouts != 1 {
+		t.Fatalf("closed %v after %d timeouts; want kept", h.conn.Ended(), k.timeouts)
 	}
 	h.fire()
-	if !h.conn.Closed {
+	if !h.conn.Ended() {
 		t.Fatal("second timeout did not close")
 	}
 }
@@ -298,11 +298,11 @@ func TestUnreadInputIsBounded(t *testing.T) {
 	h := newHarness(t, Config{MaxUnread: 1000})
 	h.rec.onEnd = func(s *Stream) {} // never answers: pipelined input piles up
 	h.send(get)
-	for i := 0; i < 100 && !h.conn.Closed; i++ {
+	for i := 0; i < 100 && !h.conn.Ended(); i++ {
 		h.send(get)
 	}
-	if !h.conn.Closed || len(h.rec.closes) != 1 || !errors.Is(h.rec.closes[0], ErrTooMuchUnread) {
-		t.Fatalf("closed %v, Close calls %v; want closed with ErrTooMuchUnread", h.conn.Closed, h.rec.closes)
+	if !h.conn.Ended() || len(h.rec.closes) != 1 || !errors.Is(h.rec.closes[0], ErrTooMuchUnread) {
+		t.Fatalf("closed %v, Close calls %v; want closed with ErrTooMuchUnread", h.conn.Ended(), h.rec.closes)
 	}
 }
 
@@ -311,26 +311,26 @@ func TestUnreadBodyDiscardedOrClosed(t *testing.T) {
 		h := newHarness(t, Config{MaxDiscard: 100})
 		h.rec.onRequest = func(s *Stream, req *codec.Request) { s.End([]byte("early")) }
 		h.send("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 50\r\n\r\n" + strings.Repeat("b", 50) + get)
-		if h.conn.Closed || h.rec.requests != 2 {
-			t.Fatalf("closed %v, %d requests; want the body dropped and the next request taken", h.conn.Closed, h.rec.requests)
+		if h.conn.Ended() || h.rec.requests != 2 {
+			t.Fatalf("closed %v, %d requests; want the body dropped and the next request taken", h.conn.Ended(), h.rec.requests)
 		}
 	})
 	t.Run("large remainder closes", func(t *testing.T) {
 		h := newHarness(t, Config{MaxDiscard: 100})
 		h.rec.onRequest = func(s *Stream, req *codec.Request) { s.End([]byte("early")) }
 		h.send("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5000\r\n\r\n" + strings.Repeat("b", 10))
-		if !h.conn.Closed || !strings.Contains(string(h.conn.Out), "Connection: close") {
-			t.Fatalf("closed %v, output %q; want Connection: close and a close", h.conn.Closed, h.conn.Out)
+		if !h.conn.Ended() || !strings.Contains(string(h.conn.Out), "Connection: close") {
+			t.Fatalf("closed %v, output %q; want Connection: close and a close", h.conn.Ended(), h.conn.Out)
 		}
 	})
 	t.Run("chunked remainder past the bound closes", func(t *testing.T) {
 		h := newHarness(t, Config{MaxDiscard: 100})
 		h.rec.onRequest = func(s *Stream, req *codec.Request) { s.End(nil) }
 		h.send("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n")
-		for i := 0; i < 10 && !h.conn.Closed; i++ {
+		for i := 0; i < 10 && !h.conn.Ended(); i++ {
 			h.send("40\r\n" + strings.Repeat("c", 64) + "\r\n")
 		}
-		if !h.conn.Closed {
+		if !h.conn.Ended() {
 			t.Fatal("endless discarded chunked body did not close the connection")
 		}
 	})
@@ -367,8 +367,8 @@ func TestContinue(t *testing.T) {
 		}
 		h.send(post)
 		out := string(h.conn.Out)
-		if strings.Contains(out, "100 Continue") || !strings.HasPrefix(out, "HTTP/1.1 417 ") || !h.conn.Closed {
-			t.Fatalf("output %q closed %v; want 417 without 100, then close", out, h.conn.Closed)
+		if strings.Contains(out, "100 Continue") || !strings.HasPrefix(out, "HTTP/1.1 417 ") || !h.conn.Ended() {
+			t.Fatalf("output %q closed %v; want 417 without 100, then close", out, h.conn.Ended())
 		}
 	})
 	t.Run("manual, accepted", func(t *testing.T) {
@@ -382,7 +382,7 @@ func TestContinue(t *testing.T) {
 	t.Run("unknown expectation gets 417", func(t *testing.T) {
 		h := newHarness(t, Config{})
 		h.send("POST / HTTP/1.1\r\nHost: a\r\nExpect: teapot\r\nContent-Length: 2\r\n\r\nhi")
-		if !strings.HasPrefix(string(h.conn.Out), "HTTP/1.1 417 ") || h.rec.requests != 0 || !h.conn.Closed {
+		if !strings.HasPrefix(string(h.conn.Out), "HTTP/1.1 417 ") || h.rec.requests != 0 || !h.conn.Ended() {
 			t.Fatalf("output %q, %d requests; want 417 before the handler, then close", h.conn.Out, h.rec.requests)
 		}
 		if len(h.rec.closes) != 0 {
@@ -397,8 +397,8 @@ func TestHandlerPanic(t *testing.T) {
 	h.rec.onEnd = func(s *Stream) { panic("boom") }
 	h.send(get + get)
 	out := string(h.conn.Out)
-	if !strings.HasPrefix(out, "HTTP/1.1 500 ") || !strings.Contains(out, "Connection: close") || !h.conn.Closed {
-		t.Fatalf("output %q closed %v; want 500, Connection: close, closed", out, h.conn.Closed)
+	if !strings.HasPrefix(out, "HTTP/1.1 500 ") || !strings.Contains(out, "Connection: close") || !h.conn.Ended() {
+		t.Fatalf("output %q closed %v; want 500, Connection: close, closed", out, h.conn.Ended())
 	}
 	if h.rec.requests != 1 {
 		t.Fatalf("%d requests; the pipelined one must not be taken after a panic", h.rec.requests)
@@ -415,7 +415,7 @@ func TestPanicAfterHeadClosesWithoutSecondHead(t *testing.T) {
 	h := newHarness(t, Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	h.rec.onEnd = func(s *Stream) { s.Write([]byte("part")); panic("late") }
 	h.send(get)
-	if strings.Count(string(h.conn.Out), "HTTP/1.1 ") != 1 || !h.conn.Closed {
+	if strings.Count(string(h.conn.Out), "HTTP/1.1 ") != 1 || !h.conn.Ended() {
 		t.Fatalf("output %q; want one head, then close", h.conn.Out)
 	}
 }
@@ -454,8 +454,8 @@ func TestTunnel(t *testing.T) {
 	s0.Write([]byte("back"))
 	s0.End(nil)
 	out := string(h.conn.Out)
-	if !strings.HasPrefix(out, "HTTP/1.1 200 OK\r\n\r\nback") || !h.conn.Closed {
-		t.Fatalf("output %q closed %v", out, h.conn.Closed)
+	if !strings.HasPrefix(out, "HTTP/1.1 200 OK\r\n\r\nback") || !h.conn.Ended() {
+		t.Fatalf("output %q closed %v", out, h.conn.Ended())
 	}
 }
 
@@ -538,8 +538,8 @@ func TestEndInsideRequest(t *testing.T) {
 	h.send(get + get)
 	h.send(get)
 	rs := h.responses()
-	if len(rs) != 3 || len(h.rec.msgs) != 3 || h.conn.Closed {
-		t.Fatalf("%d responses, %d End calls, closed %v; want 3, 3, open", len(rs), len(h.rec.msgs), h.conn.Closed)
+	if len(rs) != 3 || len(h.rec.msgs) != 3 || h.conn.Ended() {
+		t.Fatalf("%d responses, %d End calls, closed %v; want 3, 3, open", len(rs), len(h.rec.msgs), h.conn.Ended())
 	}
 }
 
@@ -560,8 +560,8 @@ func TestDetachLeavesTheHeadToTheHandler(t *testing.T) {
 		t.Fatalf("tunnel got %q", got)
 	}
 	s0.End([]byte("bye"))
-	if out := string(h.conn.Out); out != "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\nbye" || !h.conn.Closed {
-		t.Fatalf("output %q closed %v", out, h.conn.Closed)
+	if out := string(h.conn.Out); out != "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\nbye" || !h.conn.Ended() {
+		t.Fatalf("output %q closed %v", out, h.conn.Ended())
 	}
 }
 
@@ -575,7 +575,7 @@ func TestPipelinedOutputIsBounded(t *testing.T) {
 	h := newHarness(t, Config{HighWater: 1000, MaxUnread: 4000})
 	h.conn.HoldOutput = true // nothing leaves: the peer does not read
 	maxPending := 0
-	for i := 0; i < 1000 && !h.conn.Closed; i++ {
+	for i := 0; i < 1000 && !h.conn.Ended(); i++ {
 		h.send(get + get + get)
 		maxPending = max(maxPending, h.conn.Pending)
 	}
@@ -583,8 +583,8 @@ func TestPipelinedOutputIsBounded(t *testing.T) {
 	if maxPending > 1000+one {
 		t.Fatalf("pending output reached %d bytes; bound HighWater 1000 + one response %d", maxPending, one)
 	}
-	if !h.conn.Closed || len(h.rec.closes) == 0 {
-		t.Fatalf("closed %v after %d requests; want closed once the unread input passed MaxUnread", h.conn.Closed, h.rec.requests)
+	if !h.conn.Ended() || len(h.rec.closes) == 0 {
+		t.Fatalf("closed %v after %d requests; want closed once the unread input passed MaxUnread", h.conn.Ended(), h.rec.requests)
 	}
 	// Once the peer reads, the requests held back are taken again.
 	h2 := newHarness(t, Config{HighWater: 1000})
@@ -733,8 +733,8 @@ func TestTunnelStreamNotReused(t *testing.T) {
 			ca.Feed([]byte("CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n"))
 		}
 		a.OnData(now)
-		if err := kept.End(nil); err != nil || !ca.Closed {
-			t.Fatalf("upgrade=%v: ending the tunnel: %v, closed %v", upgrade, err, ca.Closed)
+		if err := kept.End(nil); err != nil || !ca.Ended() {
+			t.Fatalf("upgrade=%v: ending the tunnel: %v, ended %v", upgrade, err, ca.Ended())
 		}
 		aOut := len(ca.Out)
 
@@ -783,7 +783,7 @@ func TestConflictingFraming(t *testing.T) {
 		if want := "HTTP/1.1 200 OK\r\n" + tc.want; out != want {
 			t.Errorf("%v then %v: response %q; want %q", tc.first, tc.second, out, want)
 		}
-		if tc.first[0] == "Connection" && !h.conn.Closed {
+		if tc.first[0] == "Connection" && !h.conn.Ended() {
 			t.Errorf("Connection: close then keep-alive: the connection stayed open")
 		}
 	}
@@ -810,8 +810,8 @@ func TestSetHeadRefusedLeavesNoFraming(t *testing.T) {
 			t.Fatalf("%s: SetHead: %v; want ErrFieldValue", framing.Name, err)
 		}
 		out := regexpDate.ReplaceAllString(string(h.conn.Out), "")
-		if want := "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhel\r\n2\r\nlo\r\n0\r\n\r\n"; out != want || h.conn.Closed {
-			t.Errorf("%s: response %q, closed %v; want %q on an open connection", framing.Name, out, h.conn.Closed, want)
+		if want := "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhel\r\n2\r\nlo\r\n0\r\n\r\n"; out != want || h.conn.Ended() {
+			t.Errorf("%s: response %q, closed %v; want %q on an open connection", framing.Name, out, h.conn.Ended(), want)
 		}
 	}
 }
@@ -838,8 +838,8 @@ func TestDetachAfterBodyRefused(t *testing.T) {
 		if len(errs) != 2 || !errors.Is(errs[0], ErrBodyStarted) || !errors.Is(errs[1], ErrBodyStarted) {
 			t.Fatalf("%q: Detach, Tunnel from Body: %v; want ErrBodyStarted twice", body, errs)
 		}
-		if out := string(h.conn.Out); !strings.HasPrefix(out, "HTTP/1.1 200 OK\r\n") || !strings.HasSuffix(out, "\r\n\r\nok") || h.conn.Closed {
-			t.Fatalf("%q: response %q, closed %v", body, out, h.conn.Closed)
+		if out := string(h.conn.Out); !strings.HasPrefix(out, "HTTP/1.1 200 OK\r\n") || !strings.HasSuffix(out, "\r\n\r\nok") || h.conn.Ended() {
+			t.Fatalf("%q: response %q, closed %v", body, out, h.conn.Ended())
 		}
 	}
 }
@@ -856,8 +856,8 @@ func TestPanicInCloseEndsTheConnection(t *testing.T) {
 		}
 	}
 	h.send(get + get)
-	if h.rec.requests != 1 || !h.conn.Closed || strings.Count(string(h.conn.Out), "HTTP/1.1 ") != 1 {
-		t.Fatalf("requests %d, closed %v, output %q; want one request answered and a closed connection", h.rec.requests, h.conn.Closed, h.conn.Out)
+	if h.rec.requests != 1 || !h.conn.Ended() || strings.Count(string(h.conn.Out), "HTTP/1.1 ") != 1 {
+		t.Fatalf("requests %d, closed %v, output %q; want one request answered and a closed connection", h.rec.requests, h.conn.Ended(), h.conn.Out)
 	}
 	h.send(get) // nothing more is read once closed
 	if h.rec.requests != 1 {
@@ -897,9 +897,9 @@ func TestPanicAfterEndInDrain(t *testing.T) {
 		h.conn.Pending = 0
 		h.sc.OnDrain(h.clock.now)
 		after := string(h.conn.Out[before:])
-		if strings.Contains(after, "HTTP/1.1 500") || !h.conn.Closed || len(paths) != 2 ||
+		if strings.Contains(after, "HTTP/1.1 500") || !h.conn.Ended() || len(paths) != 2 ||
 			!answerLater && !strings.HasSuffix(after, "\r\n\r\nfine") {
-			t.Fatalf("answerLater=%v, requests %v: after the drain %q, closed %v; want no 500 and a closed connection", answerLater, paths, after, h.conn.Closed)
+			t.Fatalf("answerLater=%v, requests %v: after the drain %q, closed %v; want no 500 and a closed connection", answerLater, paths, after, h.conn.Ended())
 		}
 		if answerLater && (len(h.rec.closes) != 2 || !errors.Is(h.rec.closes[1], ErrHandlerPanic)) {
 			t.Fatalf("closes %v; want the pending exchange closed with ErrHandlerPanic", h.rec.closes)

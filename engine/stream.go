@@ -88,7 +88,7 @@ func (s *Stream) Resume() {
 		return
 	}
 	s.paused = false
-	if c := s.c; !c.inProcess && c.phase != phaseClosed {
+	if c := s.c; !c.inProcess && c.phase < phaseClosing {
 		c.process()
 		c.conn.Flush()
 		c.armTimer()

@@ -31,11 +31,14 @@
 // FuzzClientEngine is its client counterpart, a hostile server: arbitrary
 // response bytes split at a fuzzer-chosen point through a client
 // connection carrying a few requests (one at a time or pipelined, bodies
-// paused and resumed, a handler that may panic): no panic escapes, the
-// handler hears only of open exchanges, every exchange begun closes
-// exactly once, input stays within its bounds (the limits for a head,
-// MaxUnread for a paused body), and the connection ends
-// closed.
+// paused once or after every piece and resumed, a handler that may panic
+// or abort from End), read only while the engine wants input, and ended by
+// the server's close or its half-close: no panic escapes, the handler
+// hears only of open exchanges, every exchange begun closes exactly once,
+// input stays within its bounds (the limits for a head, MaxUnread for a
+// paused body), the engine refuses input only while a body is paused or
+// after the EOF, a half-closed connection is closed by the engine once
+// its bodies are resumed, and the connection ends closed.
 //
 // FuzzDiffNetHTTP feeds one input to loophttp's request parser (through the
 // stream harness of the conformance test) and to net/http.ReadRequest
@@ -61,7 +64,8 @@
 // net/http again, which must then accept the request and agree in full;
 // the last two rows, which cannot be undone, are judged by net/http's
 // error instead. The differences are listed in nethttp_test.go as the
-// slice differences, and this table must match it.
+// slice differences, and this table must match it. "README §n" is a
+// section of the corpus README, internal/conformance/testdata/README.md.
 //
 //	reason                                     stricter  the input shows
 //	-----------------------------------------  --------  ----------------------------------------------
@@ -70,12 +74,16 @@
 //	                                                     whitespace at either end (or an empty target)
 //	obs-fold-request (README §4)               loophttp  a header or trailer line starting with SP or HTAB
 //	http-version (README §4)                   loophttp  a major version other than 1 (HTTP/0.x, HTTP/2+)
-//	target-strict (README §4; RFC 9112 §3.2,   loophttp  a target outside RFC 3986: a fragment, non-ASCII
-//	  RFC 3986, RFC 9110 §4.2.1 and §4.2.4)              or other non-URI octets, a malformed %-escape,
-//	                                                     "*" without OPTIONS, CONNECT not authority-form,
-//	                                                     userinfo or no host in an http(s) URI, an
-//	                                                     IPv6 zone identifier (RFC 6874 is not part of
-//	                                                     the URI grammar RFC 9110 cites)
+//	target-strict, target-visible (README §4;  loophttp  a target with a fragment, a non-ASCII octet or
+//	  RFC 9112 §3.2, RFC 9110 §4.2.1, §4.2.4)            DEL, a malformed %-escape in the path of an
+//	                                                     absolute-form target, "*" without OPTIONS,
+//	                                                     CONNECT not authority-form, userinfo or a host
+//	                                                     outside RFC 3986 in an http(s) URI (an IPv6
+//	                                                     zone identifier included: RFC 6874 is not part
+//	                                                     of the URI grammar RFC 9110 cites)
+//	absolute-http (README §4)                  loophttp  an absolute-form target that is not an http or
+//	                                                     https URI with a non-empty authority
+//	                                                     ("mailto:a@b", "urn:x", "example.com:80")
 //	README §8 Go accepts CONNECT without       loophttp  a CONNECT target with no port or an empty one
 //	  a port (RFC 9110 §9.3.6)
 //	RFC 9112 §3.2 Host missing                 loophttp  HTTP/1.1 (or 1.2-1.9) without a Host field;

@@ -73,6 +73,9 @@ func seeds(tb testing.TB) [][]byte {
 		// Absolute-form targets with other schemes and IP literals.
 		[]byte("GET https://[2001:db8::7]:8443/p?q HTTP/1.1\r\nHost: [2001:db8::7]:8443\r\n\r\n"),
 		[]byte("GET urn:example:a HTTP/1.1\r\nHost: example.com\r\n\r\n"),
+		// Targets as browsers and curl send them (policy target-visible).
+		[]byte("GET /p[1]/a|b\\c?ids[]=1&q={\"x\"}^`<>&p=100% HTTP/1.1\r\nHost: example.com\r\n\r\n"),
+		[]byte("GET http://example.com/a%20b?q=%zz HTTP/1.1\r\nHost: example.com\r\n\r\n"),
 		[]byte("GET ftp://user@ftp.example.com:21/pub HTTP/1.1\r\nHost: example.com\r\n\r\n"),
 	}
 	vs, err := conformance.Load()
@@ -413,18 +416,26 @@ var differences = []difference{
 	{Key: "http-version", Dir: oursStricter,
 		Errs:    []codec.Error{codec.ErrVersionUnsupported},
 		Present: func(v *view) bool { return len(v.version) == 8 && v.version[5] != '1' }},
-	// README §4 target-strict, with RFC 9112 §3.2 and RFC 3986 (and RFC
-	// 9110 §4.2.1, §4.2.4 for http and https URIs): a fragment, raw
-	// non-ASCII or other non-URI octets, a malformed %-escape (net/http
-	// does not check the query), "*" with a method other than OPTIONS, a
-	// CONNECT target that is not authority-form, userinfo or an empty host
-	// in an http(s) URI. url.ParseRequestURI allows all of these.
+	// README §4 target-strict and target-visible, with RFC 9112 §3.2 (and
+	// RFC 9110 §4.2.1, §4.2.4 for http and https URIs): a fragment, a
+	// non-ASCII octet or DEL, a malformed %-escape in the path of an
+	// absolute-form target (net/http checks only an origin-form path), "*"
+	// with a method other than OPTIONS, a CONNECT target that is not
+	// authority-form, userinfo in an http(s) URI, a host outside RFC 3986.
+	// url.ParseRequestURI allows these.
 	{Key: "target-strict", Dir: oursStricter,
 		Errs: []codec.Error{codec.ErrTarget},
 		Present: func(v *view) bool {
 			p := targetProblem(v.method, v.target)
-			return p != "" && p != connectNoPort
+			return p != "" && p != connectNoPort && p != notHTTPURI
 		}},
+	// README §4 absolute-http: an absolute-form target must be an http or
+	// https URI with a non-empty authority, and authority-form is for
+	// CONNECT only. net/http takes any scheme ("mailto:a@b", "urn:x",
+	// "example.com:80" read as scheme "example.com").
+	{Key: "absolute-http", Dir: oursStricter,
+		Errs:    []codec.Error{codec.ErrTarget},
+		Present: func(v *view) bool { return targetProblem(v.method, v.target) == notHTTPURI }},
 	// README §8 "Go accepts CONNECT without a port" (RFC 9110 §9.3.6: no
 	// default port; an empty port is no port either).
 	{Key: connectNoPort, Dir: oursStricter,
@@ -923,15 +934,30 @@ func uriChars(s []byte, extra string) bool {
 	return true
 }
 
-// pathQuery checks path-abempty / path-absolute / path-rootless [ "?" query ]
-// (RFC 3986 §3.3, §3.4: pchar = unreserved / pct-encoded / sub-delims / ":" / "@").
+// pathQuery checks a path and query as policy target-visible takes them:
+// visible ASCII but "#" throughout, and in the path every "%" starting a
+// pct-encoded octet (RFC 3986 §2.1); the query is opaque.
 func pathQuery(s []byte) bool {
-	path, query, _ := bytes.Cut(s, []byte("?"))
-	return uriChars(path, ":@/") && uriChars(query, ":@/?")
+	path, _, _ := bytes.Cut(s, []byte("?"))
+	for _, c := range s {
+		if c <= ' ' || c >= 0x7f || c == '#' {
+			return false
+		}
+	}
+	for i := 0; i < len(path); i++ {
+		if path[i] == '%' {
+			if i+2 >= len(path) || !isHex(path[i+1]) || !isHex(path[i+2]) {
+				return false
+			}
+			i += 2
+		}
+	}
+	return true
 }
 
 // targetProblem returns why target does not fit RFC 9112 §3.2 for method
-// (with policy target-strict), or "" when it fits:
+// (with policies target-strict, target-visible and absolute-http), or ""
+// when it fits:
 //
 //	request-target = origin-form / absolute-form / authority-form / asterisk-form
 func targetProblem(method, target []byte) string {
@@ -955,58 +981,50 @@ func targetProblem(method, target []byte) string {
 		return ""
 	case target[0] == '/':
 		if !pathQuery(target) {
-			return "origin-form does not match RFC 3986"
+			return "origin-form with a fragment, a non-visible octet or a bad escape in the path"
 		}
 		return ""
 	}
-	scheme, auth, ok := splitAbsolute(target)
+	auth, rest, ok := splitAbsolute(target)
 	if !ok {
-		return "absolute-form does not match RFC 3986"
+		return notHTTPURI
 	}
-	isHTTP := strings.EqualFold(string(scheme), "http") || strings.EqualFold(string(scheme), "https")
-	if auth == nil {
-		if isHTTP {
-			return "http(s) URI without authority (RFC 9110 §4.2.1)"
-		}
-		return ""
+	if !pathQuery(rest) {
+		return "absolute-form with a fragment, a non-visible octet or a bad escape in the path"
 	}
 	userinfo, host, _, ok := splitAuthority(auth)
 	switch {
 	case !ok:
 		return "authority does not match RFC 3986"
-	case isHTTP && userinfo:
+	case userinfo:
 		return "userinfo in an http(s) URI (RFC 9110 §4.2.4)"
-	case isHTTP && len(host) == 0:
-		return "empty host in an http(s) URI (RFC 9110 §4.2.1)"
 	case !validURIHost(host):
 		return "host does not match RFC 3986"
 	}
 	return ""
 }
 
-// splitAbsolute checks absolute-URI = scheme ":" hier-part [ "?" query ]
-// (RFC 3986 §4.3) apart from the authority, which it returns (nil when
-// hier-part has none).
-func splitAbsolute(t []byte) (scheme, authority []byte, ok bool) {
-	colon := bytes.IndexByte(t, ':')
-	if colon < 1 || strings.IndexByte(alpha, t[0]) < 0 {
+// notHTTPURI is targetProblem's answer for an absolute-form target that is
+// not "http://" or "https://" (any case) followed by a non-empty authority.
+const notHTTPURI = "absolute-http: not an http(s) URI with an authority"
+
+// splitAbsolute splits an http or https URI, the only absolute-form an
+// origin server takes (policy absolute-http; RFC 9110 §4.2.1, §4.2.2):
+// "http" / "https", "://", a non-empty authority, then the path and query.
+// ok is false for any other target.
+func splitAbsolute(t []byte) (authority, rest []byte, ok bool) {
+	scheme, after, found := bytes.Cut(t, []byte("://"))
+	if !found || !strings.EqualFold(string(scheme), "http") && !strings.EqualFold(string(scheme), "https") {
 		return nil, nil, false
 	}
-	for _, c := range t[1:colon] {
-		if strings.IndexByte(alpha+digit+"+-.", c) < 0 {
-			return nil, nil, false
-		}
-	}
-	scheme, rest := t[:colon], t[colon+1:]
-	if !bytes.HasPrefix(rest, []byte("//")) {
-		return scheme, nil, pathQuery(rest)
-	}
-	rest = rest[2:]
-	end := bytes.IndexAny(rest, "/?")
+	end := bytes.IndexAny(after, "/?")
 	if end < 0 {
-		end = len(rest)
+		end = len(after)
 	}
-	return scheme, rest[:end], pathQuery(rest[end:])
+	if end == 0 {
+		return nil, nil, false
+	}
+	return after[:end], after[end:], true
 }
 
 // splitAuthority checks authority = [ userinfo "@" ] host [ ":" port ]
@@ -1082,7 +1100,7 @@ func validHostHeader(v []byte) bool {
 func targetHost(method, target []byte) []byte {
 	auth := target
 	if string(method) != "CONNECT" {
-		if _, auth, _ = splitAbsolute(target); auth == nil {
+		if auth, _, _ = splitAbsolute(target); auth == nil {
 			return nil
 		}
 	}

@@ -46,6 +46,7 @@ type Client struct {
 	cfg   ClientConfig
 	hooks ClientHooks
 	gc    *gnet.Client
+	watch *watcher
 
 	loops   loopSet
 	mu      sync.Mutex // guards stopped and dials
@@ -82,7 +83,11 @@ func NewClient(cfg ClientConfig, hooks ClientHooks) (*Client, error) {
 		cfg.Logger = slog.Default()
 	}
 	cfg.Engine.Logger = cfg.Logger
-	cl := &Client{cfg: cfg, hooks: hooks}
+	w, err := newWatcher()
+	if err != nil {
+		return nil, fmt.Errorf("poller: starting the writability watcher: %w", err)
+	}
+	cl := &Client{cfg: cfg, hooks: hooks, watch: w}
 	cl.ctx, cl.cancel = context.WithCancel(context.Background())
 	cl.gc, err = gnet.NewClient(cl,
 		gnet.WithMulticore(true),
@@ -93,9 +98,11 @@ func NewClient(cfg ClientConfig, hooks ClientHooks) (*Client, error) {
 		gnet.WithLogger(slogAdapter{cfg.Logger}),
 	)
 	if err != nil {
+		w.stop()
 		return nil, fmt.Errorf("poller: client: %w", err)
 	}
 	if err := cl.gc.Start(); err != nil {
+		w.stop()
 		return nil, fmt.Errorf("poller: starting the client loops: %w", err)
 	}
 	return cl, nil
@@ -191,7 +198,7 @@ func (cl *Client) OnTick() (time.Duration, gnet.Action) {
 // connection.
 func (cl *Client) loopFor(el gnet.EventLoop, now time.Time) *loop {
 	return cl.loops.get(el, func() *loop {
-		l := newBareLoop(el, cl.cfg.Tick, cl.cfg.Engine.HighWater, now)
+		l := newBareLoop(el, cl.cfg.Tick, cl.cfg.Engine.HighWater, now, cl.watch, cl.cfg.Logger)
 		l.cli = cl
 		return l
 	})
@@ -227,5 +234,7 @@ func (cl *Client) Close() error {
 	for cl.open.Load() > 0 { // the loops are closing them
 		<-ticker.C
 	}
-	return cl.gc.Stop()
+	err := cl.gc.Stop()
+	cl.watch.stop()
+	return err
 }

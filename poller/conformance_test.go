@@ -73,11 +73,11 @@ func octets(b []byte) *conformance.Octets {
 	return &o
 }
 
-// TestConformanceSocket runs every request case of the shared corpus over
+// TestConformanceSocket runs every request case of the corpus over
 // a real loopback socket: write raw, half-close, read until the server
 // closes; then judge what reached the handler and what came back.
 func TestConformanceSocket(t *testing.T) {
-	vs := conformance.LoadOrSkip(t)
+	vs := conformance.MustLoad(t)
 	rec := &msgRecorder{cur: map[*engine.Stream]*conformance.Message{}}
 	s := startServer(t, Config{}, rec)
 	for i := range vs {

@@ -3,7 +3,9 @@ package poller
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -22,7 +24,7 @@ var ErrConnGone = errors.New("poller: connection closed")
 // ServerConn on a Server's loops, a ClientConn on a Client's). Conns are
 // pooled per loop and reused; their generation tells their lives apart.
 //
-// Every idle keep-alive connection holds one, so it is kept to 96 bytes
+// Every idle keep-alive connection holds one, so it is kept to 104 bytes
 // (a test pins it): what is the loop's (the event loop, the error of the
 // close in progress) stays on the loop.
 //
@@ -33,14 +35,16 @@ type Conn struct {
 	loop  *loop              // set once: Conns are pooled per loop
 	sc    *engine.ServerConn // server connections
 	cc    *engine.ClientConn // client connections
+	pend  *pending           // output the kernel has not taken; nil when none
 	timer timer
 
 	// life is the generation shifted left by one, with the low bit set
 	// while the connection is open: Submit checks both with one load.
 	life atomic.Uint32
 
-	waitDrain     bool // output was over HighWater; the loop polls for drain
-	shutdownAfter bool // shut the write side once gnet's buffer is empty
+	paused        bool // reading is off (interest.go)
+	armed         bool // the watcher will call onWritable
+	shutdownAfter bool // shut the write side once the pending output has gone
 
 	// Data belongs to the layer above (its per-connection state). Loop only.
 	Data any
@@ -59,7 +63,9 @@ type machine interface {
 	OnDrain(now time.Time)
 	OnClose(now time.Time)
 	WantsDrain() bool
+	WantsInput() bool
 	Closed() bool
+	SetNow(now time.Time)
 }
 
 // m returns the connection's state machine. Conns are pooled per loop and
@@ -111,6 +117,7 @@ func (c *Conn) Submit(gen uint32, fn func()) error {
 	}
 	return c.loop.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 		if c.life.Load() == live {
+			c.m().SetNow(time.Now())
 			fn()
 			c.afterEvent()
 		}
@@ -129,6 +136,7 @@ func (c *Conn) SubmitConn(gen uint32, fn func(*Conn)) error {
 	}
 	return c.loop.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 		if c.life.Load() == live {
+			c.m().SetNow(time.Now())
 			fn(c)
 			c.afterEvent()
 		}
@@ -161,7 +169,9 @@ func (c *Conn) Write(p []byte) {
 	}
 }
 
-// Flush writes the output of the current event with one write.
+// Flush writes the output of the current event with one write; what the
+// kernel does not take waits in the connection's pending buffer (see
+// output.go), behind which later output queues.
 //
 // A write that fails (the peer reset the connection) makes gnet close the
 // connection before Flush returns: OnClose runs, the machine hears Close,
@@ -171,11 +181,15 @@ func (c *Conn) Flush() {
 	if len(l.out) == 0 {
 		return
 	}
-	if !c.isOpen() {
-		l.out = l.out[:0]
-		return
+	if c.isOpen() {
+		if c.pend != nil {
+			c.queue(l.out)
+			c.writePending()
+		} else if n, ok := c.writeOut(l.out); ok && n < len(l.out) && c.isOpen() {
+			c.queue(l.out[n:])
+			c.writePending() // arms the watcher
+		}
 	}
-	_, _ = c.gc.Write(l.out)
 	l.out = l.out[:0]
 	if cap(l.out) > maxKeptOutput {
 		l.out = nil // one large response does not pin a large buffer
@@ -185,8 +199,14 @@ func (c *Conn) Flush() {
 // maxKeptOutput bounds the output buffer a loop keeps between events.
 const maxKeptOutput = 256 << 10
 
-// Buffered reports output not yet on the wire.
-func (c *Conn) Buffered() int { return len(c.loop.out) + c.gc.OutboundBuffered() }
+// Buffered reports output not yet on the wire (in the kernel).
+func (c *Conn) Buffered() int {
+	n := len(c.loop.out)
+	if c.pend != nil {
+		n += c.pend.len()
+	}
+	return n
+}
 
 // CloseWrite flushes and shuts down the write side once everything
 // buffered has been written.
@@ -195,25 +215,24 @@ func (c *Conn) CloseWrite() {
 	if !c.isOpen() {
 		return // the write failed and gnet closed the connection
 	}
-	if c.gc.OutboundBuffered() > 0 {
+	if c.pend != nil {
 		c.shutdownAfter = true
-		if !c.waitDrain {
-			c.waitDrain = true
-			c.loop.draining = append(c.loop.draining, c)
-		}
 		return
 	}
 	_ = unix.Shutdown(c.gc.Fd(), unix.SHUT_WR)
 }
 
-// Close flushes and closes the connection; gnet calls OnClose later. It
-// does nothing once the connection has closed.
+// Close closes the connection now: it writes what the kernel takes at
+// once and drops the rest. The engine calls it once its output has
+// drained, or when it gives up on a peer that does not read; gnet calls
+// OnClose later. It does nothing once the connection has closed.
 func (c *Conn) Close() {
 	if !c.isOpen() {
 		return
 	}
 	c.Flush()
 	if c.isOpen() { // else the write failed and gnet closed the connection
+		c.dropPending()
 		_ = c.gc.Close()
 	}
 }
@@ -227,29 +246,52 @@ func (c *Conn) SetDeadline(t time.Time) {
 }
 
 // afterEvent runs at the end of every event of the connection: one write
-// for everything the event produced, and drain and shutdown bookkeeping.
+// for everything the event produced, drain bookkeeping, and reading turned
+// on or off as the state machine wants.
 func (c *Conn) afterEvent() {
 	for round := 0; ; round++ {
 		c.Flush()
-		if !c.isOpen() || !c.m().WantsDrain() {
+		if !c.isOpen() {
 			return
 		}
-		// The engine went over its mark. If the socket took everything,
-		// it has drained already: say so now, a few rounds at most, then
-		// leave the rest to the tick.
-		if c.Buffered() >= c.loop.highWater || round == maxDrainRounds {
-			if !c.waitDrain {
-				c.waitDrain = true
-				c.loop.draining = append(c.loop.draining, c)
-			}
-			return
+		if !c.m().WantsDrain() || c.pend != nil {
+			break // the watcher is armed for what is pending
 		}
+		if round == maxDrainRounds {
+			// Let other connections of the loop have their turn: the
+			// watcher calls back at once, the socket being writable.
+			c.watchWritable()
+			break
+		}
+		// The engine went over its mark but the kernel took everything:
+		// it has drained already. Say so now, a few rounds at most.
 		c.m().OnDrain(time.Now())
 	}
+	c.syncReading()
 }
 
 // maxDrainRounds bounds the drain events one event may deliver in a row.
 const maxDrainRounds = 8
+
+// syncReading turns reading on or off to match what the state machine
+// wants (interest.go). Reading stays off while output is pending, so a FIN
+// read by gnet (which closes the connection) never cuts output short.
+func (c *Conn) syncReading() {
+	want := c.pend == nil && c.m().WantsInput()
+	if want != c.paused {
+		return
+	}
+	epfd, err := c.loop.epoll(c)
+	if err == nil {
+		err = setReading(epfd, c.gc.Fd(), want)
+	}
+	if err != nil {
+		c.loop.logger().Error("loophttp: changing a socket's read interest failed", "err", err)
+		_ = c.gc.Close()
+		return
+	}
+	c.paused = !want
+}
 
 // fireTimer is the wheels' callback: t is a connection's timer.
 func fireTimer(t *timer, now time.Time) { t.conn.onTimer(now) }
@@ -292,14 +334,29 @@ func closing(gc gnet.Conn, err error) *Conn {
 	// later calls refused at once.
 	c.end()
 	now := time.Now()
-	c.loop.closeErr = err
+	c.loop.closeErr = sockErr(gc, err)
 	m := c.m()
 	if !m.Closed() {
 		m.OnEOF(now)
 		c.Flush() // gnet writes what is left after OnClose returns
 	}
 	m.OnClose(now)
+	c.loop.watch.disarm(c) // before gnet closes the descriptor
 	return c
+}
+
+// sockErr refines the error gnet closed a connection with. gnet reports a
+// hang-up seen while the socket is registered for no events (a paused
+// connection, interest.go) as end of file; the socket's pending error
+// tells a reset apart.
+func sockErr(gc gnet.Conn, err error) error {
+	if !errors.Is(err, io.EOF) {
+		return err
+	}
+	if n, gerr := unix.GetsockoptInt(gc.Fd(), unix.SOL_SOCKET, unix.SO_ERROR); gerr == nil && n != 0 {
+		return os.NewSyscallError("read", unix.Errno(n))
+	}
+	return err
 }
 
 // done returns a closed Conn to its loop's pool.

@@ -11,13 +11,32 @@
 // (for a close from either side, EOF included) lets the engine answer what
 // is complete, ends the exchange and returns the Conn to the pool.
 //
+// # Reading, writing, closing
+//
+// A connection is read only while its state machine wants input
+// (engine.ServerConn.WantsInput): not while a request is being handled
+// with more input behind it, a body is paused, output is over the
+// high-water mark or still waiting for the socket. Otherwise the poller
+// registers the socket for no events in gnet's epoll set (interest.go), so
+// the kernel holds the input and TCP flow control holds the peer, and a
+// FIN is not read (gnet closes on it) while answers are owed: a
+// half-closed peer gets them all.
+//
+// The poller writes to the socket itself (output.go): what the kernel does
+// not take waits in the connection's pending buffer, and a watcher
+// goroutine (watcher.go) posts the next write to the loop when the socket
+// is writable again, which the engine hears as OnDrain. A close that
+// follows a response waits for that output; a shut of the write side
+// happens once it has all gone. Timers keep running meanwhile: the idle
+// timeout counts write progress as activity, and the keep-alive timeout
+// starts once the output has drained.
+//
 // # Timers
 //
 // Each loop owns a hashed timing wheel (wheel.go): arming, moving and
 // stopping a connection's one timer are O(1) with no allocation and no
 // lock. gnet runs OnTick on a goroutine of its own, so OnTick only posts a
-// tick task to every loop (EventLoop.Execute); the task advances the wheel
-// and polls the connections waiting for their output to drain.
+// tick task to every loop (EventLoop.Execute); the task advances the wheel.
 //
 // # Threading
 //
@@ -29,8 +48,8 @@
 //
 // # Memory
 //
-// An idle keep-alive connection holds its Conn (96 bytes; a loop allocates
-// them in blocks of 32 and pools them), its engine.ServerConn (96 bytes)
+// An idle keep-alive connection holds its Conn (104 bytes; a loop allocates
+// them in blocks of 33 and pools them), its engine.ServerConn (96 bytes)
 // and gnet's own state: the output buffer belongs to the loop (every event
 // flushes before the loop turns to another connection), and the Stream of
 // an exchange, with its field buffer and chunked decoder, returns to the

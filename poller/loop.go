@@ -2,11 +2,11 @@ package poller
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
-	"golang.org/x/sys/unix"
 
 	"github.com/loophttp/loophttp/engine"
 )
@@ -25,25 +25,31 @@ type loop struct {
 	blocks    []*connBlock // every Conn of the loop, open or pooled (they are never freed)
 	used      int          // Conns handed out of the last block
 	free      []*Conn      // the pooled ones
-	draining  []*Conn
+	pendFree  []*pending   // pending-output holders between uses
+	watch     *watcher     // the Server's or Client's; safe from any goroutine
+	epfd      int          // gnet's epoll set for this loop, once found (else -1)
+	log       *slog.Logger
 	tickTask  gnet.Runnable
 	out       []byte // output of the event in progress (see Conn.Write)
 	closeErr  error  // the error of the close being reported (Conn.CloseErr)
 }
 
 func newLoop(srv *Server, el gnet.EventLoop, now time.Time) *loop {
-	l := newBareLoop(el, srv.cfg.Tick, srv.cfg.Engine.HighWater, now)
+	l := newBareLoop(el, srv.cfg.Tick, srv.cfg.Engine.HighWater, now, srv.watch, srv.cfg.Logger)
 	l.srv = srv
 	l.eng = engine.NewLoop(&srv.cfg.Engine, &srv.date)
 	return l
 }
 
 // newBareLoop returns the state both sides' loops share.
-func newBareLoop(el gnet.EventLoop, tick time.Duration, highWater int, now time.Time) *loop {
+func newBareLoop(el gnet.EventLoop, tick time.Duration, highWater int, now time.Time, w *watcher, log *slog.Logger) *loop {
 	l := &loop{
 		el:        el,
 		highWater: highWater,
 		wheel:     newWheel(tick, now, fireTimer),
+		watch:     w,
+		epfd:      -1,
+		log:       log,
 	}
 	l.tickTask = gnet.RunnableFunc(func(context.Context) error {
 		l.tick(time.Now())
@@ -104,16 +110,17 @@ func (l *loop) take() *Conn {
 }
 
 // connBlock is a block of Conns allocated together: a loop never frees its
-// Conns (they are pooled), so one allocation for 32 of them saves
+// Conns (they are pooled), so one allocation for 33 of them saves
 // allocations when connections arrive, and the loop lists its Conns with
-// one pointer per block. 32 Conns fill a size class (a test pins it).
-type connBlock [32]Conn
+// one pointer per block. 33 Conns nearly fill a size class (a test pins it).
+type connBlock [33]Conn
 
 // close returns c to the pool once gnet has closed its connection.
 func (l *loop) close(c *Conn) {
 	c.end()
 	l.wheel.stop(&c.timer)
-	c.gc, c.waitDrain, c.shutdownAfter, c.Data = nil, false, false, nil
+	c.dropPending()
+	c.gc, c.paused, c.armed, c.shutdownAfter, c.Data = nil, false, false, false, nil
 	l.free = append(l.free, c)
 }
 
@@ -130,32 +137,10 @@ func (l *loop) openConns(yield func(*Conn) bool) {
 	}
 }
 
-// tick advances the wheel and checks connections waiting for output to
-// drain or for a shutdown of their write side.
+// tick advances the wheel; while the server stops, it also asks every
+// open connection to close gracefully.
 func (l *loop) tick(now time.Time) {
 	l.wheel.advance(now)
-	kept := l.draining[:0]
-	for _, c := range l.draining {
-		if !c.isOpen() {
-			continue
-		}
-		if c.shutdownAfter && c.gc.OutboundBuffered() == 0 {
-			c.shutdownAfter = false
-			_ = unix.Shutdown(c.gc.Fd(), unix.SHUT_WR)
-		}
-		if c.Buffered() < l.highWater {
-			c.waitDrain = false
-			c.m().OnDrain(now)
-			c.afterEvent()
-			if c.waitDrain {
-				kept = append(kept, c)
-			}
-			continue
-		}
-		kept = append(kept, c)
-	}
-	clear(l.draining[len(kept):])
-	l.draining = kept
 	if l.srv != nil && l.srv.stopping.Load() {
 		for c := range l.openConns {
 			c.sc.Shutdown()
@@ -163,6 +148,22 @@ func (l *loop) tick(now time.Time) {
 		}
 	}
 }
+
+// epoll returns gnet's epoll set for this loop, looking it up from c's
+// socket the first time (interest.go).
+func (l *loop) epoll(c *Conn) (int, error) {
+	if l.epfd < 0 {
+		fd, err := findEpoll(c.gc.Fd())
+		if err != nil {
+			return -1, err
+		}
+		l.epfd = fd
+	}
+	return l.epfd, nil
+}
+
+// logger returns the loop's logger.
+func (l *loop) logger() *slog.Logger { return l.log }
 
 // loopSet is the loops of a server or a client, created on each loop's
 // first connection. Safe from any goroutine.

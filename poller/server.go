@@ -57,6 +57,7 @@ type Server struct {
 	handler engine.Handler
 	hooks   Hooks
 	date    codec.DateCache
+	watch   *watcher
 
 	eng      gnet.Engine
 	addr     net.Addr
@@ -100,8 +101,12 @@ func Start(cfg Config, h engine.Handler, hooks Hooks) (*Server, error) {
 		cfg.Logger = slog.Default()
 	}
 	cfg.Engine.Logger = cfg.Logger
+	w, err := newWatcher()
+	if err != nil {
+		return nil, fmt.Errorf("poller: starting the writability watcher: %w", err)
+	}
 	s := &Server{
-		cfg: cfg, handler: h, hooks: hooks,
+		cfg: cfg, handler: h, hooks: hooks, watch: w,
 		booted: make(chan error, 1), done: make(chan error, 1),
 	}
 	go func() {
@@ -115,6 +120,7 @@ func Start(cfg Config, h engine.Handler, hooks Hooks) (*Server, error) {
 			gnet.WithTicker(true),
 			gnet.WithLogger(slogAdapter{cfg.Logger}),
 		)
+		w.stop()        // the loops have stopped: nothing arms it any more
 		s.booted <- err // no-op for the caller when boot already succeeded
 		s.done <- err
 	}()

@@ -206,9 +206,14 @@ func TestAsyncCompletionUnderRace(t *testing.T) {
 	wg.Wait()
 }
 
+// TestSubmitAfterCloseIsHarmless: the client resets a connection whose
+// request is held; a late Submit for it is refused. (A plain close from
+// the client, a FIN, is not read while an answer is owed: a half-closed
+// client still gets it. A reset is seen at once, paused or not.)
 func TestSubmitAfterCloseIsHarmless(t *testing.T) {
 	h, c, st, conn := holdOne(t)
 	gen := conn.Gen()
+	c.(*net.TCPConn).SetLinger(0)
 	c.Close()
 	<-h.closed
 	if err := conn.Submit(gen, func() { st.End([]byte("late")) }); err != ErrConnGone {

@@ -13,8 +13,18 @@ import (
 // event loop: none blocks, and /delay answers from a timer. The server
 // reuses messages (api.Options.ReuseMessages): every handler is done with
 // its request and response by 'close', and /delay retains its own.
+//
+// The handlers that send bodies of any size (/bytes, /stream, /echo) obey
+// backpressure as a Node stream does: they write while Write returns true
+// and go on at 'drain' (/echo pauses the request meanwhile), so a
+// connection holds at most about one high-water mark of their output
+// whatever the size and however slowly the client reads.
 type demo struct {
 	inspect bool // answer every request with its description
+	// wrote, when set, hears of every body byte handed to
+	// ServerResponse.Write by the streaming handlers (tests count them).
+	// It is called on the loop.
+	wrote func(n int)
 }
 
 // handle routes one request.
@@ -29,13 +39,13 @@ func (d *demo) handle(req *api.IncomingMessage, res *api.ServerResponse) {
 		res.SetHeader("Content-Type", "application/json")
 		res.End([]byte(`{"message":"Hello, World!"}`), nil)
 	case path == "/echo":
-		echo(req, res)
+		d.echo(req, res)
 	case strings.HasPrefix(path, "/status/"):
 		status(res, strings.TrimPrefix(path, "/status/"))
 	case strings.HasPrefix(path, "/bytes/"):
-		sized(res, strings.TrimPrefix(path, "/bytes/"), false)
+		d.sized(res, strings.TrimPrefix(path, "/bytes/"), false)
 	case strings.HasPrefix(path, "/stream/"):
-		sized(res, strings.TrimPrefix(path, "/stream/"), true)
+		d.sized(res, strings.TrimPrefix(path, "/stream/"), true)
 	case strings.HasPrefix(path, "/delay/"):
 		delay(res, strings.TrimPrefix(path, "/delay/"))
 	default:
@@ -52,16 +62,31 @@ func text(res *api.ServerResponse, code int, body string) {
 }
 
 // echo streams the body back as it arrives: with the request's length when
-// it had one, chunked otherwise.
-func echo(req *api.IncomingMessage, res *api.ServerResponse) {
+// it had one, chunked otherwise. While the answer is over the high-water
+// mark the request is paused, so the client's upload waits for its own
+// download (TCP flow control holds it) instead of piling up in the server.
+func (d *demo) echo(req *api.IncomingMessage, res *api.ServerResponse) {
 	if cl := req.Header("content-length"); cl != "" {
 		res.SetHeader("Content-Length", cl)
 	}
 	if ct := req.Header("content-type"); ct != "" {
 		res.SetHeader("Content-Type", ct)
 	}
-	req.OnData(func(chunk []byte) { res.Write(chunk, nil) })
+	req.OnData(func(chunk []byte) {
+		d.count(len(chunk))
+		if !res.Write(chunk, nil) {
+			req.Pause()
+		}
+	})
+	res.OnDrain(req.Resume)
 	req.OnEnd(func() { res.End(nil, nil) })
+}
+
+// count reports n body bytes handed to Write.
+func (d *demo) count(n int) {
+	if d.wrote != nil {
+		d.wrote(n)
+	}
 }
 
 // status answers with the status code in the path (200..599).
@@ -78,26 +103,88 @@ func status(res *api.ServerResponse, arg string) {
 // maxBytes bounds /bytes and /stream.
 const maxBytes = 100 << 20
 
-// sized answers n bytes (/bytes) or n lines chunked (/stream).
-func sized(res *api.ServerResponse, arg string, lines bool) {
+// sized answers n bytes of the alphabet repeated (/bytes, with a
+// Content-Length) or n lines "line i" (/stream, chunked), a piece at a time
+// as the connection takes them.
+func (d *demo) sized(res *api.ServerResponse, arg string, lines bool) {
 	n, err := strconv.Atoi(arg)
 	if err != nil || n < 0 || n > maxBytes {
 		text(res, 400, "n must be 0.."+strconv.Itoa(maxBytes))
 		return
 	}
 	res.SetHeader("Content-Type", "text/plain")
-	if !lines {
-		body := make([]byte, n)
-		for i := range body {
-			body[i] = 'a' + byte(i%26)
+	var next func([]byte) []byte
+	if lines {
+		next = (&lineSource{n: n}).next
+	} else {
+		res.SetHeader("Content-Length", strconv.Itoa(n))
+		next = (&alphabetSource{left: n}).next
+	}
+	p := &pump{d: d, res: res, next: next}
+	res.OnDrain(p.run)
+	p.run()
+}
+
+// pieceSize is the size of the pieces /bytes and /stream write.
+const pieceSize = 16 << 10
+
+// pump writes a body piece by piece: while Write takes them, and again on
+// each 'drain'; it ends the response after the last piece. It runs on the
+// loop (the handler, then 'drain' events), one call at a time.
+type pump struct {
+	d    *demo
+	res  *api.ServerResponse
+	next func(buf []byte) []byte // the next piece in buf[:0]; empty once done
+	buf  []byte
+	done bool
+}
+
+func (p *pump) run() {
+	for !p.done {
+		p.buf = p.next(p.buf[:0])
+		if len(p.buf) == 0 {
+			p.done = true
+			p.res.End(nil, nil)
+			return
 		}
-		res.End(body, nil)
-		return
+		p.d.count(len(p.buf))
+		if !p.res.Write(p.buf, nil) { // Write copies: buf is free again
+			return // go on at 'drain'
+		}
 	}
-	for i := 0; i < n; i++ {
-		res.Write([]byte("line "+strconv.Itoa(i)+"\n"), nil)
+}
+
+// alphabetSource is /bytes's body: 'a' + i%26 for byte i.
+type alphabetSource struct{ off, left int }
+
+// alphabet holds every piece of the body: a piece starting at offset off
+// is alphabet[off%26:][:len].
+var alphabet = func() []byte {
+	b := make([]byte, pieceSize+26)
+	for i := range b {
+		b[i] = 'a' + byte(i%26)
 	}
-	res.End(nil, nil)
+	return b
+}()
+
+func (s *alphabetSource) next(buf []byte) []byte {
+	k := min(s.left, pieceSize)
+	buf = append(buf, alphabet[s.off%26:][:k]...)
+	s.off += k
+	s.left -= k
+	return buf
+}
+
+// lineSource is /stream's body: "line i\n" for i from 0 to n-1.
+type lineSource struct{ i, n int }
+
+func (s *lineSource) next(buf []byte) []byte {
+	for ; s.i < s.n && len(buf) < pieceSize; s.i++ {
+		buf = append(buf, "line "...)
+		buf = strconv.AppendInt(buf, int64(s.i), 10)
+		buf = append(buf, '\n')
+	}
+	return buf
 }
 
 // maxDelay bounds /delay.

@@ -1,131 +1,174 @@
 // Command loophttp serves loophttp's demo application, fetches URLs, and
-// generates load, all on loophttp's engine.
+// generates HTTP load, all on loophttp's event loops.
 //
-//	loophttp                 serve the demo on 127.0.0.1:8080
-//	loophttp serve [flags]   the same, with -addr, -loops, -pin, -timeout, -inspect, -quiet, -cpuprofile
-//	loophttp get [flags] URL one request: the body (-i with the head, -json all of it)
-//	loophttp load [flags] URL keep-alive (or pipelined) load: requests/s, latency percentiles
+//	loophttp                  serve the demo on 127.0.0.1:8080
+//	loophttp serve [flags]    the same, with -addr, -loops, -pin, -timeout, -max-body, -inspect, -quiet, -cpuprofile
+//	loophttp get [flags] URL  one request: the body (-i with the head, -v with both heads on stderr, -json all of it)
+//	loophttp load [flags] URL load on keep-alive (or pipelined, or rate-limited) connections: requests/s, latency, errors
+//	loophttp version          the module's version and the Go version it was built with
+//	loophttp help [command]   usage
 //
 // Demo endpoints: / (text), /json, /anything (the request as JSON),
 // /echo, /status/{code}, /bytes/{n}, /stream/{n} (chunked lines),
 // /delay/{ms} (answered from a timer). With -inspect every request gets its
 // JSON description. Ctrl-C stops gracefully.
+//
+// Every command takes -h (or -help, --help) and prints its usage on
+// standard output. A bad flag, argument or value prints one line and a
+// hint on standard error and exits 2; get and load document their other
+// exit statuses in their usage.
 package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"os"
 	"os/signal"
-	"runtime/pprof"
-	"strconv"
-	"time"
-
-	"github.com/loophttp/loophttp/api"
+	"runtime"
+	"runtime/debug"
+	"strings"
 )
 
 func main() {
-	args := os.Args[1:]
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, notifyInterrupt))
+}
+
+// notifyInterrupt delivers Ctrl-C (SIGINT) to the channel it returns,
+// instead of ending the process.
+func notifyInterrupt() <-chan os.Signal {
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, os.Interrupt)
+	return c
+}
+
+const topUsage = `loophttp: an HTTP/1.1 server and client on event loops. The binary serves a
+demo application, fetches URLs like curl, and generates load like wrk.
+
+Usage:
+  loophttp [serve flags]     serve the demo on 127.0.0.1:8080 (as serve)
+  loophttp serve [flags]     serve the demo application
+  loophttp get [flags] URL   make one request and print the response body
+  loophttp load [flags] URL  generate load: requests/s, latency, status, errors
+  loophttp version           print the module and Go versions
+  loophttp help [command]    print this text, or a command's usage
+
+Run 'loophttp help COMMAND' or 'loophttp COMMAND -h' for a command's flags.
+`
+
+// run runs the command line args and returns the exit status. interrupts
+// starts delivering Ctrl-C to a channel (serve and load stop on it); the
+// other commands leave Ctrl-C alone.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer, interrupts func() <-chan os.Signal) int {
 	cmd := "serve"
-	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+	switch {
+	case len(args) == 1 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help"):
+		cmd, args = "help", nil
+	case len(args) == 1 && (args[0] == "-version" || args[0] == "--version"):
+		cmd, args = "version", nil
+	case len(args) > 0 && !strings.HasPrefix(args[0], "-"):
 		cmd, args = args[0], args[1:]
 	}
 	var err error
 	switch cmd {
 	case "serve":
-		err = serve(args, os.Stdout)
+		err = serve(args, stdout, interrupts)
 	case "get":
-		err = get(args, os.Stdin, os.Stdout, os.Stderr)
+		err = get(args, stdin, stdout, stderr)
 	case "load":
-		err = load(args, os.Stdout, os.Stderr)
+		err = load(args, stdout, stderr, interrupts())
+	case "version":
+		err = version(args, stdout)
+	case "help":
+		err = help(args, stdout)
 	default:
-		err = fmt.Errorf("unknown command %q (want serve, get or load)", cmd)
+		err = &usageError{msg: fmt.Sprintf("unknown command %q", cmd)}
 	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "loophttp:", err)
-		os.Exit(1)
-	}
+	return exitStatus(cmd, err, stderr)
 }
 
-// serve runs the demo until an interrupt.
-func serve(args []string, out io.Writer) error {
-	srv, addr, profile, err := startDemo(args, out)
-	if err != nil {
-		return err
-	}
-	if profile != "" {
-		stopProfile, err := startProfile(profile)
-		if err != nil {
-			return err
+// exitStatus reports the error of the command cmd on stderr, on one line,
+// and returns the exit status for it.
+func exitStatus(cmd string, err error, stderr io.Writer) int {
+	var ue *usageError
+	var te *timeoutError
+	switch {
+	case err == nil, errors.Is(err, errHelpShown):
+		return 0
+	case errors.As(err, &ue):
+		name, hint := "loophttp", "loophttp help"
+		if ue.cmd != "" {
+			name, hint = "loophttp "+ue.cmd, "loophttp "+ue.cmd+" -h"
 		}
-		defer stopProfile()
+		fmt.Fprintf(stderr, "%s: %s\nRun '%s' for usage.\n", name, ue.msg, hint)
+		return 2
+	case errors.As(err, &te):
+		fmt.Fprintf(stderr, "loophttp %s: %v\n", cmd, err)
+		return 3
 	}
-	fmt.Fprintln(out, "loophttp listening on http://"+addr)
-	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, os.Interrupt)
-	<-stop
-	fmt.Fprintln(out, "stopping")
-	done := make(chan error, 1)
-	srv.Close(func(err error) { done <- err })
-	select {
-	case err := <-done:
+	fmt.Fprintf(stderr, "loophttp %s: %v\n", cmd, err)
+	return 1
+}
+
+// help prints the usage of loophttp, or of the command named in args.
+func help(args []string, out io.Writer) error {
+	switch {
+	case len(args) == 0:
+		_, err := io.WriteString(out, topUsage)
 		return err
-	case <-time.After(10 * time.Second):
-		return errors.New("connections still open after 10 s")
+	case len(args) > 1:
+		return &usageError{cmd: "help", msg: fmt.Sprintf("want at most one command, got %q", args)}
 	}
+	switch args[0] {
+	case "serve":
+		return serve([]string{"-h"}, out, nil)
+	case "get":
+		return get([]string{"-h"}, nil, out, io.Discard)
+	case "load":
+		return load([]string{"-h"}, out, io.Discard, nil)
+	case "version":
+		return version([]string{"-h"}, out)
+	case "help":
+		_, err := io.WriteString(out, topUsage)
+		return err
+	}
+	return &usageError{cmd: "help", msg: fmt.Sprintf("unknown command %q", args[0])}
 }
 
-// startDemo parses the serve flags and starts the demo server. It returns
-// the server, its address and the -cpuprofile path ("" for none).
-func startDemo(args []string, out io.Writer) (srv *api.Server, addr, profile string, err error) {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(out)
-	listen := fs.String("addr", "127.0.0.1:8080", "listen address (host:port; port 0 picks one)")
-	loops := fs.Int("loops", 0, "event loops (0: one per CPU)")
-	pin := fs.Bool("pin", false, "pin each event loop to a CPU")
-	timeout := fs.Duration("timeout", api.DefaultTimeout, "idle timeout of a request in progress (0: off)")
-	inspect := fs.Bool("inspect", false, "answer every request with its JSON description")
-	quiet := fs.Bool("quiet", false, "log nothing")
-	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile to this file until the server stops")
-	if err := fs.Parse(args); err != nil {
-		return nil, "", "", err
-	}
-	host, portStr, err := net.SplitHostPort(*listen)
+// version prints the module's version (a tag for `go install ...@v1.2.3`,
+// "(devel)" in a clone) with its commit when known, and the Go version.
+func version(args []string, out io.Writer) error {
+	fs := newFlagSet("version")
+	pos, err := parseArgs(fs, args, "usage: loophttp version", "Prints the module's version, its commit when known, and the Go version.", out)
 	if err != nil {
-		return nil, "", "", err
+		return err
 	}
-	port, err := strconv.Atoi(portStr)
-	if err != nil {
-		return nil, "", "", fmt.Errorf("port %q: %w", portStr, err)
+	if len(pos) > 0 {
+		return usagef(fs, "unexpected argument %q", pos[0])
 	}
-	opts := &api.Options{Loops: *loops, PinCPU: *pin, ReuseMessages: true}
-	if *quiet {
-		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	d := &demo{inspect: *inspect}
-	srv = api.CreateServer(d.handle, opts)
-	srv.SetTimeout(*timeout, nil)
-	if err := srv.Listen(port, host, 0, nil); err != nil {
-		return nil, "", "", err
-	}
-	a := srv.Address()
-	return srv, net.JoinHostPort(a.Address, strconv.Itoa(a.Port)), *cpuprofile, nil
+	_, err = fmt.Fprintln(out, versionLine())
+	return err
 }
 
-// startProfile writes a CPU profile to path until the returned function is
-// called.
-func startProfile(path string) (func(), error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, err
+func versionLine() string {
+	v, extra := "(unknown)", ""
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		v = bi.Main.Version
+		var rev, modified string
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				modified = s.Value
+			}
+		}
+		if rev != "" {
+			extra = " commit " + rev[:min(12, len(rev))]
+			if modified == "true" {
+				extra += " (modified)"
+			}
+		}
 	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+	return fmt.Sprintf("loophttp %s%s %s %s/%s", v, extra, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }

@@ -3,9 +3,7 @@ package conformance
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"strconv"
-	"testing"
 )
 
 // Run feeds raw to a fresh stream in the pieces given by cuts (offsets into
@@ -192,18 +190,4 @@ func showBool(b *bool) string {
 		return "<none>"
 	}
 	return strconv.FormatBool(*b)
-}
-
-// LoadOrSkip loads the corpus for a test, skipping with a clear message when
-// it is not beside the module, except in CI (CI set), where that fails.
-func LoadOrSkip(tb testing.TB) []Vector {
-	tb.Helper()
-	vs, err := Load()
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			tb.Fatalf("conformance corpus: %v (CI must have ../shared beside the repo)", err)
-		}
-		tb.Skipf("conformance corpus not available (%v): put the shared folder beside the repo or set LOOPHTTP_CONFORMANCE", err)
-	}
-	return vs
 }

@@ -1,21 +1,26 @@
-// Package conformance loads the shared HTTP/1.1 conformance corpus
-// (../shared/conformance/vectors.json beside the module) and runs byte
-// streams through the codec the way a connection would, so that the codec,
-// engine and fuzz tests judge messages with one harness.
+// Package conformance loads the HTTP/1.1 conformance corpus (every
+// testdata/vectors*.json, embedded in the test binaries; testdata/README.md
+// describes the format and the policy) and runs byte streams through the
+// codec the way a connection would, so that the codec, engine and fuzz
+// tests judge messages with one harness.
 //
 // It is for tests only. Nothing here is safe for concurrent use.
 package conformance
 
 import (
+	"embed"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
+	"sort"
+	"testing"
 )
 
-// Vector is one case of the corpus. See ../shared/conformance/README.md §2
-// for the meaning of each field. Octet strings are already converted to
+// Vector is one case of the corpus. See testdata/README.md for the meaning
+// of each field. Octet strings are already converted to
 // bytes (each code point is one octet).
 type Vector struct {
 	ID       string `json:"id"`
@@ -132,51 +137,54 @@ func (v *Vector) Methods() []string {
 	return []string{"GET"}
 }
 
-// ErrMissing reports that the corpus file is not beside the module.
-var ErrMissing = errors.New("conformance corpus not found")
+// corpus holds the vendored copy of the corpus files.
+//
+//go:embed testdata/vectors*.json
+var corpus embed.FS
 
-// Path returns where the corpus is: $LOOPHTTP_CONFORMANCE if set, else
-// shared/conformance/vectors.json in the directory holding the module root.
-func Path() (string, error) {
-	if p := os.Getenv("LOOPHTTP_CONFORMANCE"); p != "" {
-		return p, nil
+// Load reads and decodes every vectors*.json of the corpus, in name order:
+// the copy in testdata, or, when $LOOPHTTP_CONFORMANCE names a directory,
+// the vectors*.json files there instead (to judge the code by another set
+// of cases written to the same policy).
+func Load() ([]Vector, error) {
+	if dir := os.Getenv("LOOPHTTP_CONFORMANCE"); dir != "" {
+		return loadFS(os.DirFS(dir), ".", dir)
 	}
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			if _, err := os.Stat(filepath.Join(dir, "codec")); err == nil {
-				break // the main module, not the benchmarks module
-			}
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", ErrMissing
-		}
-		dir = parent
-	}
-	p := filepath.Join(dir, "..", "shared", "conformance", "vectors.json")
-	if _, err := os.Stat(p); err != nil {
-		return "", fmt.Errorf("%w at %s", ErrMissing, p)
-	}
-	return p, nil
+	return loadFS(corpus, "testdata", "testdata")
 }
 
-// Load reads and decodes the corpus.
-func Load() ([]Vector, error) {
-	p, err := Path()
+// MustLoad is Load for a test: a corpus that cannot be read fails it.
+func MustLoad(tb testing.TB) []Vector {
+	tb.Helper()
+	vs, err := Load()
+	if err != nil {
+		tb.Fatalf("conformance corpus: %v", err)
+	}
+	return vs
+}
+
+// loadFS decodes the vectors*.json files of dir in fsys; where names dir in
+// messages.
+func loadFS(fsys fs.FS, dir, where string) ([]Vector, error) {
+	names, err := fs.Glob(fsys, path.Join(dir, "vectors*.json"))
 	if err != nil {
 		return nil, err
 	}
-	b, err := os.ReadFile(p)
-	if err != nil {
-		return nil, err
+	if len(names) == 0 {
+		return nil, fmt.Errorf("no vectors*.json in %s", where)
 	}
-	var vs []Vector
-	if err := json.Unmarshal(b, &vs); err != nil {
-		return nil, fmt.Errorf("%s: %w", p, err)
+	sort.Strings(names)
+	var all []Vector
+	for _, name := range names {
+		b, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return nil, err
+		}
+		var vs []Vector
+		if err := json.Unmarshal(b, &vs); err != nil {
+			return nil, fmt.Errorf("%s: %w", filepath.Join(where, path.Base(name)), err)
+		}
+		all = append(all, vs...)
 	}
-	return vs, nil
+	return all, nil
 }

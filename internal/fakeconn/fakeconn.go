@@ -56,3 +56,8 @@ func (f *Conn) Close() { f.Closed = true }
 
 // SetDeadline records the deadline.
 func (f *Conn) SetDeadline(t time.Time) { f.Deadline = t }
+
+// Ended reports whether the peer has seen the connection end: its write
+// side shut (the first stage of a lingering close) or the whole of it
+// closed.
+func (f *Conn) Ended() bool { return f.Closed || f.WriteClosed }

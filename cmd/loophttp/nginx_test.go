@@ -1,0 +1,175 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The demo behind a real nginx reverse proxy with upstream keep-alive:
+// early answers to large uploads arrive as answers, never as nginx's 502
+// (which it gives when the upstream resets the connection while nginx is
+// still sending the body), and large bodies pass whole. nginx is a real
+// component: with LOOPHTTP_INTEROP=1 (set by .ci/interop-nginx, which
+// installs it) a missing nginx fails the test; otherwise it is skipped.
+
+// findNginx returns the nginx binary, or skips (fails under
+// LOOPHTTP_INTEROP=1) when there is none.
+func findNginx(t *testing.T) string {
+	for _, p := range []string{"nginx", "/usr/sbin/nginx"} {
+		if path, err := exec.LookPath(p); err == nil {
+			return path
+		}
+	}
+	if os.Getenv("LOOPHTTP_INTEROP") != "" {
+		t.Fatal("nginx not found (LOOPHTTP_INTEROP is set: .ci/interop-nginx installs it)")
+	}
+	t.Skip("nginx not installed; .ci/interop-nginx installs it and runs this test")
+	return ""
+}
+
+// startNginx runs nginx in the foreground as a reverse proxy to upstream,
+// with request buffering on or off, and returns its base URL.
+func startNginx(t *testing.T, upstream string, buffering bool) string {
+	bin := findNginx(t)
+	dir := t.TempDir()
+	port := freePort(t)
+	user := ""
+	if os.Geteuid() == 0 {
+		user = "user root;" // the workers write temporary files in dir
+	}
+	onOff := map[bool]string{true: "on", false: "off"}[buffering]
+	conf := fmt.Sprintf(`%s
+worker_processes 1;
+daemon off;
+pid %[2]s/nginx.pid;
+error_log %[2]s/error.log warn;
+events { worker_connections 256; }
+http {
+	access_log off;
+	client_body_temp_path %[2]s/body;
+	proxy_temp_path %[2]s/proxy;
+	fastcgi_temp_path %[2]s/fastcgi;
+	uwsgi_temp_path %[2]s/uwsgi;
+	scgi_temp_path %[2]s/scgi;
+	upstream loophttp {
+		server %[3]s;
+		keepalive 16;
+	}
+	server {
+		listen 127.0.0.1:%[4]s;
+		client_max_body_size 100m;
+		location / {
+			proxy_pass http://loophttp;
+			proxy_http_version 1.1;
+			proxy_set_header Connection "";
+			proxy_request_buffering %[5]s;
+		}
+	}
+}
+`, user, dir, upstream, port, onOff)
+	path := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-p", dir, "-c", path)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+		if log, _ := os.ReadFile(filepath.Join(dir, "error.log")); t.Failed() && len(log) > 0 {
+			t.Logf("nginx error.log:\n%s", log)
+		}
+	})
+	addr := "127.0.0.1:" + port
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			return "http://" + addr
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nginx did not listen on %s: %v\n%s", addr, err, stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond) // polling for the process to listen
+	}
+}
+
+func TestNginxInFront(t *testing.T) {
+	findNginx(t)
+	srv, addr, _, err := startDemo([]string{"-addr", "127.0.0.1:0", "-quiet"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close(nil) })
+	upload := bytes.Repeat([]byte("u"), 3<<20)
+	for _, buffering := range []bool{true, false} {
+		t.Run(fmt.Sprintf("request buffering %v", buffering), func(t *testing.T) {
+			base := startNginx(t, addr, buffering)
+			client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{}}
+			defer client.CloseIdleConnections()
+			bad := 0
+			for i := 0; i < 20; i++ {
+				if status := postEarly(t, strings.TrimPrefix(base, "http://"), upload); status != 404 {
+					bad++
+					t.Errorf("try %d: status %d; want the upstream's 404", i, status)
+				}
+			}
+			t.Logf("early answers to 3 MiB uploads through nginx: %d of 20 not the upstream's", bad)
+
+			const n = 16 << 20
+			resp, err := client.Get(fmt.Sprintf("%s/bytes/%d", base, n))
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := sha256.New()
+			got, err := io.Copy(h, resp.Body)
+			resp.Body.Close()
+			if err != nil || got != n || resp.StatusCode != 200 {
+				t.Fatalf("GET /bytes/%d through nginx: status %d, %d bytes, %v", n, resp.StatusCode, got, err)
+			}
+			if !strings.HasPrefix(resp.Proto, "HTTP/1") {
+				t.Fatalf("proto %s", resp.Proto)
+			}
+		})
+	}
+}
+
+// postEarly posts body to /status/404 on a raw connection, reading the
+// answer while the body is still being sent (as curl does; nginx may close
+// the client's connection once it has relayed an early answer), and
+// returns the status.
+func postEarly(t *testing.T, addr string, body []byte) int {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	go func() {
+		fmt.Fprintf(c, "POST /status/404 HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n", len(body))
+		c.Write(body) // may fail once the answer is in: nginx closes
+	}()
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("reading the answer: %v", err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode
+}

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"runtime/pprof"
+	"strconv"
+	"time"
+
+	"github.com/loophttp/loophttp/api"
+	"github.com/loophttp/loophttp/codec"
+)
+
+const serveSynopsis = "usage: loophttp serve [flags]"
+
+const serveAbout = `Serves the demo application until Ctrl-C, then stops gracefully.
+Endpoints: / (text), /json, /anything (the request as JSON), /echo,
+/status/{code}, /bytes/{n}, /stream/{n} (chunked lines), /delay/{ms}.`
+
+// serve runs the demo until an interrupt. interrupts starts delivering
+// Ctrl-C.
+func serve(args []string, out io.Writer, interrupts func() <-chan os.Signal) error {
+	srv, addr, profile, err := startDemo(args, out)
+	if err != nil {
+		return err
+	}
+	stop := interrupts()
+	if profile != "" {
+		stopProfile, err := startProfile(profile)
+		if err != nil {
+			srv.Close(nil)
+			return err
+		}
+		defer stopProfile()
+	}
+	fmt.Fprintln(out, "loophttp listening on http://"+addr)
+	<-stop
+	fmt.Fprintln(out, "stopping")
+	done := make(chan error, 1)
+	srv.Close(func(err error) { done <- err })
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(10 * time.Second):
+		return errors.New("connections still open after 10 s")
+	}
+}
+
+// startDemo parses the serve flags and starts the demo server. It returns
+// the server, its address and the -cpuprofile path ("" for none). -h
+// prints the usage on out.
+func startDemo(args []string, out io.Writer) (srv *api.Server, addr, profile string, err error) {
+	fs := newFlagSet("serve")
+	listen := fs.String("addr", "127.0.0.1:8080", "listen address (host:port; port 0 picks one)")
+	loops := fs.Int("loops", 0, "event loops (0: one per CPU)")
+	pin := fs.Bool("pin", false, "pin each event loop to a CPU")
+	timeout := fs.Duration("timeout", api.DefaultTimeout, "idle timeout of a request in progress (0: off)")
+	inspect := fs.Bool("inspect", false, "answer every request with its JSON description")
+	quiet := fs.Bool("quiet", false, "log nothing")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile to this file until the server stops")
+	maxBody := fs.Int64("max-body", 0, "largest request body in bytes (0: 64 MiB); over it: 413, or a close once the answer began")
+	pos, err := parseArgs(fs, args, serveSynopsis, serveAbout, out)
+	if err != nil {
+		return nil, "", "", err
+	}
+	host, port, err := checkServeFlags(fs, pos, *listen, *loops, *timeout)
+	if err != nil {
+		return nil, "", "", err
+	}
+	if *maxBody < 0 {
+		return nil, "", "", &usageError{cmd: fs.Name(), msg: fmt.Sprintf("-max-body %d: want 0 (the default) or more", *maxBody)}
+	}
+	opts := &api.Options{Loops: *loops, PinCPU: *pin, ReuseMessages: true, Limits: codec.Limits{MaxBodySize: *maxBody}}
+	if *quiet {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	d := &demo{inspect: *inspect}
+	srv = api.CreateServer(d.handle, opts)
+	srv.SetTimeout(*timeout, nil)
+	if err := srv.Listen(port, host, 0, nil); err != nil {
+		return nil, "", "", err
+	}
+	a := srv.Address()
+	return srv, net.JoinHostPort(a.Address, strconv.Itoa(a.Port)), *cpuprofile, nil
+}
+
+// checkServeFlags refuses arguments and values serve cannot use, and
+// splits -addr.
+func checkServeFlags(fs interface{ Name() string }, pos []string, listen string, loops int, timeout time.Duration) (string, int, error) {
+	bad := func(format string, args ...any) error {
+		return &usageError{cmd: fs.Name(), msg: fmt.Sprintf(format, args...)}
+	}
+	if len(pos) > 0 {
+		return "", 0, bad("unexpected argument %q (serve takes flags only)", pos[0])
+	}
+	if loops < 0 {
+		return "", 0, bad("-loops %d: want 0 (one per CPU) or more", loops)
+	}
+	if timeout < 0 {
+		return "", 0, bad("-timeout %v: want 0 (off) or more", timeout)
+	}
+	host, portStr, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", 0, bad("-addr %q: want host:port", listen)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, bad("-addr %q: port %q is not 0..65535", listen, portStr)
+	}
+	return host, port, nil
+}
+
+// startProfile writes a CPU profile to path until the returned function is
+// called.
+func startProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
