@@ -165,8 +165,10 @@ func (cl *Client) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	cl.open.Add(1)
 	c := l.openClient(gc, p.owner, now)
 	gc.SetContext(c)
+	prev := c.enter()
 	p.done(c, nil)
 	c.afterEvent()
+	l.cur = prev
 	return nil, gnet.None
 }
 

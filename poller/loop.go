@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/loophttp/loophttp/engine"
 )
@@ -29,6 +30,9 @@ type loop struct {
 	watch     *watcher     // the Server's or Client's; safe from any goroutine
 	epfd      int          // gnet's epoll set for this loop, once found (else -1)
 	log       *slog.Logger
+	tid       int   // the loop's OS thread (gnet locks each loop to one): Conn.InEvent
+	cur       *Conn // the connection whose event is running, or nil
+	closePrev *Conn // cur before the close being reported (closing, done)
 	tickTask  gnet.Runnable
 	out       []byte // output of the event in progress (see Conn.Write)
 	closeErr  error  // the error of the close being reported (Conn.CloseErr)
@@ -50,6 +54,7 @@ func newBareLoop(el gnet.EventLoop, tick time.Duration, highWater int, now time.
 		watch:     w,
 		epfd:      -1,
 		log:       log,
+		tid:       unix.Gettid(), // newBareLoop runs on the loop
 	}
 	l.tickTask = gnet.RunnableFunc(func(context.Context) error {
 		l.tick(time.Now())

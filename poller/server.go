@@ -167,10 +167,12 @@ func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	s.open.Add(1)
 	c := l.open(gc, now)
 	gc.SetContext(c)
+	prev := c.enter()
 	if s.hooks != nil {
 		s.hooks.Opened(c)
 	}
 	c.afterEvent()
+	l.cur = prev
 	return nil, gnet.None
 }
 
