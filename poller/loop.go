@@ -29,6 +29,7 @@ type loop struct {
 	pendFree  []*pending   // pending-output holders between uses
 	watch     *watcher     // the Server's or Client's; safe from any goroutine
 	epfd      int          // gnet's epoll set for this loop, once found (else -1)
+	epollHint []int        // epoll sets of the process when the loops started
 	log       *slog.Logger
 	tid       int   // the loop's OS thread (gnet locks each loop to one): Conn.InEvent
 	cur       *Conn // the connection whose event is running, or nil
@@ -39,20 +40,21 @@ type loop struct {
 }
 
 func newLoop(srv *Server, el gnet.EventLoop, now time.Time) *loop {
-	l := newBareLoop(el, srv.cfg.Tick, srv.cfg.Engine.HighWater, now, srv.watch, srv.cfg.Logger)
+	l := newBareLoop(el, srv.cfg.Tick, srv.cfg.Engine.HighWater, now, srv.watch, srv.cfg.Logger, srv.epolls)
 	l.srv = srv
 	l.eng = engine.NewLoop(&srv.cfg.Engine, &srv.date)
 	return l
 }
 
 // newBareLoop returns the state both sides' loops share.
-func newBareLoop(el gnet.EventLoop, tick time.Duration, highWater int, now time.Time, w *watcher, log *slog.Logger) *loop {
+func newBareLoop(el gnet.EventLoop, tick time.Duration, highWater int, now time.Time, w *watcher, log *slog.Logger, hint []int) *loop {
 	l := &loop{
 		el:        el,
 		highWater: highWater,
 		wheel:     newWheel(tick, now, fireTimer),
 		watch:     w,
 		epfd:      -1,
+		epollHint: hint,
 		log:       log,
 		tid:       unix.Gettid(), // newBareLoop runs on the loop
 	}
@@ -158,7 +160,7 @@ func (l *loop) tick(now time.Time) {
 // socket the first time (interest.go).
 func (l *loop) epoll(c *Conn) (int, error) {
 	if l.epfd < 0 {
-		fd, err := findEpoll(c.gc.Fd())
+		fd, err := findEpoll(c.gc.Fd(), l.epollHint)
 		if err != nil {
 			return -1, err
 		}

@@ -58,6 +58,7 @@ type Server struct {
 	hooks   Hooks
 	date    codec.DateCache
 	watch   *watcher
+	epolls  []int // the process's epoll sets once gnet has booted (interest.go)
 
 	eng      gnet.Engine
 	addr     net.Addr
@@ -148,6 +149,7 @@ func (s *Server) OnBoot(eng gnet.Engine) gnet.Action {
 		return gnet.Shutdown
 	}
 	s.addr = sockaddrToTCP(sa)
+	s.epolls, _ = epollSets() // gnet has created its loops' sets by now
 	// listen(2) on a listening socket sets its backlog anew (Linux).
 	if err := unix.Listen(fd, s.cfg.Backlog); err != nil {
 		s.booted <- fmt.Errorf("setting the backlog: %w", err)
