@@ -282,14 +282,18 @@ const maxDrainRounds = 8
 // read by gnet (which closes the connection) never cuts output short.
 func (c *Conn) syncReading() {
 	want := c.pend == nil && c.m().WantsInput()
-	if want != c.paused {
+	if want != c.paused || c.loop.noPause {
 		return
 	}
 	epfd, err := c.loop.epoll(c)
-	if err == nil {
-		err = setReading(epfd, c.gc.Fd(), want)
-	}
 	if err != nil {
+		// No /proc fdinfo to find gnet's epoll set by (a sandbox): the
+		// loop keeps reading as gnet does, MaxUnread bounding the input.
+		c.loop.noPause = true
+		c.loop.logger().Warn("loophttp: cannot pause reading on this system; unread input is bounded by MaxUnread instead", "err", err)
+		return
+	}
+	if err := setReading(epfd, c.gc.Fd(), want); err != nil {
 		c.loop.logger().Error("loophttp: changing a socket's read interest failed", "err", err)
 		_ = c.gc.Close()
 		return

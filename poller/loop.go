@@ -30,6 +30,7 @@ type loop struct {
 	watch     *watcher     // the Server's or Client's; safe from any goroutine
 	epfd      int          // gnet's epoll set for this loop, once found (else -1)
 	epollHint []int        // epoll sets of the process when the loops started
+	noPause   bool         // gnet's epoll set cannot be found: reading is never paused
 	log       *slog.Logger
 	tid       int   // the loop's OS thread (gnet locks each loop to one): Conn.InEvent
 	cur       *Conn // the connection whose event is running, or nil
