@@ -278,10 +278,12 @@ func (c *Conn) afterEvent() {
 const maxDrainRounds = 8
 
 // syncReading turns reading on or off to match what the state machine
-// wants (interest.go). Reading stays off while output is pending, so a FIN
-// read by gnet (which closes the connection) never cuts output short.
+// wants (interest.go). A server connection wants none while output is
+// pending, so a FIN read by gnet (which closes the connection) never cuts
+// output short; a client reads its response while its request is still
+// going out (an early answer).
 func (c *Conn) syncReading() {
-	want := c.pend == nil && c.m().WantsInput()
+	want := c.m().WantsInput()
 	if want != c.paused || c.loop.noPause {
 		return
 	}
