@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/loophttp/loophttp/codec"
@@ -144,9 +143,6 @@ type ClientRequest struct {
 	timeout  time.Duration
 	socketed bool    // OnSocket has fired
 	sock     *Socket // the socket OnSocket fired with
-	// pausing is the last Pause (true) or Resume (false) of the response,
-	// from any goroutine; Body applies it on the loop after each 'data'.
-	pausing atomic.Bool
 
 	// The events that fire once, as they have: a listener added later
 	// gets its call through late (see lateCall).
@@ -1100,30 +1096,41 @@ func (r *ClientRequest) copyHead(resp *codec.Response) (string, []string) {
 	return reason, raw
 }
 
-// Body fires the response's 'data'. A Pause made meanwhile (by a
-// listener, or on another goroutine) stops the body before the next chunk.
+// Body fires the response's 'data'. A Pause made by a listener takes
+// effect before the next chunk (see pause).
 func (h *reqHandler) Body(x *engine.Exchange, chunk []byte) {
 	r := h.r()
 	if res := r.res; res != nil {
 		r.call(func() { res.st.emitData(chunk) })
-		if r.pausing.Load() {
-			x.Pause()
-		}
 	}
 }
 
-// pause records a Pause (on) or Resume of the response and hands it to
-// the loop, which applies it in call order (the engine's Pause makes the
-// transport stop reading the socket). Safe from any goroutine.
+// pause carries out a Pause (on) or Resume of the response. Made on the
+// connection's loop inside one of its events (a 'data' listener, say), it
+// takes effect at once: no further chunk is delivered before a Resume.
+// From anywhere else it is handed to the loop, which applies it after
+// what it is doing. So the loop sees the calls in an order the caller can
+// rely on: a Pause made in 'data' after a Write that reported false comes
+// before the Resume that the other connection's 'drain' hands over, however
+// soon that 'drain' fires. Safe from any goroutine.
 func (r *ClientRequest) pause(on bool) {
-	r.pausing.Store(on)
-	r.onLoop(func(x *engine.Exchange) {
+	apply := func(x *engine.Exchange) {
 		if on {
 			x.Pause()
 		} else {
 			x.Resume()
 		}
-	})
+	}
+	r.mu.Lock()
+	pc, gen, x, xgen := r.pc, r.pgen, r.x, r.xgen
+	r.mu.Unlock()
+	if pc != nil && pc.InEvent() {
+		if pc.Gen() == gen && x.Open() && x.Gen() == xgen {
+			apply(x)
+		}
+		return
+	}
+	r.onLoop(apply)
 }
 
 // End completes the response and fires its 'end'.

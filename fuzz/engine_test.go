@@ -1,6 +1,7 @@
 package fuzz
 
 import (
+	"errors"
 	"io"
 	"log/slog"
 	"strings"
@@ -39,6 +40,12 @@ const (
 //     handler hears nothing of an exchange after its Close;
 //   - after EOF and the timers, or the transport's close, the connection
 //     ends closed, with every pooled decoder and field buffer given back.
+//
+// With cut bit 64 the transport reads as the poller does: only while
+// WantsInput reports true, so the half-close (EOF) comes only once no
+// answer is owed, and then no input may ever pile up to MaxUnread. With
+// cut bit 128 the handler pauses the body at each chunk and resumes it
+// later.
 func FuzzEngine(f *testing.F) {
 	vs, _ := conformance.Load()
 	for _, v := range vs {
@@ -55,6 +62,10 @@ func FuzzEngine(f *testing.F) {
 	f.Add([]byte("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n"+strings.Repeat("b", 100)), uint16(10), byte(64))
 	f.Add([]byte("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n5\r\nworld\r\n0\r\n\r\n"), uint16(7), byte(64|1))
 	f.Add([]byte("GET / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n"), uint16(5), byte(64|2))
+	// Read as the poller does (only while the engine wants input), with a
+	// body paused and resumed, and a half-close behind held answers.
+	f.Add([]byte("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n0123456789GET / HTTP/1.1\r\nHost: a\r\n\r\n"), uint16(64|128|3), byte(2))
+	f.Add([]byte(strings.Repeat("GET / HTTP/1.1\r\nHost: a\r\n\r\n", 50)), uint16(64|9), byte(8|2))
 	f.Fuzz(func(t *testing.T, data []byte, cut uint16, mode byte) {
 		cfg, err := engine.Config{
 			MaxUnread: fuzzMaxUnread, HighWater: fuzzHighWater, MaxDiscard: 1024,
@@ -65,7 +76,8 @@ func FuzzEngine(f *testing.F) {
 			t.Fatal(err)
 		}
 		conn := &fakeconn.Conn{HoldOutput: mode&8 != 0}
-		h := &fuzzHandler{t: t, mode: mode, open: map[uint32]bool{}}
+		h := &fuzzHandler{t: t, mode: mode, open: map[uint32]bool{}, pause: cut&128 != 0}
+		gated := cut&64 != 0
 		loop := engine.NewLoop(&cfg, nil)
 		sc := loop.NewServerConn(conn, h)
 		now := time.Unix(1700000000, 0)
@@ -92,9 +104,13 @@ func FuzzEngine(f *testing.F) {
 				break
 			}
 			piece := data[i:min(i+step, len(data))]
+			if gated && !progressUntilInput(sc, conn, h, &now, mode) {
+				break // the engine wants no more input, whatever happens: on to EOF
+			}
 			conn.Feed(piece)
 			sc.OnData(now)
 			checkBounds("OnData")
+
 			h.later(conn.Closed)
 			checkBounds("a late answer")
 			if mode&16 != 0 { // time passes between pieces
@@ -116,7 +132,7 @@ func FuzzEngine(f *testing.F) {
 			sc.OnClose(now)
 			h.later(true)
 		}
-		if !conn.Closed {
+		if !conn.Closed && (!gated || progressUntilInput(sc, conn, h, &now, mode)) {
 			sc.OnEOF(now)
 			h.later(conn.Closed)
 		}
@@ -124,6 +140,9 @@ func FuzzEngine(f *testing.F) {
 			now = conn.Deadline
 			sc.OnTimer(now)
 			h.later(conn.Closed)
+		}
+		if gated && h.unread {
+			t.Fatal("closed for too much unread input by a transport that reads only while the engine wants input")
 		}
 		if !conn.Closed || !sc.Closed() {
 			t.Fatalf("connection not closed after EOF and its timers (closed %v, engine closed %v, deadline %v)", conn.Closed, sc.Closed(), conn.Deadline)
@@ -150,6 +169,9 @@ type fuzzHandler struct {
 	open    map[uint32]bool // exchanges seen and not yet closed
 	methods []string
 	held    *engine.Stream
+	pause   bool           // pause the body at each chunk
+	paused  *engine.Stream // resumed by later
+	unread  bool           // an exchange closed with ErrTooMuchUnread
 }
 
 func (h *fuzzHandler) Request(s *engine.Stream, req *codec.Request) {
@@ -166,7 +188,13 @@ func (h *fuzzHandler) Request(s *engine.Stream, req *codec.Request) {
 	}
 }
 
-func (h *fuzzHandler) Body(s *engine.Stream, chunk []byte) { h.alive(s, "Body") }
+func (h *fuzzHandler) Body(s *engine.Stream, chunk []byte) {
+	h.alive(s, "Body")
+	if h.pause {
+		s.Pause()
+		h.paused = s
+	}
+}
 
 func (h *fuzzHandler) End(s *engine.Stream, _ []codec.Header) {
 	h.alive(s, "End")
@@ -189,8 +217,12 @@ func (h *fuzzHandler) Drain(s *engine.Stream) { h.alive(s, "Drain") }
 func (h *fuzzHandler) Close(s *engine.Stream, err error) {
 	h.alive(s, "Close")
 	h.open[s.Gen()] = false
+	h.unread = h.unread || errors.Is(err, engine.ErrTooMuchUnread)
 	if h.held == s {
 		h.held = nil
+	}
+	if h.paused == s {
+		h.paused = nil
 	}
 }
 
@@ -203,8 +235,35 @@ func (h *fuzzHandler) alive(s *engine.Stream, call string) {
 // later answers a held exchange, as a handler finishing on the loop later
 // would.
 func (h *fuzzHandler) later(closed bool) {
+	if s := h.paused; s != nil && !closed {
+		h.paused = nil
+		s.Resume()
+	}
 	if s := h.held; s != nil && !closed {
 		h.held = nil
 		_ = s.End([]byte("later"))
 	}
+}
+
+// progressUntilInput lets what the engine waits for happen (late answers,
+// resumes, the peer reading the output, time passing) until it wants
+// input again, as the poller waits before reading the socket. It reports
+// false when the engine still wants none after a bounded number of steps
+// or the connection closed.
+func progressUntilInput(sc *engine.ServerConn, conn *fakeconn.Conn, h *fuzzHandler, now *time.Time, mode byte) bool {
+	for n := 0; n < 20 && !conn.Closed; n++ {
+		if sc.WantsInput() {
+			return true
+		}
+		h.later(conn.Closed)
+		if conn.Pending > 0 && mode&128 == 0 {
+			conn.Pending = 0
+			sc.OnDrain(*now)
+		}
+		if !sc.WantsInput() && !conn.Deadline.IsZero() && n > 10 {
+			*now = conn.Deadline
+			sc.OnTimer(*now)
+		}
+	}
+	return !conn.Closed && sc.WantsInput()
 }

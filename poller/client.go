@@ -43,10 +43,11 @@ type ClientHooks interface {
 // connects off the loops and hands the connection to one of them.
 type Client struct {
 	gnet.BuiltinEventEngine
-	cfg   ClientConfig
-	hooks ClientHooks
-	gc    *gnet.Client
-	watch *watcher
+	cfg    ClientConfig
+	hooks  ClientHooks
+	gc     *gnet.Client
+	watch  *watcher
+	epolls []int // the process's epoll sets once the loops have started (interest.go)
 
 	loops   loopSet
 	mu      sync.Mutex // guards stopped and dials
@@ -105,6 +106,7 @@ func NewClient(cfg ClientConfig, hooks ClientHooks) (*Client, error) {
 		w.stop()
 		return nil, fmt.Errorf("poller: starting the client loops: %w", err)
 	}
+	cl.epolls, _ = epollSets()
 	return cl, nil
 }
 
@@ -165,8 +167,10 @@ func (cl *Client) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	cl.open.Add(1)
 	c := l.openClient(gc, p.owner, now)
 	gc.SetContext(c)
+	prev := c.enter()
 	p.done(c, nil)
 	c.afterEvent()
+	l.cur = prev
 	return nil, gnet.None
 }
 
@@ -198,7 +202,7 @@ func (cl *Client) OnTick() (time.Duration, gnet.Action) {
 // connection.
 func (cl *Client) loopFor(el gnet.EventLoop, now time.Time) *loop {
 	return cl.loops.get(el, func() *loop {
-		l := newBareLoop(el, cl.cfg.Tick, cl.cfg.Engine.HighWater, now, cl.watch, cl.cfg.Logger)
+		l := newBareLoop(el, cl.cfg.Tick, cl.cfg.Engine.HighWater, now, cl.watch, cl.cfg.Logger, cl.epolls)
 		l.cli = cl
 		return l
 	})

@@ -117,9 +117,11 @@ func (c *Conn) Submit(gen uint32, fn func()) error {
 	}
 	return c.loop.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 		if c.life.Load() == live {
+			prev := c.enter()
 			c.m().SetNow(time.Now())
 			fn()
 			c.afterEvent()
+			c.loop.cur = prev
 		}
 		return nil
 	}))
@@ -136,9 +138,11 @@ func (c *Conn) SubmitConn(gen uint32, fn func(*Conn)) error {
 	}
 	return c.loop.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 		if c.life.Load() == live {
+			prev := c.enter()
 			c.m().SetNow(time.Now())
 			fn(c)
 			c.afterEvent()
+			c.loop.cur = prev
 		}
 		return nil
 	}))
@@ -274,18 +278,24 @@ func (c *Conn) afterEvent() {
 const maxDrainRounds = 8
 
 // syncReading turns reading on or off to match what the state machine
-// wants (interest.go). Reading stays off while output is pending, so a FIN
-// read by gnet (which closes the connection) never cuts output short.
+// wants (interest.go). A server connection wants none while output is
+// pending, so a FIN read by gnet (which closes the connection) never cuts
+// output short; a client reads its response while its request is still
+// going out (an early answer).
 func (c *Conn) syncReading() {
-	want := c.pend == nil && c.m().WantsInput()
-	if want != c.paused {
+	want := c.m().WantsInput()
+	if want != c.paused || c.loop.noPause {
 		return
 	}
 	epfd, err := c.loop.epoll(c)
-	if err == nil {
-		err = setReading(epfd, c.gc.Fd(), want)
-	}
 	if err != nil {
+		// No /proc fdinfo to find gnet's epoll set by (a sandbox): the
+		// loop keeps reading as gnet does, MaxUnread bounding the input.
+		c.loop.noPause = true
+		c.loop.logger().Warn("loophttp: cannot pause reading on this system; unread input is bounded by MaxUnread instead", "err", err)
+		return
+	}
+	if err := setReading(epfd, c.gc.Fd(), want); err != nil {
 		c.loop.logger().Error("loophttp: changing a socket's read interest failed", "err", err)
 		_ = c.gc.Close()
 		return
@@ -301,8 +311,10 @@ func (c *Conn) onTimer(now time.Time) {
 	if !c.isOpen() {
 		return
 	}
+	prev := c.enter()
 	c.m().OnTimer(now)
 	c.afterEvent()
+	c.loop.cur = prev
 }
 
 // traffic hands the input of gc's connection to its state machine and
@@ -312,24 +324,49 @@ func traffic(gc gnet.Conn) gnet.Action {
 	if !ok || !c.isOpen() {
 		return gnet.Close
 	}
+	prev := c.enter()
 	if c.sc != nil {
 		c.sc.OnData(time.Now()) // the server's hot path, called directly
 	} else {
 		c.cc.OnData(time.Now())
 	}
 	c.afterEvent()
+	c.loop.cur = prev
 	return gnet.None
+}
+
+// enter marks the start of an event of c on its loop and returns the
+// connection of the event it interrupts (nil at the top); the caller
+// restores it when the event ends.
+func (c *Conn) enter() (prev *Conn) {
+	prev, c.loop.cur = c.loop.cur, c
+	return prev
+}
+
+// InEvent reports whether the caller runs inside an event of this
+// connection, on its loop: a callback the connection's state machine is
+// making, or work handed to the loop for it. A call made there may act on
+// the state machine at once (afterEvent then writes and re-reads as needed);
+// from anywhere else it must be handed to the loop with Submit. Safe from
+// any goroutine. It is exact: a loop's goroutine is locked to its OS
+// thread, so the thread id tells it from every other goroutine (one
+// gettid(2), about 100 ns); only then is the loop's current event read.
+func (c *Conn) InEvent() bool {
+	l := c.loop
+	return unix.Gettid() == l.tid && l.cur == c
 }
 
 // closing ends gc's connection in its state machine, for a close from
 // either side (an EOF from the peer first lets what is complete be
 // answered), and returns the Conn; nil when there was nothing to end.
-// The caller settles its counts and hooks, then calls done.
+// The caller settles its counts and hooks, then calls done, which also
+// ends the close's event (InEvent).
 func closing(gc gnet.Conn, err error) *Conn {
 	c, ok := gc.Context().(*Conn)
 	if !ok || !c.isOpen() {
 		return nil
 	}
+	c.loop.closePrev = c.enter()
 	// Closed from now on for Submit: whoever hears of the close finds
 	// later calls refused at once.
 	c.end()
@@ -361,6 +398,7 @@ func sockErr(gc gnet.Conn, err error) error {
 
 // done returns a closed Conn to its loop's pool.
 func (c *Conn) done(gc gnet.Conn) {
+	c.loop.cur = c.loop.closePrev
 	c.loop.closeErr = nil
 	c.loop.close(c)
 	gc.SetContext(nil)

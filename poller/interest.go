@@ -50,25 +50,44 @@ var errNoEpoll = errors.New("poller: no epoll set holds the socket")
 // findEpoll returns the epoll set in which gnet registered the socket fd:
 // the one whose /proc fdinfo lists fd as a target with read events. gnet
 // does not expose its loops' epoll descriptors; a loop looks its own up
-// once, on the first connection it pauses.
-func findEpoll(fd int) (int, error) {
-	dir, err := os.ReadDir("/proc/self/fd")
+// once, on the first connection it pauses. The candidates (the epoll sets
+// that existed when the Server or Client had started, see epollSets) are
+// tried first, so a process with many descriptors is not scanned whole.
+func findEpoll(fd int, candidates []int) (int, error) {
+	for _, epfd := range candidates {
+		if holds, err := epollHolds(epfd, fd); err == nil && holds {
+			return epfd, nil
+		}
+	}
+	all, err := epollSets()
 	if err != nil {
 		return -1, err
 	}
-	for _, e := range dir {
-		epfd, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if link, err := os.Readlink("/proc/self/fd/" + e.Name()); err != nil || link != "anon_inode:[eventpoll]" {
-			continue
-		}
+	for _, epfd := range all {
 		if holds, err := epollHolds(epfd, fd); err == nil && holds {
 			return epfd, nil
 		}
 	}
 	return -1, fmt.Errorf("%w (fd %d)", errNoEpoll, fd)
+}
+
+// epollSets lists the process's epoll descriptors.
+func epollSets() ([]int, error) {
+	dir, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return nil, err
+	}
+	var sets []int
+	for _, e := range dir {
+		epfd, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if link, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && link == "anon_inode:[eventpoll]" {
+			sets = append(sets, epfd)
+		}
+	}
+	return sets, nil
 }
 
 // epollHolds reports whether the epoll set epfd has fd registered for read

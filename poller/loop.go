@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/loophttp/loophttp/engine"
 )
@@ -28,28 +29,35 @@ type loop struct {
 	pendFree  []*pending   // pending-output holders between uses
 	watch     *watcher     // the Server's or Client's; safe from any goroutine
 	epfd      int          // gnet's epoll set for this loop, once found (else -1)
+	epollHint []int        // epoll sets of the process when the loops started
+	noPause   bool         // gnet's epoll set cannot be found: reading is never paused
 	log       *slog.Logger
+	tid       int   // the loop's OS thread (gnet locks each loop to one): Conn.InEvent
+	cur       *Conn // the connection whose event is running, or nil
+	closePrev *Conn // cur before the close being reported (closing, done)
 	tickTask  gnet.Runnable
 	out       []byte // output of the event in progress (see Conn.Write)
 	closeErr  error  // the error of the close being reported (Conn.CloseErr)
 }
 
 func newLoop(srv *Server, el gnet.EventLoop, now time.Time) *loop {
-	l := newBareLoop(el, srv.cfg.Tick, srv.cfg.Engine.HighWater, now, srv.watch, srv.cfg.Logger)
+	l := newBareLoop(el, srv.cfg.Tick, srv.cfg.Engine.HighWater, now, srv.watch, srv.cfg.Logger, srv.epolls)
 	l.srv = srv
 	l.eng = engine.NewLoop(&srv.cfg.Engine, &srv.date)
 	return l
 }
 
 // newBareLoop returns the state both sides' loops share.
-func newBareLoop(el gnet.EventLoop, tick time.Duration, highWater int, now time.Time, w *watcher, log *slog.Logger) *loop {
+func newBareLoop(el gnet.EventLoop, tick time.Duration, highWater int, now time.Time, w *watcher, log *slog.Logger, hint []int) *loop {
 	l := &loop{
 		el:        el,
 		highWater: highWater,
 		wheel:     newWheel(tick, now, fireTimer),
 		watch:     w,
 		epfd:      -1,
+		epollHint: hint,
 		log:       log,
+		tid:       unix.Gettid(), // newBareLoop runs on the loop
 	}
 	l.tickTask = gnet.RunnableFunc(func(context.Context) error {
 		l.tick(time.Now())
@@ -153,7 +161,7 @@ func (l *loop) tick(now time.Time) {
 // socket the first time (interest.go).
 func (l *loop) epoll(c *Conn) (int, error) {
 	if l.epfd < 0 {
-		fd, err := findEpoll(c.gc.Fd())
+		fd, err := findEpoll(c.gc.Fd(), l.epollHint)
 		if err != nil {
 			return -1, err
 		}

@@ -58,6 +58,7 @@ type Server struct {
 	hooks   Hooks
 	date    codec.DateCache
 	watch   *watcher
+	epolls  []int // the process's epoll sets once gnet has booted (interest.go)
 
 	eng      gnet.Engine
 	addr     net.Addr
@@ -148,6 +149,7 @@ func (s *Server) OnBoot(eng gnet.Engine) gnet.Action {
 		return gnet.Shutdown
 	}
 	s.addr = sockaddrToTCP(sa)
+	s.epolls, _ = epollSets() // gnet has created its loops' sets by now
 	// listen(2) on a listening socket sets its backlog anew (Linux).
 	if err := unix.Listen(fd, s.cfg.Backlog); err != nil {
 		s.booted <- fmt.Errorf("setting the backlog: %w", err)
@@ -167,10 +169,12 @@ func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	s.open.Add(1)
 	c := l.open(gc, now)
 	gc.SetContext(c)
+	prev := c.enter()
 	if s.hooks != nil {
 		s.hooks.Opened(c)
 	}
 	c.afterEvent()
+	l.cur = prev
 	return nil, gnet.None
 }
 

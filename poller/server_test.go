@@ -368,3 +368,44 @@ func TestListenError(t *testing.T) {
 		t.Fatal("second listen on the same address succeeded")
 	}
 }
+
+// TestInEventIsExact: InEvent is true only on the connection's own loop,
+// inside one of its events: not from another goroutine (even while the
+// loop is inside the event), not from another connection's event.
+func TestInEventIsExact(t *testing.T) {
+	h := &holdHandler{held: make(chan *engine.Stream, 2)}
+	s := startServer(t, Config{Loops: 1}, h)
+	a, b := dial(t, s), dial(t, s)
+	io.WriteString(a, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	sa := <-h.held
+	ca := h.conn.Load()
+	io.WriteString(b, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	sb := <-h.held
+	cb := h.conn.Load()
+	defer func() {
+		_ = ca.Submit(ca.Gen(), func() { sa.End(nil) })
+		_ = cb.Submit(cb.Gen(), func() { sb.End(nil) })
+	}()
+	if ca == cb {
+		t.Fatal("one Conn for two connections")
+	}
+	if ca.InEvent() {
+		t.Fatal("InEvent true on the test's goroutine")
+	}
+	results := make(chan [3]bool, 1)
+	inside, release := make(chan struct{}), make(chan struct{})
+	if err := ca.Submit(ca.Gen(), func() {
+		close(inside)
+		<-release // the loop stays inside a's event meanwhile
+		results <- [3]bool{ca.InEvent(), cb.InEvent(), false}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	<-inside
+	other := ca.InEvent() // another goroutine, while the loop is inside a's event
+	close(release)
+	got := <-results
+	if !got[0] || got[1] || other {
+		t.Fatalf("InEvent: in a's event for a %v, for b %v; from another goroutine meanwhile %v; want true, false, false", got[0], got[1], other)
+	}
+}

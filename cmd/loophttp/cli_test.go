@@ -71,7 +71,7 @@ func TestCLIUsageErrors(t *testing.T) {
 		{[]string{"get", "http://a/", "http://b/"}, "loophttp get: want one URL, got 2 arguments"},
 		{[]string{"get", "-H", "nocolon", "http://a/"}, `loophttp get: -H "nocolon": want 'Name: value'`},
 		{[]string{"get", "-max-time", "-1s", "http://a/"}, "loophttp get: -max-time -1s: want 0 (no limit) or a positive duration"},
-		{[]string{"get", "ftp://a/"}, `loophttp get: api: invalid request: scheme "ftp" (only http)`},
+		{[]string{"get", "ftp://a/"}, `loophttp get: api: invalid request: "ftp://a/": want an http:// URL`},
 		{[]string{"get", "-d", "@/nonexistent/file", "http://a/"}, "loophttp get: -d @/nonexistent/file: open /nonexistent/file: no such file or directory"},
 		{[]string{"load", "-c", "0", "http://a/"}, "loophttp load: -c 0: want at least 1"},
 		{[]string{"load", "-R", "-5", "http://a/"}, "loophttp load: -R -5: want 0 or more"},
