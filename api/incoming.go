@@ -367,13 +367,13 @@ func (m *IncomingMessage) OnError(fn func(error)) {
 // Pause stops delivering the body: the connection is not read further
 // until Resume (the engine stops taking input and the poller stops reading
 // the socket, so TCP flow control holds the peer). Safe from any
-// goroutine; it never runs the engine on the caller's goroutine. On a
-// server's request, made while the loop runs one of the exchange's
-// callbacks (from the callback itself or from any goroutine), it is
-// carried out on the loop as that callback returns, before the next chunk;
-// otherwise, or with a worker pool, in a task of the loop, in order with
-// the response's calls. On a client's response it takes effect from
-// OnData, and from anywhere before the next chunk.
+// goroutine; only the loop ever touches the engine. On a server's
+// request, made while the loop runs one of the exchange's callbacks (from
+// the callback itself or from any goroutine), it is carried out on the
+// loop as that callback returns, before the next chunk; otherwise, or with
+// a worker pool, in a task of the loop, in order with the response's
+// calls. On a client's response, made inside the connection's own event
+// it takes effect at once, from anywhere else it is handed to the loop.
 func (m *IncomingMessage) Pause() {
 	if m.cr != nil {
 		m.cr.pause(true)
