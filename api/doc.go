@@ -12,9 +12,9 @@
 // time and in order (body chunks are copied for them, and the connection
 // waits while they catch up). Register request and response
 // listeners (OnData, OnEnd, OnFinish, …) from the request handler.
-// ServerResponse methods, and IncomingMessage.Pause and Resume, are safe
-// from any goroutine, during the handler or after it returned, and never
-// run the engine on the caller's goroutine: calls are recorded and carried
+// ServerResponse methods, and a server request's Pause and Resume, are
+// safe from any goroutine, during the handler or after it returned, and
+// never run the engine off the loop: calls are recorded and carried
 // out in order on the connection's loop, as the callback in progress of
 // the exchange returns (so a Pause made in OnData, from the callback or
 // from any goroutine while it runs, takes effect before the next chunk),
@@ -27,9 +27,9 @@
 // # Events a late listener cannot miss
 //
 // The events that fire once are delivered to a listener added after they
-// fired, at once, as a resolved promise calls a late then: the request's
-// 'end' and 'close' (IncomingMessage.OnEnd, OnClose; a client's response
-// also 'error', OnError), the response's 'finish' and 'close'
+// fired, at once, as a resolved promise calls a late then: an
+// IncomingMessage's 'end', 'error' and 'close' (OnEnd, OnError, OnClose),
+// the response's 'finish' and 'close'
 // (ServerResponse.OnFinish, OnClose), a ClientRequest's 'socket',
 // 'finish', 'error', 'close' and 'abort', and a Socket's 'error' and
 // 'close' (Socket.OnError, OnClose). Such a listener never runs inside
