@@ -43,7 +43,9 @@
 // did not fire and never will ('finish' of a response cut short, 'error'
 // of a request that succeeded) is not delivered. The other events ('data',
 // 'drain', 'timeout', 'response', …) reach only the listeners registered
-// when they fire.
+// when they fire. One exception: a server request's 'error' is not kept
+// once its exchange is over and its state has gone to a later request, so
+// an OnError added then hears nothing.
 //
 // # Framing
 //

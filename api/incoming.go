@@ -354,7 +354,9 @@ func (m *IncomingMessage) SetTimeout(d time.Duration, cb func()) {
 func (m *IncomingMessage) OnError(fn func(error)) {
 	s := m.lock()
 	if s == nil {
-		return // a server's request whose exchange is over: no 'error'
+		// A server's request whose exchange is over and its state reused:
+		// the error, if there was one, is not kept (doc.go says so).
+		return
 	}
 	added := register(s, &s.onError, firedError, fn)
 	err := s.err

@@ -1,8 +1,12 @@
 package api
 
 import (
+	"bufio"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -71,5 +75,39 @@ func serverLateListeners(t *testing.T, opts *Options) {
 		if got != [6]int64{1, 1, 1, 1, 1, 1} {
 			t.Errorf("round %d: late end, close (from callbacks), end, close, finish, close (after): %v; want once each", i, got)
 		}
+	}
+}
+
+// TestServerLateErrorListener: a request's 'error' (a body limit passed
+// after the response began) reaches a listener added after it fired, from
+// the 'close' that follows it, with the error.
+func TestServerLateErrorListener(t *testing.T) {
+	const limit = 1000
+	lateErr := make(chan error, 2)
+	opts := quiet()
+	opts.Limits.MaxBodySize = limit
+	srv := CreateServer(func(req *IncomingMessage, res *ServerResponse) {
+		req.OnData(func(c []byte) { res.Write(c, nil) }) // the head goes out with the first chunk
+		req.OnClose(func() { req.OnError(func(err error) { lateErr <- err }) })
+	}, opts)
+	addr := listen(t, srv)
+	c := dialRaw(t, addr, "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n200\r\n"+strings.Repeat("a", 0x200)+"\r\n")
+	r := bufio.NewReader(c)
+	if line, err := r.ReadString('\n'); err != nil || line != "HTTP/1.1 200 OK\r\n" {
+		t.Fatalf("first line %q, %v", line, err)
+	}
+	io.WriteString(c, "300\r\n"+strings.Repeat("b", 0x300)+"\r\n0\r\n\r\n")
+	io.ReadAll(r) // the server closes
+	select {
+	case err := <-lateErr:
+		var le *BodyLimitError
+		if !errors.As(err, &le) || le.Limit != limit {
+			t.Fatalf("late OnError heard %v; want the *BodyLimitError", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the late error listener never ran")
+	}
+	if len(lateErr) != 0 {
+		t.Fatal("the late error listener ran twice")
 	}
 }
