@@ -11,6 +11,28 @@ import (
 	"time"
 )
 
+// poke calls the methods of a request, its response and its socket that
+// change nothing a test looks at, from whatever goroutine it runs on.
+func poke(req *IncomingMessage, res *ServerResponse) {
+	res.GetHeader("Content-Type")
+	res.HasHeader("X-Early")
+	res.GetHeaders()
+	res.HeadersSent()
+	res.OnDrain(func() {})
+	res.OnTimeout(func() {})
+	res.SetTimeout(time.Minute, nil)
+	req.SetTimeout(time.Minute, nil)
+	req.OnTimeout(func() {})
+	req.Header("host")
+	s := req.Socket
+	s.RemoteAddress()
+	s.LocalPort()
+	s.OnClose(func() {})
+	s.OnError(func(error) {})
+	s.OnTimeout(func() {})
+	s.SetNoDelay(true)
+}
+
 // exchangeCounts counts the server-side callbacks of one request.
 type exchangeCounts struct {
 	handler, end, reqClose, resClose, finish, endCB atomic.Int64
@@ -46,6 +68,7 @@ func callsFromOtherGoroutines(t *testing.T, opts *Options) {
 		// fired: once each all the same.
 		go res.OnFinish(func() { c.goFinish.Add(1) })
 		go req.OnClose(func() { c.goClose.Add(1) })
+		go poke(req, res) // the other methods, from a goroutine, while the exchange runs
 		req.OnClose(func() { c.reqClose.Add(1) })
 		res.OnClose(func() { c.resClose.Add(1) })
 		res.OnFinish(func() { c.finish.Add(1) })
@@ -100,6 +123,8 @@ func callsFromOtherGoroutines(t *testing.T, opts *Options) {
 		req, err := Request(RequestOptions{Host: host, Port: port, Agent: a, Method: method, Path: "/" + strconv.Itoa(i)},
 			func(res *IncomingMessage) {
 				cc.response.Add(1)
+				go res.SetTimeout(time.Minute, nil)
+				go res.OnError(func(error) {})
 				res.OnData(func(chunk []byte) {
 					cc.body.Add(int64(len(chunk)))
 					res.Pause()
@@ -112,6 +137,13 @@ func callsFromOtherGoroutines(t *testing.T, opts *Options) {
 			return
 		}
 		req.OnSocket(func(*Socket) { cc.sockets.Add(1) })
+		go func() { // the client request's other methods, from a goroutine
+			req.GetHeader("Content-Length")
+			req.SetTimeout(time.Minute, nil)
+			req.OnTimeout(func() {})
+			req.OnDrain(func() {})
+			req.OnInformation(func(Information) {})
+		}()
 		req.OnFinish(func() { cc.finish.Add(1) })
 		req.OnError(func(err error) { cc.lastErr.Store(err); cc.errs.Add(1) })
 		req.OnClose(func() {
