@@ -358,16 +358,11 @@ func (a *Agent) closed(ac *agentConn) {
 			a.acquire(r, false)
 		}
 	}
-	ac.sock.closed.Store(true)
-	x := ac.sock.x()
-	if err := ac.pc.CloseErr(); err != nil && !errors.Is(err, io.EOF) {
-		for _, fn := range x.onError {
-			ac.sock.safely(func() { fn(err) })
-		}
+	err := ac.pc.CloseErr()
+	if errors.Is(err, io.EOF) {
+		err = nil // the peer's close is no error
 	}
-	for _, fn := range x.onClose {
-		ac.sock.safely(fn)
-	}
+	ac.sock.emitClose(err)
 	a.next(p)
 }
 

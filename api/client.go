@@ -36,6 +36,11 @@ type RequestOptions struct {
 	// Headers are the request's header fields, sent in name order (Go maps
 	// have none); SetHeader adds more in call order.
 	Headers map[string]string
+	// HeaderList are more header fields, sent after Headers' in the order
+	// given, one line per entry: a name may repeat (several Accept or
+	// Cookie lines, Node's array values and raw header arrays), and no
+	// entry replaces another.
+	HeaderList []Header
 	// Agent pools the connections (default DefaultAgent).
 	Agent *Agent
 	// Timeout, when set, is the request's idle timeout, as SetTimeout.
@@ -105,12 +110,14 @@ const (
 )
 
 // ClientRequest is an outgoing request (Node's http.ClientRequest). Nothing
-// is sent until Write or End: register listeners before calling them.
+// is sent until Write or End: register listeners before calling them
+// (those of the events that fire once may come later: see OnClose).
 // Every method is safe from any goroutine. Events run on the connection's
 // loop (they must not block), except those of a request that never got a
 // connection (a refused connect, a DNS failure, Abort before the
-// connection), which run on the goroutine that caused them; the events of
-// one request never run concurrently.
+// connection), which run on the goroutine that caused them, and those of
+// listeners added after the request closed, which run on a goroutine of
+// their own; the events of one request never run concurrently.
 type ClientRequest struct {
 	Method string // the request method
 	Path   string // the request-target
@@ -127,15 +134,24 @@ type ClientRequest struct {
 	pending  []clientOp // calls made before the connection was bound
 	replay   []clientOp // the whole request, kept while it may be retried
 	queued   int        // bytes given to Write and not yet taken by the engine
+	given    int64      // body bytes Write and End have accepted
 	full     bool       // the engine's output is over its mark
 	owed     bool       // a Write returned false: OnDrain is owed
 	retried  bool
 	failed   error     // the error the request closed with, once it has
 	stopping *stopCall // Abort or Destroy was called: no retry from then on
 	timeout  time.Duration
-	socketed bool // OnSocket has fired
+	socketed bool    // OnSocket has fired
+	sock     *Socket // the socket OnSocket fired with
 
-	finished bool // 'finish' has fired (loop only)
+	// The events that fire once, as they have: a listener added later
+	// gets its call through late (see lateCall).
+	finished bool // 'finish'
+	aborted  bool // 'abort'
+	errored  bool // 'error', with failed
+	closed   bool // 'close'
+	late     []func()
+	lateBusy bool // a goroutine is running the calls in late, or the request's ending
 
 	// Set on the loop when bound.
 	pc   *poller.Conn
@@ -302,6 +318,13 @@ func newRequest(opts RequestOptions) (*ClientRequest, error) {
 			return nil, fmt.Errorf("%w: header %q: %v", ErrInvalidRequest, name, err)
 		}
 	}
+	for _, h := range opts.HeaderList {
+		if err := codec.ValidHeader(h.Name, h.Value); err != nil {
+			return nil, fmt.Errorf("%w: header %q: %v", ErrInvalidRequest, h.Name, err)
+		}
+		r.fields = append(r.fields, h)
+		r.hostHdr = r.hostHdr || strings.EqualFold(h.Name, "host")
+	}
 	return r, nil
 }
 
@@ -366,15 +389,29 @@ func (r *ClientRequest) RemoveHeader(name string) error {
 	return nil
 }
 
-// The listener registrations. Register before Write or End: events may
-// fire as soon as the request has started.
+// The listener registrations. Events may fire as soon as the request has
+// started (Write or End; Get ends at once): a listener for 'response',
+// 'information', 'continue', 'timeout' or 'drain' added later misses
+// what fired before. One for an event that fires once ('socket', 'finish',
+// 'error', 'close', 'abort') does not: added after it fired, it runs at
+// once (see lateCall).
 
 // OnResponse adds a listener for 'response': the final response head.
 func (r *ClientRequest) OnResponse(fn func(*IncomingMessage)) { on(r, &r.onResponse, fn) }
 
 // OnSocket adds a listener for 'socket': exactly once per request, when it
-// is bound to a connection (a pooled one or a new one).
-func (r *ClientRequest) OnSocket(fn func(*Socket)) { on(r, &r.onSocket, fn) }
+// is bound to a connection (a pooled one or a new one). Added after it
+// fired, fn gets the socket at once (see lateCall).
+func (r *ClientRequest) OnSocket(fn func(*Socket)) {
+	r.mu.Lock()
+	if !r.socketed {
+		r.onSocket = append(r.onSocket, fn)
+		r.mu.Unlock()
+		return
+	}
+	sock := r.sock
+	r.lateCall(func() { fn(sock) }) // unlocks
+}
 
 // OnInformation adds a listener for 'information': an interim 1xx
 // response (100 included).
@@ -385,17 +422,30 @@ func (r *ClientRequest) OnInformation(fn func(Information)) { on(r, &r.onInforma
 func (r *ClientRequest) OnContinue(fn func()) { on(r, &r.onContinue, fn) }
 
 // OnFinish adds a listener for 'finish': the whole request was handed to
-// the connection.
-func (r *ClientRequest) OnFinish(fn func()) { on(r, &r.onFinish, fn) }
+// the connection. Added after it fired, fn runs at once (see lateCall).
+func (r *ClientRequest) OnFinish(fn func()) { onOnce(r, &r.onFinish, &r.finished, fn) }
 
 // OnError adds a listener for 'error': the request failed (refused, DNS,
 // ParseError, ErrSocketHangUp, ErrResponseAborted, Destroy). It fires at
-// most once, and OnClose follows.
-func (r *ClientRequest) OnError(fn func(error)) { on(r, &r.onError, fn) }
+// most once, and OnClose follows. Added after it fired, fn gets the error
+// at once (see lateCall).
+func (r *ClientRequest) OnError(fn func(error)) {
+	r.mu.Lock()
+	if !r.errored {
+		if !r.closed { // a request closed without an error never errs
+			r.onError = append(r.onError, fn)
+		}
+		r.mu.Unlock()
+		return
+	}
+	err := r.failed
+	r.lateCall(func() { fn(err) }) // unlocks
+}
 
 // OnClose adds a listener for 'close': the request is over, whatever the
-// outcome. It fires exactly once.
-func (r *ClientRequest) OnClose(fn func()) { on(r, &r.onClose, fn) }
+// outcome. It fires exactly once; added after it fired, fn runs at once
+// (see lateCall).
+func (r *ClientRequest) OnClose(fn func()) { onOnce(r, &r.onClose, &r.closed, fn) }
 
 // OnTimeout adds a listener for 'timeout' (see SetTimeout).
 func (r *ClientRequest) OnTimeout(fn func()) { on(r, &r.onTimeout, fn) }
@@ -404,13 +454,93 @@ func (r *ClientRequest) OnTimeout(fn func()) { on(r, &r.onTimeout, fn) }
 // followed by more.
 func (r *ClientRequest) OnDrain(fn func()) { on(r, &r.onDrain, fn) }
 
-// OnAbort adds a listener for 'abort' (see Abort).
-func (r *ClientRequest) OnAbort(fn func()) { on(r, &r.onAbort, fn) }
+// OnAbort adds a listener for 'abort' (see Abort). Added after it fired,
+// fn runs at once (see lateCall).
+func (r *ClientRequest) OnAbort(fn func()) { onOnce(r, &r.onAbort, &r.aborted, fn) }
 
 func on[F any](r *ClientRequest, list *[]F, fn F) {
 	r.mu.Lock()
 	*list = append(*list, fn)
 	r.mu.Unlock()
+}
+
+// onOnce adds fn to the listeners of an event that fires once, or, when
+// fired says it has, calls it at once.
+func onOnce(r *ClientRequest, list *[]func(), fired *bool, fn func()) {
+	r.mu.Lock()
+	if !*fired {
+		if !r.closed { // a closed request fires nothing more
+			*list = append(*list, fn)
+		}
+		r.mu.Unlock()
+		return
+	}
+	r.lateCall(fn) // unlocks
+}
+
+// lateCall runs call, the call of a listener added after its event fired,
+// "at once" as a resolved promise would: never inside the registering
+// call, never beside another callback of the request, and right after
+// the ones running now. While the request lasts it runs on the loop of
+// its connection (a task, or at the end of the event in progress). Once
+// the request is over (its 'close' has been delivered) no other callback
+// of it can run, and its connection may be gone or serving another
+// request: call runs on a goroutine of its own. It is called with r.mu
+// held and releases it.
+func (r *ClientRequest) lateCall(call func()) {
+	r.late = append(r.late, call)
+	switch {
+	case r.lateBusy:
+		r.mu.Unlock() // whoever runs the request's callbacks runs it next
+	case r.closed:
+		r.lateBusy = true
+		r.mu.Unlock()
+		go r.runLate()
+	default:
+		pc, gen := r.pc, r.pgen
+		r.mu.Unlock()
+		if pc != nil {
+			// If the connection closes before the task runs, the request's
+			// end (Close, or attach on a retry) runs the call.
+			_ = pc.Submit(gen, func() { r.runLateOnLoop(pc) })
+		}
+	}
+}
+
+// runLateOnLoop runs the late calls on the loop of pc, the request's
+// connection, unless another goroutine does, or the request has moved to
+// another connection (a retry: its loop runs them).
+func (r *ClientRequest) runLateOnLoop(pc *poller.Conn) {
+	r.mu.Lock()
+	if r.lateBusy || len(r.late) == 0 || r.pc != pc {
+		r.mu.Unlock()
+		return
+	}
+	r.lateBusy = true
+	r.mu.Unlock()
+	r.runLate()
+}
+
+// runLate runs the late calls, in order, until there are none. The
+// caller has set lateBusy; runLate clears it.
+func (r *ClientRequest) runLate() { r.runLateCalls(true) }
+
+// runLateCalls is runLate; it keeps lateBusy set unless release.
+func (r *ClientRequest) runLateCalls(release bool) {
+	for {
+		r.mu.Lock()
+		if len(r.late) == 0 {
+			r.late = nil
+			r.lateBusy = r.lateBusy && !release
+			r.mu.Unlock()
+			return
+		}
+		call := r.late[0]
+		r.late[0] = nil
+		r.late = r.late[1:]
+		r.mu.Unlock()
+		r.call(call)
+	}
 }
 
 // clientHighWater is how much request body may wait for the connection
@@ -419,6 +549,9 @@ const clientHighWater = 64 << 10
 
 // Write sends a piece of the body (chunked unless a Content-Length header
 // was set), starting the request if it has not started. data is copied.
+// Data that would take the body past the Content-Length set is not sent:
+// Write reports false, cb hears ErrContentLengthMismatch, and the request
+// fails with it (as Destroy).
 // cb, if not nil, runs once the engine has taken the data, or with the
 // error that kept it from the wire (ErrWriteAfterEnd, ErrConnectionGone).
 // It reports false when the request has buffered too much: wait for
@@ -432,6 +565,13 @@ func (r *ClientRequest) Write(data []byte, cb func(error)) bool {
 		}
 		return false
 	}
+	if n, ok := declaredLength(r.fields); ok && r.given+int64(len(data)) > n {
+		r.ended = true
+		r.mu.Unlock()
+		r.mismatch(cb)
+		return false
+	}
+	r.given += int64(len(data))
 	p := bytes.Clone(data)
 	r.queued += len(p)
 	ok := !r.full && r.queued < clientHighWater
@@ -444,7 +584,9 @@ func (r *ClientRequest) Write(data []byte, cb func(error)) bool {
 // was written before), starting it if it has not started. cb, if not nil,
 // runs once with the outcome when the request has been handed to the
 // connection (an OnFinish listener that also hears errors). A second End
-// changes nothing and reports ErrWriteAfterEnd.
+// changes nothing and reports ErrWriteAfterEnd. When a Content-Length was
+// set and the body, data included, does not meet it, End sends nothing
+// more, reports ErrContentLengthMismatch and fails the request with it.
 func (r *ClientRequest) End(data []byte, cb func(error)) error {
 	r.mu.Lock()
 	if r.ended || r.state == reqDone {
@@ -452,8 +594,25 @@ func (r *ClientRequest) End(data []byte, cb func(error)) error {
 		return ErrWriteAfterEnd
 	}
 	r.ended = true
+	if n, ok := declaredLength(r.fields); ok && r.given+int64(len(data)) != n {
+		r.mu.Unlock()
+		r.mismatch(cb)
+		return ErrContentLengthMismatch
+	}
 	r.send(clientOp{data: bytes.Clone(data), cb: cb, end: true}) // unlocks
 	return nil
+}
+
+// mismatch fails a request whose body broke its Content-Length: data is
+// not sent, the request is destroyed with ErrContentLengthMismatch (its
+// connection, if any, closes after what was sent), and cb, if not nil,
+// hears it after the request's own callbacks in progress.
+func (r *ClientRequest) mismatch(cb func(error)) {
+	r.Destroy(ErrContentLengthMismatch)
+	if cb != nil {
+		r.mu.Lock()
+		r.lateCall(func() { cb(ErrContentLengthMismatch) }) // unlocks
+	}
 }
 
 // send records op before the connection is bound, or hands it to the
@@ -534,10 +693,10 @@ type stopCall struct {
 // finishStopped ends a stopped request as its Abort ('abort', 'close')
 // or Destroy ('error', 'close') says, whatever ended its exchange.
 func (r *ClientRequest) finishStopped() {
-	if r.stopping.abort {
-		r.emit(r.listeners(&r.onAbort))
-	}
-	r.finish(r.stopping.err)
+	r.mu.Lock()
+	stop := r.stopping
+	r.mu.Unlock()
+	r.end(stop.err, stop.abort)
 }
 
 // onLoop runs fn with the exchange on the bound connection's loop while
@@ -598,9 +757,16 @@ func (r *ClientRequest) apply(x *engine.Exchange, op *clientOp) {
 		op.cb = nil
 		r.call(func() { cb(err) })
 	}
-	if op.end && err == nil && !r.finished {
+	if op.end && err == nil {
+		r.mu.Lock()
+		first := !r.finished
 		r.finished = true
-		r.emit(r.listeners(&r.onFinish))
+		fns := r.onFinish
+		r.onFinish = nil
+		r.mu.Unlock()
+		if first {
+			r.emit(fns)
+		}
 	}
 	r.drainIfOwed()
 }
@@ -653,7 +819,11 @@ func (r *ClientRequest) attach(pc *poller.Conn, ac *agentConn) bool {
 	}
 	first := !r.socketed
 	r.socketed = true
+	if first {
+		r.sock = ac.sock
+	}
 	fns, timeout := r.onSocket, r.timeout
+	r.onSocket = nil
 	r.mu.Unlock()
 	ac.sock.request = r
 	if first {
@@ -670,6 +840,7 @@ func (r *ClientRequest) attach(pc *poller.Conn, ac *agentConn) bool {
 		}
 		r.apply(x, &ops[i])
 	}
+	r.runLateOnLoop(pc) // listeners added late while the request waited (a retry)
 	return true
 }
 
@@ -712,16 +883,62 @@ func idempotent(method string) bool {
 
 // finish ends the request: OnError (when err is not nil), then OnClose,
 // each once; a response cut short hears of it first.
-func (r *ClientRequest) finish(err error) {
+func (r *ClientRequest) finish(err error) { r.end(err, false) }
+
+// end ends the request: 'abort' (when abort), then as finish says. It
+// records the events as fired, under the lock that listeners are added
+// under, so each listener is either called here or by lateCall.
+func (r *ClientRequest) end(err error, abort bool) {
 	r.mu.Lock()
 	r.state, r.failed = reqDone, err
-	res := r.res
-	onError, onClose := r.onError, r.onClose
-	r.onError, r.onClose = nil, nil
-	// Write callbacks still waiting hear that the request is gone.
-	ops := r.pending
+	r.aborted, r.errored, r.closed = abort, err != nil, true
+	e := ending{err: err, res: r.res, onError: r.onError, onClose: r.onClose, ops: r.pending}
+	if abort {
+		e.onAbort = r.onAbort
+	}
+	r.onAbort, r.onError, r.onClose = nil, nil, nil
 	r.pending, r.replay = nil, nil
+	if res := e.res; res != nil {
+		// The response's events fire with the request's: a listener
+		// added from now on is late, and runs after those added before.
+		res.st.lmu.Lock()
+		if err != nil && !res.Complete {
+			res.st.err = err
+			res.st.fired.Or(firedError)
+		}
+		res.st.fired.Or(firedClose)
+		res.st.lmu.Unlock()
+	}
+	if r.lateBusy {
+		// Another goroutine runs the request's late calls (a task of the
+		// loop the request was on before a retry): it runs the ending
+		// after them.
+		r.late = append(r.late, func() { r.emitEnding(&e) })
+		r.mu.Unlock()
+		return
+	}
+	r.lateBusy = true
 	r.mu.Unlock()
+	r.runLateCalls(false) // those added before the end first: 'socket' before 'close'
+	r.emitEnding(&e)
+	r.runLate() // listeners added while the ending ran
+}
+
+// ending is what end delivers.
+type ending struct {
+	err              error
+	res              *IncomingMessage
+	onAbort, onClose []func()
+	onError          []func(error)
+	ops              []clientOp
+}
+
+// emitEnding runs the callbacks of the request's end: the waiting write
+// callbacks, 'abort', the response's and the request's 'error', 'close'.
+func (r *ClientRequest) emitEnding(e *ending) {
+	err, res, ops, onError, onClose := e.err, e.res, e.ops, e.onError, e.onClose
+	r.emit(e.onAbort)
+	// Write callbacks still waiting hear that the request is gone.
 	for _, op := range ops {
 		if op.cb != nil {
 			r.call(func() { op.cb(ErrConnectionGone) })
@@ -924,6 +1141,7 @@ func (h *reqHandler) End(x *engine.Exchange, trailers []codec.Header) {
 			res.RawTrailers = rawFields(trailers)
 		}
 		res.Complete = true
+		res.st.fired.Or(firedEnd)
 		r.ac.during(func() { r.call(func() { res.st.emit(&res.st.onEnd) }) })
 	}
 }
@@ -937,14 +1155,18 @@ func (h *reqHandler) Drain(x *engine.Exchange) {
 	r.drainIfOwed()
 }
 
-// Timeout fires 'timeout' on the request and its socket.
+// Timeout fires 'timeout' on the request, its socket and its response
+// (the listeners of IncomingMessage.SetTimeout and OnTimeout).
 func (h *reqHandler) Timeout(x *engine.Exchange) {
 	r := h.r()
 	r.emit(r.listeners(&r.onTimeout))
 	if ac := r.ac; ac != nil {
-		for _, fn := range ac.sock.x().onTimeout {
+		for _, fn := range ac.sock.timeoutListeners() {
 			r.call(fn)
 		}
+	}
+	if res := r.res; res != nil {
+		r.call(func() { res.st.emit(&res.st.onTimeout) })
 	}
 }
 

@@ -12,13 +12,52 @@
 // time and in order (body chunks are copied for them, and the connection
 // waits while they catch up). Register request and response
 // listeners (OnData, OnEnd, OnFinish, …) from the request handler.
-// ServerResponse methods are safe from any goroutine, during the handler
-// or after it returned: calls are recorded and carried out in order on the
-// connection's loop, so a handler may hand the response to a goroutine or
-// a timer and finish it later. A call for a connection that has gone fails
-// with ErrConnectionGone (its callback gets the error); it never writes to
-// another connection. Server event registration, SetTimeout, Close and
-// Address are safe from any goroutine.
+// ServerResponse methods, and a server request's Pause and Resume, are
+// safe from any goroutine, during the handler or after it returned, and
+// never run the engine off the loop: calls are recorded and carried
+// out in order on the connection's loop, as the callback in progress of
+// the exchange returns (so a Pause made in OnData, from the callback or
+// from any goroutine while it runs, takes effect before the next chunk),
+// else in a task posted to the loop. A handler may so hand the response to
+// a goroutine or a timer and finish it later. A call for a connection that
+// has gone fails with ErrConnectionGone (its callback gets the error); it
+// never writes to another connection. Server event registration,
+// SetTimeout, Close and Address are safe from any goroutine.
+//
+// # Events a late listener cannot miss
+//
+// The events that fire once are delivered to a listener added after they
+// fired, at once, as a resolved promise calls a late then: an
+// IncomingMessage's 'end', 'error' and 'close' (OnEnd, OnError, OnClose),
+// the response's 'finish' and 'close'
+// (ServerResponse.OnFinish, OnClose), a ClientRequest's 'socket',
+// 'finish', 'error', 'close' and 'abort', and a Socket's 'error' and
+// 'close' (Socket.OnError, OnClose). Such a listener never runs inside
+// the call that adds it, nor beside another callback of its exchange:
+// while the exchange lasts it runs on the loop right after the callback in
+// progress (or in a task of the loop), on the exchange's worker with
+// Options.Workers; once the exchange is over (its 'close' delivered) its
+// connection may be gone or serving another request, and nothing else of
+// the exchange runs, so it runs on a goroutine of its own (a Socket's,
+// once its close listeners have run). An event that
+// did not fire and never will ('finish' of a response cut short, 'error'
+// of a request that succeeded) is not delivered. The other events ('data',
+// 'drain', 'timeout', 'response', …) reach only the listeners registered
+// when they fire. One exception: a server request's 'error' is not kept
+// once its exchange is over and its state has gone to a later request, so
+// an OnError added then hears nothing.
+//
+// # Framing
+//
+// A response sends a Content-Length the handler set as it is, and checks
+// the body against it: a Write past it, or an End short of it or past it,
+// reports ErrContentLengthMismatch (Node's
+// ERR_HTTP_CONTENT_LENGTH_MISMATCH), ends the response without 'finish'
+// and closes the connection once what was sent before has gone out, so
+// the peer sees a short body, never one it waits for. A Date the handler
+// sets replaces the automatic one. WriteHead keeps the last of a
+// single-valued field given twice. A client sends RequestOptions.HeaderList
+// fields as given, a name as often as it appears.
 //
 // # Buffers
 //
@@ -106,6 +145,7 @@
 //	http.get(options, cb)               Get(RequestOptions, cb); GetURL(url, cb)
 //	options host/hostname/port/method/  RequestOptions.Host (default localhost), Hostname,
 //	  path/headers/agent/timeout          Port (80), Method (GET), Path (/), Headers, Agent, Timeout
+//	headers with array values           RequestOptions.HeaderList (in order, names may repeat)
 //	req.write(data, cb)                 ClientRequest.Write(data, cb) bool (streams, chunked)
 //	req.end(data, cb)                   ClientRequest.End(data, cb) error (a second End is a no-op)
 //	req.setHeader/getHeader/            ClientRequest.SetHeader, GetHeader, RemoveHeader
@@ -122,6 +162,7 @@
 //	res.httpVersion, res.headers,       IncomingMessage.HTTPVersion, Headers(), RawHeaders,
 //	  res.rawHeaders, res.trailers        Header(name), Trailer(name), RawTrailers
 //	res 'data', 'end', 'close'          IncomingMessage.OnData, OnEnd, OnClose
+//	res.setTimeout(ms, cb)              IncomingMessage.SetTimeout(d, cb) (the request's idle timer)
 //	res 'error' / 'aborted'             IncomingMessage.OnError (ErrResponseAborted)
 //	http.Agent({keepAlive, maxSockets,  NewAgent(AgentOptions{DisableKeepAlive, MaxSockets,
 //	  maxFreeSockets, timeout})           MaxFreeSockets, FreeTimeout}); DefaultAgent; Agent.Destroy()

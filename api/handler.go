@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"log/slog"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 
@@ -135,9 +137,58 @@ func (ex *exchange) unpin() {
 	}
 	// From here on every handle of the exchange is stale.
 	ex.reqSt.retire()
-	ex.resSt.retire()
+	late := ex.resSt.retire()
 	ex.msg, ex.stream, ex.sock = nil, nil, nil
 	exchanges.Put(ex)
+	for _, call := range late { // added late as the exchange closed
+		call()
+	}
+}
+
+// late runs call, for a listener of the exchange (generation gen) added
+// after its event fired, "at once" as a resolved promise would: never
+// inside the registering call, never beside another callback of the
+// exchange, right after those running now. With a worker pool it goes to
+// the exchange's worker queue; else the loop runs it after the callback in
+// progress or in a task (apply), or as it retires the exchange. Once the
+// exchange is retired no other callback of it can run, and its connection
+// may be gone or serving another request: call runs on a goroutine of its
+// own (lateAlone). Safe from any goroutine.
+func (ex *exchange) late(gen uint32, call func()) {
+	s := &ex.resSt
+	s.mu.Lock()
+	if s.gen.Load() != gen {
+		s.mu.Unlock()
+		lateAlone(slog.Default(), call) // retired: the exchange's logger has gone with it
+		return
+	}
+	if ex.sock.srv.pool != nil {
+		s.mu.Unlock()
+		ex.post(call)
+		return
+	}
+	s.late = append(s.late, call)
+	if s.gone == nil && !ex.inCallback.Load() && !s.scheduled {
+		// Open, so current: drainSocket applies it. Closed, the loop
+		// retires it soon after (unpin) and runs the call then.
+		if ex.sock.pc.SubmitConn(ex.gen, drainSocket) == nil {
+			s.scheduled = true
+		}
+	}
+	s.mu.Unlock()
+}
+
+// lateAlone runs call, a late listener of something that has no callback
+// left to run, on a goroutine of its own; a panic is logged, not fatal.
+func lateAlone(log *slog.Logger, call func()) {
+	go func() {
+		defer func() {
+			if v := recover(); v != nil {
+				log.Error("loophttp: listener panicked", "panic", v, "stack", string(debug.Stack()))
+			}
+		}()
+		call()
+	}()
 }
 
 // Opened creates the Socket of a new connection and fires 'connection'.
@@ -156,16 +207,11 @@ func (h *serverHandler) Closed(c *poller.Conn) {
 	if !ok {
 		return
 	}
-	s.closed.Store(true)
-	x := s.x()
-	if err := c.CloseErr(); err != nil && !errors.Is(err, io.EOF) {
-		for _, fn := range x.onError {
-			s.safely(func() { fn(err) })
-		}
+	err := c.CloseErr()
+	if errors.Is(err, io.EOF) {
+		err = nil // the peer's close is no error
 	}
-	for _, fn := range x.onClose {
-		s.safely(fn)
-	}
+	s.emitClose(err)
 	h.srv.maybeClosed()
 }
 
@@ -242,8 +288,8 @@ func (h *serverHandler) Body(st *engine.Stream, chunk []byte) {
 	ex := st.Data.(*exchange)
 	ex.pin()
 	defer ex.unpin()
-	if x := ex.sock.x(); x.upgraded == st {
-		for _, fn := range x.onData {
+	if ex.sock.x().upgraded == st {
+		for _, fn := range ex.sock.dataListeners() {
 			ex.sock.safely(func() { fn(chunk) })
 		}
 		return
@@ -332,8 +378,17 @@ func (h *serverHandler) Close(st *engine.Stream, err error) {
 
 // emitClose fires 'close' on the request and the response.
 func (ex *exchange) emitClose() {
+	limit := ex.limitError()
+	if limit != nil {
+		ex.reqSt.lmu.Lock()
+		ex.reqSt.err = limit
+		ex.reqSt.fired.Or(firedError)
+		ex.reqSt.lmu.Unlock()
+	}
+	ex.reqSt.fired.Or(firedClose) // before looking for listeners: see msgState.fired
+	ex.resSt.fired.Or(firedClose)
 	if ex.sock.srv.pool == nil && !ex.reqSt.has(&ex.reqSt.onClose) && !ex.resSt.has(&ex.resSt.onClose) &&
-		ex.limitError() == nil {
+		limit == nil {
 		return // nobody listens: no callback to run
 	}
 	ex.deliver(event{kind: evClose})

@@ -49,11 +49,26 @@ type msgState struct {
 	// gen is the generation of the exchange served now; 0 once retired.
 	// Written on the loop; read under lmu by handles.
 	gen atomic.Uint32
+	// fired records the events that fire once (firedEnd, …) as they fire:
+	// the bit is set before the listeners are looked for, and a listener
+	// is added only after counting itself in listening and seeing the bit
+	// clear, so each listener is either called by the event or late.
+	fired atomic.Uint32
 }
+
+// The events that fire once, as msgState.fired and resState.fired record
+// them.
+const (
+	firedEnd uint32 = 1 << iota
+	firedClose
+	firedError
+	firedFinish
+)
 
 // msgData is msgState's data, reset as a whole for each exchange.
 type msgData struct {
 	ex        *exchange // a server's request
+	err       error     // what 'error' fired with (a client's response)
 	onData    []func([]byte)
 	onEnd     []func()
 	onClose   []func()
@@ -64,10 +79,11 @@ type msgData struct {
 // clear empties the state for the next exchange of ex. Called with lmu
 // held (retire), or on the loop before the state has served anyone.
 func (s *msgState) clear(ex *exchange) {
-	if s.listening.Load() != 0 {
+	if s.listening.Load() != 0 || s.err != nil {
 		s.msgData = msgData{}
 		s.listening.Store(0)
 	}
+	s.fired.Store(0)
 	s.ex = ex
 }
 
@@ -241,29 +257,42 @@ func (m *IncomingMessage) Trailer(name string) string {
 // borrowed: valid only during the call (bytes.Clone keeps it).
 func (m *IncomingMessage) OnData(fn func(chunk []byte)) {
 	if s := m.lock(); s != nil {
-		s.onData = append(s.onData, fn)
-		s.listening.Add(1)
+		register(s, &s.onData, 0, fn)
 		s.lmu.Unlock()
 	}
 }
 
 // OnEnd adds a listener for 'end': the body is complete (it fires for
-// requests without a body too).
+// requests without a body too). Added after 'end' fired, fn runs at once
+// (see doc.go, "Events a late listener cannot miss").
 func (m *IncomingMessage) OnEnd(fn func()) {
-	if s := m.lock(); s != nil {
-		s.onEnd = append(s.onEnd, fn)
-		s.listening.Add(1)
-		s.lmu.Unlock()
+	s := m.lock()
+	if s == nil {
+		if m.Complete { // the exchange is over: 'end' fired, or never will
+			lateAlone(m.Socket.logger(), fn)
+		}
+		return
+	}
+	added := register(s, &s.onEnd, firedEnd, fn)
+	s.lmu.Unlock()
+	if !added {
+		m.late(fn)
 	}
 }
 
 // OnClose adds a listener for 'close': the exchange is over, normally or
-// because the connection closed.
+// because the connection closed. Added after 'close' fired, fn runs at
+// once.
 func (m *IncomingMessage) OnClose(fn func()) {
-	if s := m.lock(); s != nil {
-		s.onClose = append(s.onClose, fn)
-		s.listening.Add(1)
-		s.lmu.Unlock()
+	s := m.lock()
+	if s == nil { // the exchange is over and retired: 'close' fired
+		lateAlone(m.Socket.logger(), fn)
+		return
+	}
+	added := register(s, &s.onClose, firedClose, fn)
+	s.lmu.Unlock()
+	if !added {
+		m.late(fn)
 	}
 }
 
@@ -271,14 +300,44 @@ func (m *IncomingMessage) OnClose(fn func()) {
 // timeout before this request was complete.
 func (m *IncomingMessage) OnTimeout(fn func()) {
 	if s := m.lock(); s != nil {
-		s.onTimeout = append(s.onTimeout, fn)
-		s.listening.Add(1)
+		register(s, &s.onTimeout, 0, fn)
 		s.lmu.Unlock()
 	}
 }
 
+// register adds fn to list, an event's listeners, unless the event fires
+// once (bit) and has fired: then it reports false, and the caller has fn
+// called late. Called with lmu held.
+func register[F any](s *msgState, list *[]F, bit uint32, fn F) bool {
+	s.listening.Add(1)
+	if bit != 0 && s.fired.Load()&bit != 0 {
+		s.listening.Add(-1)
+		return false
+	}
+	*list = append(*list, fn)
+	return true
+}
+
+// late has call, for a listener added after its event fired, run at once
+// by whoever runs the message's callbacks: the request's
+// (ClientRequest.lateCall) for a client's response, the exchange's
+// (exchange.late) for a server's request.
+func (m *IncomingMessage) late(call func()) {
+	if r := m.cr; r != nil {
+		r.mu.Lock()
+		r.lateCall(call) // unlocks
+		return
+	}
+	m.st.lmu.Lock()
+	ex := m.st.ex
+	m.st.lmu.Unlock()
+	ex.late(m.gen, call)
+}
+
 // SetTimeout sets the connection's idle timeout (0: off) and adds cb, if not
 // nil, as an OnTimeout listener (once, unlike IoT.js, which ran it twice).
+// On a client's response the timeout is the request's idle timer (see
+// ClientRequest.SetTimeout), and cb runs each time it fires.
 func (m *IncomingMessage) SetTimeout(d time.Duration, cb func()) {
 	if cb != nil {
 		m.OnTimeout(cb)
@@ -290,64 +349,70 @@ func (m *IncomingMessage) SetTimeout(d time.Duration, cb func()) {
 // connection closed before the body was complete (the request's OnError
 // hears it too). On a server's request: a limit cut the body short after
 // the response had begun (a *BodyLimitError, just before 'close'; the
-// connection closes).
+// connection closes). Added after 'error' fired, fn gets the error at
+// once.
 func (m *IncomingMessage) OnError(fn func(error)) {
-	if s := m.lock(); s != nil {
-		s.onError = append(s.onError, fn)
-		s.listening.Add(1)
-		s.lmu.Unlock()
+	s := m.lock()
+	if s == nil {
+		// A server's request whose exchange is over and its state reused:
+		// the error, if there was one, is not kept (doc.go says so).
+		return
+	}
+	added := register(s, &s.onError, firedError, fn)
+	err := s.err
+	s.lmu.Unlock()
+	if !added {
+		m.late(func() { fn(err) })
 	}
 }
 
 // Pause stops delivering the body: the connection is not read further
 // until Resume (the engine stops taking input and the poller stops reading
-// the socket, so TCP flow control holds the peer). Called from the
-// message's own callbacks it takes effect at once (for a client's
-// response, from OnData, and from anywhere before the next chunk); from
-// another goroutine, or with a worker pool, on the loop shortly after.
+// the socket, so TCP flow control holds the peer). Safe from any
+// goroutine; only the loop ever touches the engine. On a server's
+// request, made while the loop runs one of the exchange's callbacks (from
+// the callback itself or from any goroutine), it is carried out on the
+// loop as that callback returns, before the next chunk; otherwise, or with
+// a worker pool, in a task of the loop, in order with the response's
+// calls. On a client's response, made inside the connection's own event
+// it takes effect at once, from anywhere else it is handed to the loop.
 func (m *IncomingMessage) Pause() {
 	if m.cr != nil {
 		m.cr.pause(true)
 		return
 	}
-	st, gen := m.st, m.gen
-	m.onLoop(func() {
-		if ex := st.ex; st.gen.Load() == gen && !ex.done {
-			ex.stream.Pause()
-		}
-	})
+	m.bodyCall(opPause)
 }
 
-// Resume delivers the body again after Pause.
+// Resume delivers the body again after Pause. Safe from any goroutine, on
+// the terms of Pause.
 func (m *IncomingMessage) Resume() {
 	if m.cr != nil {
 		m.cr.pause(false)
 		return
 	}
-	st, gen := m.st, m.gen
-	m.onLoop(func() {
-		if ex := st.ex; st.gen.Load() == gen && !ex.done {
-			ex.stream.Resume()
-		}
-	})
+	m.bodyCall(opResume)
 }
 
-// onLoop runs fn now when the loop is running one of the request's
-// callbacks (the caller is that callback: a Pause from OnData takes effect
-// before the next chunk), else hands it to the loop, where it runs shortly
-// after. A request whose exchange is over is left alone.
-func (m *IncomingMessage) onLoop(fn func()) {
+// bodyCall queues a Pause or Resume of a server's request with its
+// response's calls, which the loop carries out in order (resState.queue):
+// the loop alone touches the engine. A request whose exchange is over is
+// left alone.
+func (m *IncomingMessage) bodyCall(kind opKind) {
 	s := m.lock()
 	if s == nil {
 		return
 	}
 	ex := s.ex
 	s.lmu.Unlock()
-	if m.Socket.srv.pool == nil && ex.inCallback.Load() {
-		fn()
-		return
+	// The exchange may be retired meanwhile: the generation check under
+	// the response's lock tells (a later exchange has another).
+	rs := &ex.resSt
+	rs.mu.Lock()
+	if rs.gen.Load() == m.gen {
+		rs.queue(op{kind: kind})
 	}
-	m.Socket.onLoop(fn)
+	rs.mu.Unlock()
 }
 
 // The message's events, emitted by the layer that owns it (on the loop, or
@@ -378,6 +443,7 @@ func (m *IncomingMessage) complete(trailers []codec.Header) {
 			m.RawTrailers = append(m.RawTrailers, string(arena[start:mid]), string(arena[mid:]))
 		}
 	}
+	m.st.fired.Or(firedEnd)
 	m.st.emit(&m.st.onEnd)
 }
 

@@ -2,6 +2,8 @@ package api
 
 import (
 	"errors"
+	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,9 +36,10 @@ type ServerResponse struct {
 	StatusCode    int    // default 200
 	StatusMessage string // "" means the status table's phrase
 
-	st   *resState // the exchange's response state, reused for later exchanges
-	gen  uint32    // the exchange this response belongs to
-	sock *Socket
+	st       *resState   // the exchange's response state, reused for later exchanges
+	gen      uint32      // the exchange this response belongs to
+	finished atomic.Bool // 'finish' fired (read once the state has moved on)
+	sock     *Socket
 }
 
 // resState is the mutable state of a response. It belongs to an exchange,
@@ -51,6 +54,8 @@ type resState struct {
 	// gen is the generation of the exchange served now; 0 once retired.
 	// Written on the loop; read under mu by handles.
 	gen atomic.Uint32
+	// fired records 'finish' and 'close' as they fire (see msgState.fired).
+	fired atomic.Uint32
 
 	// Inline storage kept across exchanges, so that a typical response
 	// allocates nothing: header fields, queued calls (two buffers: apply
@@ -87,11 +92,14 @@ type resData struct {
 	ended     bool
 	trailers  []codec.Header
 	ops       []op
-	spare     []op // the other op buffer, while apply works through one
-	scheduled bool // a drain task has been posted to the loop
-	overWater bool // the engine found the output over its high-water mark
-	queued    int  // body bytes queued and not yet applied
-	needDrain bool // a Write reported false: OnDrain is owed
+	spare     []op  // the other op buffer, while apply works through one
+	scheduled bool  // a drain task has been posted to the loop
+	overWater bool  // the engine found the output over its high-water mark
+	queued    int   // body bytes queued and not yet applied
+	needDrain bool  // a Write reported false: OnDrain is owed
+	checkLen  bool  // the decided head declares the body's length (declared)
+	declared  int64 // the Content-Length of the decided head, when checkLen
+	accepted  int64 // body bytes Write and End have accepted
 	gone      error
 	applying  bool // apply is on the stack (loop only)
 	bodyN     int  // bytes of bodies in use
@@ -99,6 +107,10 @@ type resData struct {
 	onClose   []func()
 	onDrain   []func()
 	onTimeout []func()
+	// late holds the calls of listeners, of the request or the response,
+	// added after their event fired; the loop runs them after the queued
+	// calls (apply), or when it retires the exchange.
+	late []func()
 }
 
 // opKind says what a queued call does on the loop.
@@ -109,6 +121,9 @@ const (
 	opEnd
 	opContinue
 	opInformation
+	opMismatch // the body broke the declared length: end, then close
+	opPause    // the request's Pause
+	opResume   // the request's Resume
 )
 
 // op is one call recorded for the loop. Data is the caller's bytes, copied.
@@ -130,6 +145,11 @@ var (
 	// ErrConnectionGone: the connection closed before the call could be
 	// carried out.
 	ErrConnectionGone = errors.New("api: connection closed")
+	// ErrContentLengthMismatch: the body written is longer, or at End
+	// shorter, than the Content-Length the response declared (Node's
+	// ERR_HTTP_CONTENT_LENGTH_MISMATCH). It wraps
+	// engine.ErrLengthMismatch.
+	ErrContentLengthMismatch = fmt.Errorf("api: body length differs from Content-Length: %w", engine.ErrLengthMismatch)
 )
 
 // clear empties the state for the next exchange of ex, keeping the inline
@@ -139,6 +159,7 @@ func (s *resState) clear(ex *exchange) {
 	clear(s.hdrInline[:]) // drop the last response's strings
 	s.resData = resData{ex: ex, ops: s.opsA[:0], spare: s.opsB[:0], hdr: s.hdrInline[:0]}
 	s.listening.Store(0)
+	s.fired.Store(0)
 }
 
 // open lets the state serve the exchange of generation gen. The state
@@ -152,11 +173,15 @@ func (s *resState) open(gen uint32) { s.gen.Store(gen) }
 // generation check reads the exchange's fields (its socket, its
 // generation) under mu, and the loop rewrites them once retire returns
 // (unpin, nextExchange).
-func (s *resState) retire() {
+//
+// It returns the late calls that were still queued: the loop runs them.
+func (s *resState) retire() (late []func()) {
 	s.mu.Lock()
 	s.gen.Store(0)
+	late = s.late
 	s.clear(s.ex)
 	s.mu.Unlock()
+	return late
 }
 
 // lock returns the response's state, locked, or nil (unlocked) when the
@@ -292,6 +317,12 @@ func (r *ServerResponse) RemoveHeader(name string) error {
 	return nil
 }
 
+// singleValued reports whether a response carries the field at most once:
+// those of which Node keeps only the first when receiving, and Date.
+func singleValued(name string) bool {
+	return singleValue[strings.ToLower(name)] || strings.EqualFold(name, "date")
+}
+
 func removeField(hs []Header, name string) []Header {
 	out := hs[:0]
 	for _, h := range hs {
@@ -315,8 +346,12 @@ func (r *ServerResponse) HeadersSent() bool {
 
 // WriteHead sets the status, the reason phrase ("" for the status table's)
 // and merges headers over those set with SetHeader (case-insensitive; they
-// win). Nothing is sent yet; it may be called again until the first Write
-// or End, and the last status wins. 1xx statuses go through
+// win). A single-valued field (Content-Type, Content-Length, Date, Host,
+// Location and the others of which IncomingMessage.Headers keeps one)
+// given more than once is sent once, with the last value given; other
+// fields given more than once (Set-Cookie, Vary, …) are all sent, in
+// order. Nothing is sent yet; it may be called again until the first
+// Write or End, and the last status wins. 1xx statuses go through
 // WriteContinue and WriteInformation instead.
 func (r *ServerResponse) WriteHead(status int, reason string, headers ...Header) error {
 	if status < 200 || status > 599 {
@@ -344,7 +379,12 @@ func (r *ServerResponse) WriteHead(status int, reason string, headers ...Header)
 	for _, h := range headers {
 		s.hdr = removeField(s.hdr, h.Name)
 	}
-	s.hdr = append(s.hdr, headers...)
+	for _, h := range headers {
+		if singleValued(h.Name) {
+			s.hdr = removeField(s.hdr, h.Name) // the last one given wins
+		}
+		s.hdr = append(s.hdr, h)
+	}
 	return nil
 }
 
@@ -368,6 +408,11 @@ func (r *ServerResponse) AddTrailers(headers ...Header) error {
 // cb, if not nil, is called once the bytes have been handed to the
 // connection, or with an error. It reports false when the connection's
 // output is over its high-water mark: wait for OnDrain before writing more.
+//
+// Data that would take the body past the Content-Length the head declares
+// is refused: Write reports false, cb hears ErrContentLengthMismatch, the
+// response is over (later calls get ErrWriteAfterEnd) and the connection
+// closes once what was sent before has gone out.
 func (r *ServerResponse) Write(data []byte, cb func(error)) bool {
 	s := r.lock()
 	if s == nil || s.ended {
@@ -383,6 +428,13 @@ func (r *ServerResponse) Write(data []byte, cb func(error)) bool {
 		return false
 	}
 	s.fixHead(r)
+	if s.checkLen && s.accepted+int64(len(data)) > s.declared {
+		s.ended = true
+		s.queue(op{kind: opMismatch, cb: cb})
+		s.mu.Unlock()
+		return false
+	}
+	s.accepted += int64(len(data))
 	s.queue(op{kind: opWrite, data: s.copyBody(data), cb: cb})
 	s.queued += len(data)
 	ok := !s.overWater && s.queued < writeHighWater
@@ -401,6 +453,13 @@ const writeHighWater = engine.DefaultHighWater
 // cb, if not nil, is called once when the response has been handed to the
 // connection (Node's 'finish'), or with an error. A second End reports
 // ErrWriteAfterEnd.
+//
+// When the head declares a Content-Length that the body, data included,
+// does not meet exactly, End reports ErrContentLengthMismatch (so does cb),
+// data is not sent, 'finish' does not fire, and the connection closes once
+// what was sent before has gone out (the peer sees a short body, never a
+// stalled one). Responses without a body (to HEAD, 204, 304) may declare
+// any length.
 func (r *ServerResponse) End(data []byte, cb func(error)) error {
 	s := r.lock()
 	if s == nil { // the exchange is over: as for a closed connection
@@ -415,6 +474,12 @@ func (r *ServerResponse) End(data []byte, cb func(error)) error {
 	}
 	s.fixHead(r)
 	s.ended = true
+	if s.checkLen && s.accepted+int64(len(data)) != s.declared {
+		s.queue(op{kind: opMismatch, cb: cb})
+		s.mu.Unlock()
+		return ErrContentLengthMismatch
+	}
+	s.accepted += int64(len(data))
 	s.queue(op{kind: opEnd, data: s.copyBody(data), cb: cb})
 	s.mu.Unlock()
 	return nil
@@ -474,11 +539,13 @@ func (r *ServerResponse) SetTimeout(d time.Duration, cb func()) {
 }
 
 // OnFinish adds a listener for 'finish': the response has been handed to
-// the connection in full.
+// the connection in full. Added after 'finish' fired, fn runs at once (see
+// doc.go, "Events a late listener cannot miss").
 func (r *ServerResponse) OnFinish(fn func()) { r.on(onFinish, fn) }
 
 // OnClose adds a listener for 'close': the exchange is over, after
-// 'finish' or because the connection closed first.
+// 'finish' or because the connection closed first. Added after 'close'
+// fired, fn runs at once.
 func (r *ServerResponse) OnClose(fn func()) { r.on(onClose, fn) }
 
 // OnDrain adds a listener for 'drain': output fell below the high-water
@@ -496,16 +563,29 @@ const (
 	onTimeout
 )
 
-// on adds a listener to one of the lists; a response whose exchange is
-// over and replaced adds nothing (its events have all fired).
+// on adds a listener to one of the lists. For an event that fires once
+// and has fired, fn runs late instead (exchange.late); a response whose
+// exchange is over and replaced has had all its events: fn runs alone if
+// its event was one of them.
 func (r *ServerResponse) on(list int, fn func()) {
 	s := r.lock()
 	if s == nil {
+		if list == onClose || list == onFinish && r.finished.Load() {
+			lateAlone(r.sock.logger(), fn)
+		}
 		return
 	}
 	l := [...]*[]func(){&s.onFinish, &s.onClose, &s.onDrain, &s.onTimeout}[list]
-	*l = append(*l, fn)
+	bit := [...]uint32{firedFinish, firedClose, 0, 0}[list]
 	s.listening.Add(1)
+	if bit != 0 && s.fired.Load()&bit != 0 {
+		s.listening.Add(-1)
+		ex := s.ex
+		s.mu.Unlock()
+		ex.late(r.gen, fn)
+		return
+	}
+	*l = append(*l, fn)
 	s.mu.Unlock()
 }
 
@@ -519,6 +599,43 @@ func (s *resState) fixHead(r *ServerResponse) {
 	if s.status == 0 {
 		s.status, s.reason = r.StatusCode, r.StatusMessage
 	}
+	if s.hasBody() {
+		s.declared, s.checkLen = declaredLength(s.hdr)
+	}
+}
+
+// hasBody reports whether the decided response carries a body (RFC 9112
+// §6.3): not to HEAD, not 204 or 304, not a 2xx to CONNECT. Called with mu
+// held, once the status is decided.
+func (s *resState) hasBody() bool {
+	method := s.ex.msg.req.Method
+	switch {
+	case method == "HEAD", s.status == 204, s.status == 304:
+		return false
+	case method == "CONNECT" && s.status >= 200 && s.status < 300:
+		return false
+	}
+	return true
+}
+
+// declaredLength returns the Content-Length the engine will frame the
+// fields' body with, as it reads them (engine.Stream.AddField): the first
+// valid length, unless Transfer-Encoding: chunked came before it (the
+// engine leaves out any other coding).
+func declaredLength(fields []Header) (int64, bool) {
+	for _, f := range fields {
+		switch {
+		case strings.EqualFold(f.Name, "transfer-encoding"):
+			if strings.EqualFold(f.Value, "chunked") {
+				return 0, false
+			}
+		case strings.EqualFold(f.Name, "content-length"):
+			if n, err := strconv.ParseUint(f.Value, 10, 63); err == nil {
+				return int64(n), true
+			}
+		}
+	}
+	return 0, false
 }
 
 // queue records o and makes sure the loop will carry it out: right after
@@ -562,15 +679,24 @@ func (s *resState) apply() {
 	s.mu.Unlock()
 
 	st := s.ex.stream
+	outer := !s.applying // a Resume below may deliver events, which apply again
 	s.applying = true
 	defer func() {
 		clear(ops) // drop the references to bodies and callbacks
 		s.mu.Lock()
 		s.spare = ops[:0]
 		owed := s.drainOwed()
+		late := s.late
+		s.late = nil
 		s.mu.Unlock()
 		if owed {
 			s.emit(&s.onDrain)
+		}
+		if len(late) > 0 {
+			s.runLate(late)
+		}
+		if !outer {
+			return
 		}
 		s.applying = false
 		if s.ex.closePending {
@@ -586,8 +712,14 @@ func (s *resState) apply() {
 			continue
 		}
 		switch o.kind {
+		case opPause:
+			st.Pause()
+		case opResume:
+			st.Resume() // may deliver body events, and apply their calls, at once
 		case opContinue:
 			st.WriteContinue()
+		case opMismatch:
+			s.endMismatched(st, status, reason, fields, o.cb)
 		case opInformation:
 			_ = st.WriteInformation(o.status, o.fields)
 		case opWrite, opEnd:
@@ -611,9 +743,40 @@ func (s *resState) apply() {
 				o.cb(err)
 			}
 			if o.kind == opEnd && err == nil {
+				s.ex.msg.res.finished.Store(true)
+				s.fired.Or(firedFinish)
 				s.emit(&s.onFinish)
 			}
 		}
+	}
+}
+
+// endMismatched ends a response whose body broke its declared length: the
+// head goes out if it has not, no more body, and the connection closes
+// once the output has gone (engine.ServerConn.Shutdown: the end of the
+// response closes it). Loop only.
+func (s *resState) endMismatched(st *engine.Stream, status int, reason string, fields []Header, cb func(error)) {
+	if !st.HeadSent() {
+		s.sendHead(st, status, reason, fields)
+	}
+	s.ex.sock.pc.Engine().Shutdown()
+	_ = st.End(nil)
+	if cb != nil {
+		cb(ErrContentLengthMismatch)
+	}
+}
+
+// runLate runs late, the late calls taken from the exchange's queue, then
+// those queued meanwhile, in order, on the loop. Loop only.
+func (s *resState) runLate(late []func()) {
+	for len(late) > 0 {
+		for _, call := range late {
+			call()
+		}
+		s.mu.Lock()
+		late = s.late
+		s.late = nil
+		s.mu.Unlock()
 	}
 }
 

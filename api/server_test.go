@@ -449,6 +449,7 @@ func TestStaleHandlesAfterReuse(t *testing.T) {
 		url string
 	}
 	keptc := make(chan kept, 2)
+	late := make(chan string, 8)
 	srv := CreateServer(func(req *IncomingMessage, res *ServerResponse) {
 		if req.URL == "/second" {
 			k := <-keptc
@@ -469,8 +470,11 @@ func TestStaleHandlesAfterReuse(t *testing.T) {
 			if k.res.Write([]byte("stale"), nil) {
 				t.Error("stale Write accepted")
 			}
-			k.req.OnEnd(func() { t.Error("a stale listener fired") })
-			k.res.OnFinish(func() { t.Error("a stale listener fired") })
+			// Its events have fired: listeners added now run at once,
+			// once each, and hear nothing of the second exchange.
+			k.req.OnEnd(func() { late <- "end" })
+			k.res.OnFinish(func() { late <- "finish" })
+			k.res.OnDrain(func() { late <- "drain" }) // not fired: never runs
 			if k.req.URL != k.url || k.req.Method != "GET" {
 				t.Errorf("the first request changed: %q %q", k.req.Method, k.req.URL)
 			}
@@ -498,6 +502,19 @@ func TestStaleHandlesAfterReuse(t *testing.T) {
 		if string(body) != path || resp.Header.Get("X-Stale") != "" {
 			t.Fatalf("%s: body %q, X-Stale %q", path, body, resp.Header.Get("X-Stale"))
 		}
+	}
+	c.Close()
+	got := map[string]int{}
+	for i := 0; i < 2; i++ {
+		select {
+		case e := <-late:
+			got[e]++
+		case <-time.After(10 * time.Second):
+			t.Fatalf("late listeners of the stale handles: got %v; want end and finish", got)
+		}
+	}
+	if got["end"] != 1 || got["finish"] != 1 || len(late) != 0 {
+		t.Errorf("late listeners of the stale handles: got %v (and %d more); want end and finish once", got, len(late))
 	}
 }
 

@@ -3,6 +3,7 @@ package api
 import (
 	"log/slog"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -11,8 +12,10 @@ import (
 )
 
 // Socket is the connection under requests and responses: the part of
-// Node's net.Socket that http uses. Its address methods may be called from
-// any goroutine; the others hand their work to the connection's loop.
+// Node's net.Socket that http uses. Every method may be called from any
+// goroutine: the address methods and the listener registrations act at
+// once, the others hand their work to the connection's loop. Its events
+// run on the loop.
 //
 // Every idle keep-alive connection holds one, so what few connections use
 // (their own listeners, the byte pipe of an upgrade) lives in socketExtra,
@@ -28,7 +31,8 @@ type Socket struct {
 	// Owned by the loop.
 	current *exchange      // the exchange in progress (server)
 	request *ClientRequest // the request in progress (client)
-	extra   *socketExtra   // nil until a listener is added or the socket is upgraded
+
+	extra atomic.Pointer[socketExtra] // nil until a listener is added or the socket is upgraded
 }
 
 // newSocket returns the Socket of pc's connection, which has just opened;
@@ -43,36 +47,124 @@ func tcpAddr(a net.Addr) *net.TCPAddr {
 	return t
 }
 
-// socketExtra is the part of a Socket most connections never use. Owned by
-// the loop.
+// socketExtra is the part of a Socket most connections never use.
 type socketExtra struct {
-	upgraded  *engine.Stream // set once the socket is a byte pipe (upgrade, CONNECT)
+	upgraded *engine.Stream // set once the socket is a byte pipe (upgrade, CONNECT); loop only
+
+	mu        sync.Mutex // guards what follows (listeners are added from any goroutine)
 	onClose   []func()
 	onTimeout []func()
 	onError   []func(error)
 	onData    []func([]byte)
+	closed    bool     // 'close' (and 'error', with err) has fired: later listeners are late
+	err       error    // what 'error' fired with; nil when it did not fire
+	emitting  bool     // the loop is running the close listeners
+	late      []func() // listeners added while it does: it runs them next
 }
 
 // noExtra stands for a socket's missing socketExtra when reading it. It is
 // never written.
 var noExtra socketExtra
 
-// x returns the socket's extra state for reading: empty when it has none.
-// Loop only.
+// closedExtra is the extra state of every socket that closed without an
+// error and without one of its own: listeners added then are late, and
+// nothing is ever appended to it (OnData and OnTimeout drop theirs).
+var closedExtra = socketExtra{closed: true}
+
+// x returns the socket's extra state for reading its loop-owned part:
+// empty when it has none. Loop only.
 func (s *Socket) x() *socketExtra {
-	if s.extra == nil {
-		return &noExtra
+	if e := s.extra.Load(); e != nil {
+		return e
 	}
-	return s.extra
+	return &noExtra
 }
 
 // more returns the socket's extra state for writing, allocating it on
-// first use. Loop only.
+// first use. Safe from any goroutine.
 func (s *Socket) more() *socketExtra {
-	if s.extra == nil {
-		s.extra = new(socketExtra)
+	if e := s.extra.Load(); e != nil {
+		return e
 	}
-	return s.extra
+	s.extra.CompareAndSwap(nil, new(socketExtra))
+	return s.extra.Load()
+}
+
+// timeoutListeners returns the 'timeout' listeners. Safe from any
+// goroutine.
+func (s *Socket) timeoutListeners() []func() {
+	e := s.extra.Load()
+	if e == nil {
+		return nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.onTimeout
+}
+
+// dataListeners returns the 'data' listeners. Safe from any goroutine.
+func (s *Socket) dataListeners() []func([]byte) {
+	e := s.extra.Load()
+	if e == nil {
+		return nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.onData
+}
+
+// emitClose fires the socket's 'error' (when err is not nil) and 'close',
+// then the listeners added meanwhile (see OnClose). Loop only, once, as
+// the connection closes.
+func (s *Socket) emitClose(err error) {
+	s.closed.Store(true)
+	e := s.extra.Load()
+	if e == nil {
+		// A listener added from now on must find the socket closed.
+		if err == nil && s.extra.CompareAndSwap(nil, &closedExtra) {
+			return
+		}
+		e = s.more()
+	}
+	e.mu.Lock()
+	e.closed, e.err, e.emitting = true, err, true
+	onError, onClose := e.onError, e.onClose
+	e.mu.Unlock()
+	if err != nil {
+		for _, fn := range onError {
+			s.safely(func() { fn(err) })
+		}
+	}
+	for _, fn := range onClose {
+		s.safely(fn)
+	}
+	for {
+		e.mu.Lock()
+		late := e.late
+		e.late = nil
+		e.emitting = len(late) > 0
+		e.mu.Unlock()
+		if len(late) == 0 {
+			return
+		}
+		for _, call := range late {
+			s.safely(call)
+		}
+	}
+}
+
+// addLate has call, a listener of an event that has fired, run at once:
+// by the loop after the close listeners it is running, or, the connection
+// being gone, on a goroutine of its own. Called with e.mu held; it
+// releases it.
+func (s *Socket) addLate(e *socketExtra, call func()) {
+	if e.emitting {
+		e.late = append(e.late, call)
+		e.mu.Unlock()
+		return
+	}
+	e.mu.Unlock()
+	lateAlone(s.logger(), call)
 }
 
 // RemoteAddress returns the peer's IP address.
@@ -101,18 +193,50 @@ func portOf(a *net.TCPAddr) int {
 	return a.Port
 }
 
-// OnClose adds a listener for the socket's 'close'. Call it on the loop
-// (from an event of this connection).
-func (s *Socket) OnClose(fn func()) { x := s.more(); x.onClose = append(x.onClose, fn) }
+// OnClose adds a listener for the socket's 'close'. Safe from any
+// goroutine. Added after 'close' fired, fn runs at once: after the close
+// listeners the loop is running, else on a goroutine of its own (the
+// connection is gone).
+func (s *Socket) OnClose(fn func()) {
+	e := s.more()
+	e.mu.Lock()
+	if e.closed {
+		s.addLate(e, fn) // unlocks
+		return
+	}
+	e.onClose = append(e.onClose, fn)
+	e.mu.Unlock()
+}
 
 // OnError adds a listener for the socket's 'error': the connection failed
-// (a reset, a write error), before 'close'. Call it on the loop.
-func (s *Socket) OnError(fn func(error)) { x := s.more(); x.onError = append(x.onError, fn) }
+// (a reset, a write error), before 'close'. Safe from any goroutine; added
+// after 'error' fired, fn gets the error at once (as OnClose).
+func (s *Socket) OnError(fn func(error)) {
+	e := s.more()
+	e.mu.Lock()
+	if e.closed {
+		if err := e.err; err != nil {
+			s.addLate(e, func() { fn(err) }) // unlocks
+			return
+		}
+		e.mu.Unlock() // closed without an error
+		return
+	}
+	e.onError = append(e.onError, fn)
+	e.mu.Unlock()
+}
 
 // OnData adds a listener for the bytes of an upgraded connection (after
 // OnUpgrade or OnConnect). chunk is borrowed, valid only during the call.
-// Call it on the loop.
-func (s *Socket) OnData(fn func(chunk []byte)) { x := s.more(); x.onData = append(x.onData, fn) }
+// Safe from any goroutine; bytes that arrived before it are not repeated.
+func (s *Socket) OnData(fn func(chunk []byte)) {
+	e := s.more()
+	e.mu.Lock()
+	if !e.closed {
+		e.onData = append(e.onData, fn)
+	}
+	e.mu.Unlock()
+}
 
 // Write sends raw bytes on an upgraded connection (after OnUpgrade or
 // OnConnect); data is copied. Safe from any goroutine. It reports false
@@ -129,9 +253,16 @@ func (s *Socket) Write(data []byte) bool {
 	}) == nil
 }
 
-// OnTimeout adds a listener for the socket's 'timeout'. Call it on the
-// loop.
-func (s *Socket) OnTimeout(fn func()) { x := s.more(); x.onTimeout = append(x.onTimeout, fn) }
+// OnTimeout adds a listener for the socket's 'timeout'. Safe from any
+// goroutine.
+func (s *Socket) OnTimeout(fn func()) {
+	e := s.more()
+	e.mu.Lock()
+	if !e.closed {
+		e.onTimeout = append(e.onTimeout, fn)
+	}
+	e.mu.Unlock()
+}
 
 // SetTimeout sets the socket's idle timeout (0 turns it off) and adds cb,
 // if not nil, as an OnTimeout listener. Safe from any goroutine.
@@ -201,7 +332,7 @@ func (s *Socket) timeout() bool {
 		heard = true
 		s.safely(func() { fn(s) })
 	}
-	for _, fn := range s.x().onTimeout {
+	for _, fn := range s.timeoutListeners() {
 		heard = true
 		s.safely(fn)
 	}

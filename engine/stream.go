@@ -38,6 +38,7 @@ type Stream struct {
 	reqKeep   bool          // the request allows the connection to persist
 	userTE    bool          // the handler set Transfer-Encoding: chunked
 	userClose bool          // the handler set Connection: close
+	userDate  bool          // the handler set Date: the engine adds none
 	chunked   bool          // the body is sent chunked
 	noBody    bool          // the response must not carry a body
 	active    bool          // an exchange is in progress
@@ -98,7 +99,7 @@ func (s *Stream) Resume() {
 // and replaces the header fields of the response, before the head is sent.
 // Fields are validated (no CR, LF, NUL or other CTL; token names) and copied.
 // Content-Length, Transfer-Encoding and Connection set here are honoured
-// when framing the response; Date is added by the engine.
+// when framing the response; Date is added by the engine unless set here.
 func (s *Stream) SetHead(status int, reason string, fields []codec.Header) error {
 	if s.ended || !s.active {
 		return ErrStreamDone
@@ -109,12 +110,12 @@ func (s *Stream) SetHead(status int, reason string, fields []codec.Header) error
 	if status < 200 || status > 599 {
 		return codec.ErrStatus // 1xx go through WriteInformation
 	}
-	s.fields, s.userLen, s.userTE, s.userClose = s.fields[:0], -1, false, false
+	s.fields, s.userLen, s.userTE, s.userClose, s.userDate = s.fields[:0], -1, false, false, false
 	for _, f := range fields {
 		if err := appendField(s, f.Name, f.Value); err != nil {
 			// Refused as a whole: no field, and no framing from the
 			// fields before the bad one.
-			s.fields, s.userLen, s.userTE, s.userClose = s.fields[:0], -1, false, false
+			s.fields, s.userLen, s.userTE, s.userClose, s.userDate = s.fields[:0], -1, false, false, false
 			return err
 		}
 	}
@@ -199,8 +200,9 @@ func addLine[T string | []byte](s *Stream, name, value T) error {
 	return nil
 }
 
-// noteFraming records the framing fields among the handler's fields, or
-// refuses one the engine cannot honour (before it joins the head).
+// noteFraming records the framing fields among the handler's fields (and
+// Date, which replaces the engine's), or refuses one the engine cannot
+// honour (before it joins the head).
 func noteFraming[T string | []byte](s *Stream, name, value T) error {
 	switch {
 	case asciiEqualFold(name, "content-length"):
@@ -219,6 +221,8 @@ func noteFraming[T string | []byte](s *Stream, name, value T) error {
 		s.userTE = true
 	case asciiEqualFold(name, "connection"):
 		s.userClose = s.userClose || containsToken(value, "close")
+	case asciiEqualFold(name, "date"):
+		s.userDate = true
 	}
 	return nil
 }
@@ -446,7 +450,9 @@ func (s *Stream) sendHead(length int64, body []byte) (bodySent bool) {
 	if s.isHead {
 		s.noBody = true
 	}
-	b = c.loop.appendDate(b, c.now)
+	if !s.userDate {
+		b = c.loop.appendDate(b, c.now) // RFC 9110 §6.6.1
+	}
 	if s.closeConn && !s.userClose {
 		b = append(b, "Connection: close\r\n"...)
 	} else if !s.closeConn && s.minor == 0 {
@@ -506,7 +512,7 @@ func (s *Stream) writeBareHead(status int, fields []codec.Header) error {
 // writeError sends a small error response for this exchange with
 // Connection: close.
 func (s *Stream) writeError(status int) {
-	s.fields, s.userLen, s.userTE, s.userClose = s.fields[:0], -1, false, false
+	s.fields, s.userLen, s.userTE, s.userClose, s.userDate = s.fields[:0], -1, false, false, false
 	s.status, s.reason = int32(status), nil
 	s.c.closeAfter = true
 	s.sendHead(0, nil)

@@ -1,0 +1,158 @@
+package api
+
+import (
+	"fmt"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestClientResponseSetTimeout: a client response's SetTimeout callback
+// runs once the connection has been idle for its timeout (Node's
+// res.setTimeout), once per idle period, and the request's own timeout
+// listeners hear it too.
+func TestClientResponseSetTimeout(t *testing.T) {
+	// The server sends a head and one byte of a chunked body, then nothing.
+	srv := CreateServer(func(req *IncomingMessage, res *ServerResponse) { res.Write([]byte("."), nil) }, quiet())
+	// The response never ends: the server keeps the exchange (a peer that
+	// half-closed still gets its answer) until its idle timeout.
+	srv.SetTimeout(500*time.Millisecond, nil)
+	host, port := splitAddr(t, listen(t, srv))
+	fired := make(chan struct{}, 1)
+	var resTimeouts, reqTimeouts atomic.Int64
+	var req *ClientRequest
+	req, err := Request(RequestOptions{Host: host, Port: port, Agent: testAgent(t, AgentOptions{})}, func(res *IncomingMessage) {
+		res.SetTimeout(50*time.Millisecond, func() {
+			if resTimeouts.Add(1) == 1 {
+				fired <- struct{}{}
+			}
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.OnTimeout(func() { reqTimeouts.Add(1) })
+	closed := make(chan struct{})
+	req.OnClose(func() { close(closed) })
+	req.End(nil, nil)
+	select {
+	case <-fired:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the response's SetTimeout callback never ran")
+	}
+	req.Destroy(nil)
+	<-closed
+	if reqTimeouts.Load() < 1 {
+		t.Errorf("the request's OnTimeout heard %d timeouts; want at least 1", reqTimeouts.Load())
+	}
+}
+
+// TestGetLateListeners: Get sends the request at once, so listeners added
+// after it may come after their event fired (Node's
+// `http.get(...).on('error', …)`). Whenever they are added (right away,
+// after the loop had time to work, or after the request closed), each
+// hears its event exactly once: against a live server 'socket', 'finish'
+// and 'close' (and the response's 'end' and 'close', added after they
+// fired), against a refused port 'error' and 'close'. Nothing hangs.
+func TestGetLateListeners(t *testing.T) {
+	srv := CreateServer(func(req *IncomingMessage, res *ServerResponse) { res.End([]byte("ok"), nil) }, quiet())
+	host, live := splitAddr(t, listen(t, srv))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, refused := splitAddr(t, ln.Addr().String())
+	ln.Close() // nothing listens there now: connections are refused
+	a := testAgent(t, AgentOptions{})
+
+	const rounds = 1000
+	var wg sync.WaitGroup
+	round := func(i int) {
+		defer wg.Done()
+		port := live
+		if i%2 == 1 {
+			port = refused
+		}
+		var socket, finish, errs, resEnd, resClose atomic.Int64
+		resDone := make(chan struct{})
+		var response atomic.Pointer[IncomingMessage]
+		req, err := Get(RequestOptions{Host: host, Port: port, Agent: a}, func(res *IncomingMessage) {
+			response.Store(res)
+		})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		early := make(chan struct{})
+		switch i / 2 % 3 {
+		case 1: // let the loop work first
+			for j := 0; j < 100; j++ {
+				runtime.Gosched()
+			}
+		case 2: // after the request has closed
+			req.OnClose(func() { close(early) })
+			select {
+			case <-early:
+			case <-time.After(10 * time.Second):
+				t.Errorf("round %d: the request did not close", i)
+				return
+			}
+		}
+		closed := make(chan struct{})
+		var closes atomic.Int64
+		req.OnSocket(func(*Socket) { socket.Add(1) })
+		req.OnFinish(func() { finish.Add(1) })
+		req.OnError(func(error) { errs.Add(1) })
+		req.OnClose(func() {
+			if closes.Add(1) == 1 {
+				close(closed)
+			}
+		})
+		select {
+		case <-closed:
+		case <-time.After(10 * time.Second):
+			t.Errorf("round %d: OnClose never ran (socket %d finish %d error %d)", i, socket.Load(), finish.Load(), errs.Load())
+			return
+		}
+		if res := response.Load(); res != nil {
+			// The response is over: its listeners, added now, run at once.
+			res.OnEnd(func() { resEnd.Add(1) })
+			res.OnClose(func() {
+				if resClose.Add(1) == 1 {
+					close(resDone)
+				}
+			})
+			select {
+			case <-resDone:
+			case <-time.After(10 * time.Second):
+				t.Errorf("round %d: the response's late OnClose never ran", i)
+				return
+			}
+		}
+		want := [4]int64{1, 1, 0, 1} // socket, finish, error, close
+		if port == refused {
+			want = [4]int64{0, 0, 1, 1}
+		}
+		got := [4]int64{socket.Load(), finish.Load(), errs.Load(), closes.Load()}
+		if got != want {
+			t.Errorf("round %d (refused %v): socket, finish, error, close ran %v times; want %v", i, port == refused, got, want)
+		}
+		if port == live && (response.Load() == nil || resEnd.Load() != 1 || resClose.Load() != 1) {
+			res := response.Load()
+			res.st.lmu.Lock()
+			dbg := fmt.Sprintf("complete %v fired %b onEnd %d listening %d", res.Complete, res.st.fired.Load(), len(res.st.onEnd), res.st.listening.Load())
+			res.st.lmu.Unlock()
+			t.Errorf("round %d: response %v, its late end %d, close %d; want once each (%s)", i, response.Load() != nil, resEnd.Load(), resClose.Load(), dbg)
+		}
+	}
+	for i := 0; i < rounds; i += 8 {
+		for j := i; j < i+8; j++ {
+			wg.Add(1)
+			go round(j)
+		}
+		wg.Wait()
+	}
+}
