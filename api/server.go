@@ -48,6 +48,9 @@ type Options struct {
 	// (Node). Ignored with Workers.
 	ReuseMessages bool
 	Logger        *slog.Logger // nil: slog.Default()
+	// AccessLog, when not nil, gets one line per request when its
+	// exchange ends (accesslog.go); nil (the default) logs nothing.
+	AccessLog *slog.Logger
 }
 
 // DefaultTimeout is a server's idle timeout unless SetTimeout changes it
