@@ -23,9 +23,9 @@ type Stats struct {
 	// ones, after StopAccepting, are not counted).
 	TotalConns uint64
 	// PausedConns is the open connections whose socket is not being read
-	// now (backpressure: a paused body, output over the high-water mark
-	// or waiting for the socket, a request in progress with more input
-	// behind it).
+	// now (engine.ServerConn.WantsInput: a paused body, output over the
+	// high-water mark or waiting for the socket, a request whose response
+	// is still in progress).
 	PausedConns int64
 	// BytesIn is the bytes read from the sockets; BytesOut the bytes
 	// the kernel took for them.
