@@ -23,7 +23,6 @@ type Loop struct {
 	decoders []*codec.ChunkedDecoder
 	bufs     [][]byte // field buffers of streams between exchanges
 	inUse    int      // streams, decoders and field buffers handed out, not given back
-	stats    Stats    // the counters of the loop's connections (stats.go)
 
 	// dateLine is the Date field line of the second dateSec of the
 	// loop's clock (Unix seconds; valid when dateSet), so a response
@@ -31,6 +30,8 @@ type Loop struct {
 	dateLine [len("Date: ") + len(codec.TimeFormat) + len("\r\n")]byte
 	dateSec  int64
 	dateSet  bool
+
+	stats Stats // the counters of the loop's connections (stats.go); last, off the hot fields' cache lines
 }
 
 // appendDate appends the Date field line for now (Unix nanoseconds),
