@@ -48,8 +48,11 @@ type Options struct {
 	// (Node). Ignored with Workers.
 	ReuseMessages bool
 	Logger        *slog.Logger // nil: slog.Default()
-	// AccessLog, when not nil, gets one line per request when its
-	// exchange ends (accesslog.go); nil (the default) logs nothing.
+	// AccessLog, when not nil, gets one Info line per request when its
+	// exchange ends: method, target (as received), status (0 when no
+	// response went out), bytes (of the response body), duration (from
+	// the request head to the end of the exchange) and err when it was
+	// cut short. nil (the default) logs nothing.
 	AccessLog *slog.Logger
 }
 

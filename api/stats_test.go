@@ -291,3 +291,75 @@ func TestAccessLogCutShort(t *testing.T) {
 		}
 	}
 }
+
+// TestStatsConcurrent reads Stats without pause while clients load the
+// server and while it closes (-race checks the hand-over from the loops):
+// counters never go down, every read returns, and the last read counts
+// every request.
+func TestStatsConcurrent(t *testing.T) {
+	srv := CreateServer(statsHandler(nil), quiet())
+	if err := srv.Listen(0, "127.0.0.1", 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	a := srv.Address()
+	addr := net.JoinHostPort(a.Address, strconv.Itoa(a.Port))
+
+	stop := make(chan struct{})
+	reads := make(chan Stats, 1)
+	go func() {
+		var last Stats
+		defer func() { reads <- last }()
+		for {
+			st := srv.Stats()
+			if st.Requests < last.Requests || st.TotalConns < last.TotalConns || st.BytesOut < last.BytesOut {
+				t.Errorf("counters went down: %+v after %+v", st, last)
+			}
+			last = st
+			select {
+			case <-stop:
+				return
+			default:
+			}
+		}
+	}()
+
+	const clients, each = 4, 50
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			br := bufio.NewReader(c)
+			for range each {
+				io.WriteString(c, "GET /bytes/10 HTTP/1.1\r\nHost: a\r\n\r\n")
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+			}
+		}()
+	}
+	wg.Wait()
+	done := make(chan error, 1)
+	srv.Close(func(err error) { done <- err }) // Stats keeps reading across the stop
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	close(stop)
+	last := <-reads
+	final := srv.Stats()
+	if final.Requests != clients*each || final.Responses[2] != clients*each || final.OpenConns != 0 || final.TotalConns != clients {
+		t.Fatalf("final: %+v", final)
+	}
+	if last != final {
+		t.Fatalf("the last concurrent read %+v differs from the final %+v", last, final)
+	}
+}
