@@ -82,6 +82,15 @@
 // which keeps that request's objects out of reuse. `loophttp serve` runs
 // with it.
 //
+// # Counters and the access log
+//
+// Server.Stats returns the server's counters (connections open, accepted
+// and paused, requests, responses by status class, protocol errors and
+// timeouts by kind, bytes in and out). They are always on: each event loop
+// counts with plain increments and Stats sums the loops' copies.
+// Options.AccessLog, when set, gets one slog line per request (method,
+// target, status, body bytes, duration) when its exchange ends.
+//
 // # IoT.js members and events, and their Go names
 //
 //	IoT.js / Node                       loophttp

@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/loophttp/loophttp/codec"
 	"github.com/loophttp/loophttp/engine"
@@ -42,6 +43,7 @@ type exchange struct {
 	done         bool        // Handler.Close has been called
 	closePending bool        // Close came while the response was being applied
 	pins         int         // api frames on the loop's stack using the exchange
+	start        int64       // when the request arrived (Unix ns), with Options.AccessLog
 
 	own atomic.Pointer[largeMessage] // the message reused for each request (Options.ReuseMessages), until retained
 }
@@ -227,6 +229,9 @@ func (h *serverHandler) Request(st *engine.Stream, req *codec.Request) {
 	msg.res = ServerResponse{StatusCode: 200, st: &ex.resSt, gen: ex.xgen, sock: sock}
 	st.Data = ex
 	sock.current = ex
+	if h.srv.opts.AccessLog != nil {
+		ex.start = time.Now().UnixNano()
+	}
 
 	srv := h.srv
 	if h.handOver(ex, req) {
@@ -368,6 +373,9 @@ func (h *serverHandler) Close(st *engine.Stream, err error) {
 		ex.sock.current = nil
 	}
 	err = h.srv.limitError(err)
+	if l := h.srv.opts.AccessLog; l != nil {
+		logAccess(l, ex, st, err)
+	}
 	ex.resSt.closed(err)
 	if ex.resSt.applying {
 		ex.closePending = true // 'finish' first: apply emits 'close' after it

@@ -48,6 +48,12 @@ type Options struct {
 	// (Node). Ignored with Workers.
 	ReuseMessages bool
 	Logger        *slog.Logger // nil: slog.Default()
+	// AccessLog, when not nil, gets one Info line per request when its
+	// exchange ends: method, target (as received), status (0 when no
+	// response went out), bytes (of the response body), duration (from
+	// the request head to the end of the exchange) and err when it was
+	// cut short. nil (the default) logs nothing.
+	AccessLog *slog.Logger
 }
 
 // DefaultTimeout is a server's idle timeout unless SetTimeout changes it

@@ -73,6 +73,13 @@
 // (OnEOF) is not a close: the responses already buffered are read (a
 // paused one when it is resumed), then the engine closes the connection.
 //
+// # Counters
+//
+// A Loop counts the requests, responses (by status class), protocol errors
+// (by codec.Error kind) and timeouts (by kind) of its server connections
+// in a Stats, with plain increments: it is the loop's, read on the loop
+// (Loop.Stats).
+//
 // # Threading and lifetimes
 //
 // Everything here runs on the connection's loop: no method is safe from

@@ -30,6 +30,8 @@ type Loop struct {
 	dateLine [len("Date: ") + len(codec.TimeFormat) + len("\r\n")]byte
 	dateSec  int64
 	dateSet  bool
+
+	stats Stats // the counters of the loop's connections (stats.go); last, off the hot fields' cache lines
 }
 
 // appendDate appends the Date field line for now (Unix nanoseconds),
@@ -203,6 +205,7 @@ func (c *ServerConn) OnData(now time.Time) {
 	c.idleKeep = false
 	c.process()
 	if c.phase < phaseClosing && len(c.conn.Input()) > c.loop.cfg.MaxUnread {
+		c.loop.stats.TooMuchUnread++
 		c.giveUp(ErrTooMuchUnread)
 		return
 	}
@@ -408,6 +411,7 @@ func (c *ServerConn) worthParsing(in []byte) bool {
 
 // startRequest begins the exchange for a parsed head of n bytes.
 func (c *ServerConn) startRequest(req *codec.Request, n int) {
+	c.loop.stats.Requests++
 	c.served = true
 	c.gen++
 	s := c.loop.stream(c)
@@ -635,6 +639,7 @@ func (c *ServerConn) finishStream(err error) {
 // protocolError answers a codec error with its status and a staged close
 // (RFC 9112 §9.6). s is the stream whose body broke, or nil for a head.
 func (c *ServerConn) protocolError(err error, s *Stream) {
+	c.loop.countProtocolError(err)
 	status := 400
 	var ce codec.Error
 	if errors.As(err, &ce) {
@@ -809,6 +814,7 @@ func (c *ServerConn) OnTimer(now time.Time) {
 		return
 	}
 	if d := c.headDeadline(); d != 0 && c.now >= d {
+		c.loop.stats.Timeouts[c.headTimeoutKind()]++
 		if len(c.conn.Input()) > 0 {
 			// A head that did not complete in time: 408 (RFC 9110
 			// §15.5.9), then close.
@@ -821,6 +827,7 @@ func (c *ServerConn) OnTimer(now time.Time) {
 		if th, ok := c.h.(TimeoutHandler); ok && c.callTimeout(th, c.stream) {
 			c.lastActive, c.idleKeep = c.now, true
 		} else {
+			c.loop.stats.Timeouts[TimeoutIdle]++
 			c.giveUp(ErrIdleTimeout)
 			return
 		}

@@ -271,6 +271,7 @@ func (s *Stream) Tunnel(status int, fields []codec.Header) error {
 		return err
 	}
 	s.status = int32(status)
+	s.c.loop.countResponse(s.status)
 	s.detach()
 	return nil
 }
@@ -468,6 +469,7 @@ func (s *Stream) sendHead(length int64, body []byte) (bodySent bool) {
 	c.loop.scratch = b[:0]
 	c.conn.Write(b)
 	c.lastActive = c.now
+	c.loop.countResponse(s.status)
 	return bodySent
 }
 

@@ -161,6 +161,7 @@ func (c *Conn) Input() []byte {
 func (c *Conn) Discard(n int) {
 	if n > 0 {
 		_, _ = c.gc.Discard(n)
+		c.loop.stats.bytesIn += uint64(n)
 	}
 }
 
@@ -301,6 +302,7 @@ func (c *Conn) syncReading() {
 		return
 	}
 	c.paused = !want
+	c.loop.countPaused(c.paused)
 }
 
 // fireTimer is the wheels' callback: t is a connection's timer.
@@ -378,6 +380,8 @@ func closing(gc gnet.Conn, err error) *Conn {
 		c.Flush() // gnet writes what is left after OnClose returns
 	}
 	m.OnClose(now)
+	// Bytes read and never consumed count as read.
+	c.loop.stats.bytesIn += uint64(gc.InboundBuffered())
 	c.loop.watch.disarm(c) // before gnet closes the descriptor
 	return c
 }

@@ -55,6 +55,14 @@
 // an exchange, with its field buffer and chunked decoder, returns to the
 // engine's loop pools when the exchange ends.
 //
+// # Counters
+//
+// Each loop counts what its connections do (stats.go): connections
+// opened and closed, bytes read and written, connections whose reading
+// is off, besides the engine's counters (engine.Stats). The loop updates
+// them with plain increments, with no lock and no atomic; Server.Stats
+// posts a task to every loop to copy them there and sums the copies.
+//
 // # Logging
 //
 // gnet's logger is routed into log/slog (Config.Logger).

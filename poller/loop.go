@@ -38,6 +38,7 @@ type loop struct {
 	tickTask  gnet.Runnable
 	out       []byte // output of the event in progress (see Conn.Write)
 	closeErr  error  // the error of the close being reported (Conn.CloseErr)
+	stats     connStats
 }
 
 func newLoop(srv *Server, el gnet.EventLoop, now time.Time) *loop {
@@ -76,6 +77,7 @@ func (l *loop) open(gc gnet.Conn, now time.Time) *Conn {
 	}
 	c.gc = gc
 	c.begin()
+	l.stats.opened++
 	if l.srv.stopping.Load() {
 		c.sc.Shutdown()
 	}
@@ -126,6 +128,7 @@ type connBlock [33]Conn
 // close returns c to the pool once gnet has closed its connection.
 func (l *loop) close(c *Conn) {
 	c.end()
+	l.countClose(c)
 	l.wheel.stop(&c.timer)
 	c.dropPending()
 	c.gc, c.paused, c.armed, c.shutdownAfter, c.Data = nil, false, false, false, nil

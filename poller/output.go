@@ -49,6 +49,7 @@ func (c *Conn) writeOut(b []byte) (n int, ok bool) {
 		switch err {
 		case nil:
 			n += m
+			c.loop.stats.bytesOut += uint64(m)
 		case unix.EINTR:
 		case unix.EAGAIN:
 			return n, true

@@ -63,6 +63,8 @@ func startDemo(args []string, out io.Writer) (srv *api.Server, addr, profile str
 	quiet := fs.Bool("quiet", false, "log nothing")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile to this file until the server stops")
 	maxBody := fs.Int64("max-body", 0, "largest request body in bytes (0: 64 MiB); over it: 413, or a close once the answer began")
+	metricsAddr := fs.String("metrics", "", "serve the counters in the Prometheus text format at http://`ADDR`/metrics (host:port; off when empty)")
+	accessLog := fs.Bool("log", false, "log one line per request (method, target, status, bytes, duration) to the output")
 	pos, err := parseArgs(fs, args, serveSynopsis, serveAbout, out)
 	if err != nil {
 		return nil, "", "", err
@@ -78,11 +80,27 @@ func startDemo(args []string, out io.Writer) (srv *api.Server, addr, profile str
 	if *quiet {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if *accessLog {
+		opts.AccessLog = slog.New(slog.NewTextHandler(out, nil))
+	}
+	var metrics *metricsServer
+	if *metricsAddr != "" {
+		if metrics, err = listenMetrics(*metricsAddr); err != nil {
+			return nil, "", "", err
+		}
+	}
 	d := &demo{inspect: *inspect}
 	srv = api.CreateServer(d.handle, opts)
 	srv.SetTimeout(*timeout, nil)
 	if err := srv.Listen(port, host, 0, nil); err != nil {
+		if metrics != nil {
+			metrics.ln.Close()
+		}
 		return nil, "", "", err
+	}
+	if metrics != nil {
+		metrics.start(srv, out)
+		fmt.Fprintln(out, "metrics on http://"+metrics.Addr()+"/metrics")
 	}
 	a := srv.Address()
 	return srv, net.JoinHostPort(a.Address, strconv.Itoa(a.Port)), *cpuprofile, nil
