@@ -95,10 +95,13 @@ func (s *rawServer) serve(c net.Conn) {
 			return
 		}
 		last := s.http10 || s.closeAfter > 0 && n >= s.closeAfter
+		// Counted before the write: the client may read the response and
+		// the test compare counts before this goroutine runs again.
+		s.responses.Add(1)
 		if _, err := c.Write(s.answer(last)); err != nil {
+			s.responses.Add(-1) // not written whole: nobody can have counted it
 			return
 		}
-		s.responses.Add(1)
 		if last {
 			// Close as servers do (RFC 9112 §9.6): the write side first,
 			// then drop what the client pipelined until it closes, so the
