@@ -150,7 +150,7 @@ func (h *serverHandler) Opened(c *poller.Conn) {
 	}
 }
 
-// Closed fires the socket's 'close' and lets a closing server finish.
+// Closed fires the socket's 'close'.
 func (h *serverHandler) Closed(c *poller.Conn) {
 	s, ok := c.Data.(*Socket)
 	if !ok {
@@ -166,7 +166,6 @@ func (h *serverHandler) Closed(c *poller.Conn) {
 	for _, fn := range x.onClose {
 		s.safely(fn)
 	}
-	h.srv.maybeClosed()
 }
 
 // Request builds the exchange and fires 'request' (or 'checkContinue').
