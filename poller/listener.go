@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
@@ -27,7 +28,8 @@ import (
 //     the real socket stays open through the server's own duplicate;
 //  2. accepts, through that duplicate, the connections the kernel had
 //     already completed and queued, and enrolls them in a loop (gnet's
-//     EventLoop.Enroll): a peer whose connect succeeded is served, never
+//     EventLoop.Enroll), then once more 1 ms later, for handshakes that
+//     were in progress: a peer whose connect succeeded is served, not
 //     reset;
 //  3. shuts the socket down (shutdown(2) with SHUT_RD on a listening
 //     socket takes it out of the kernel's listening table): new connects
@@ -35,9 +37,9 @@ import (
 //  4. closes the duplicate, which releases the socket (and its
 //     registration in gnet's epoll set).
 //
-// A connect whose handshake completes in the microseconds between the last
-// accept of step 2 and step 3 is reset by the kernel, as it is under any
-// server that closes its listener.
+// A connect whose handshake is still in progress at step 3 (it began in
+// the microseconds before, or its final ACK comes later than 1 ms) is
+// reset by the kernel, as under any server that closes its listener.
 //
 // The sockets are found once, when the server has started: gnet's first
 // listener through Engine.Dup; with SO_REUSEPORT gnet opens one listener
@@ -49,8 +51,9 @@ import (
 
 // listenSock is one listening socket of the server.
 type listenSock struct {
-	dup int    // the server's duplicate of the socket
-	ino uint64 // the socket's inode: its identity in /proc
+	dup  int    // the server's duplicate of the socket
+	ino  uint64 // the socket's inode: its identity in /proc
+	gfds []int  // gnet's descriptor numbers for it
 }
 
 // reuseportMu serialises the start of servers listening with SO_REUSEPORT,
@@ -111,14 +114,15 @@ func (s *Server) claimListeners(first int) error {
 	}
 	claimedMu.Lock()
 	defer claimedMu.Unlock()
-	s.lns = append(s.lns, listenSock{dup: first, ino: ino})
+	fds, err := socketFds()
+	if err != nil {
+		unix.Close(first)
+		return err
+	}
+	s.lns = append(s.lns, listenSock{dup: first, ino: ino, gfds: gnetFds(fds, ino, first)})
 	claimed[ino] = true
 	if !s.cfg.ReusePort {
 		return nil
-	}
-	fds, err := socketFds()
-	if err != nil {
-		return err
 	}
 	seen := map[uint64]bool{ino: true}
 	for fd, ino := range fds {
@@ -130,10 +134,21 @@ func (s *Server) claimListeners(first int) error {
 		if err != nil {
 			return fmt.Errorf("duplicating a listener: %w", err)
 		}
-		s.lns = append(s.lns, listenSock{dup: dup, ino: ino})
+		s.lns = append(s.lns, listenSock{dup: dup, ino: ino, gfds: gnetFds(fds, ino, dup)})
 		claimed[ino] = true
 	}
 	return nil
+}
+
+// gnetFds returns the descriptors of fds that are the socket ino, but dup.
+func gnetFds(fds map[int]uint64, ino uint64, dup int) []int {
+	var out []int
+	for fd, i := range fds {
+		if i == ino && fd != dup {
+			out = append(out, fd)
+		}
+	}
+	return out
 }
 
 // isOwnListener reports whether fd is a listening SO_REUSEPORT socket
@@ -172,19 +187,13 @@ func (s *Server) closeListeners() {
 	if err != nil {
 		s.cfg.Logger.Error("loophttp: closing the listener: no stand-in socket", "err", err)
 	}
-	fds, err := socketFds()
-	if err != nil {
-		s.cfg.Logger.Error("loophttp: closing the listener: listing descriptors", "err", err)
-	}
 	for _, ln := range lns {
 		if blind >= 0 {
-			for fd, ino := range fds {
-				if ino == ln.ino && fd != ln.dup {
-					_ = unix.Dup3(blind, fd, unix.O_CLOEXEC) // gnet's number for it now accepts nothing
-				}
+			for _, fd := range ln.gfds {
+				_ = unix.Dup3(blind, fd, unix.O_CLOEXEC) // gnet's number for it now accepts nothing
 			}
 		}
-		s.acceptQueued(ln.dup)
+		s.settle(ln.dup)
 		_ = unix.Shutdown(ln.dup, unix.SHUT_RD)
 		_ = unix.Close(ln.dup)
 	}
@@ -192,6 +201,18 @@ func (s *Server) closeListeners() {
 		_ = unix.Close(blind)
 	}
 }
+
+// settle accepts what is queued on the listening socket ln, waits
+// settleTime for handshakes in progress to complete (on loopback they take
+// microseconds), and accepts what they queued.
+func (s *Server) settle(ln int) {
+	s.acceptQueued(ln)
+	time.Sleep(settleTime)
+	s.acceptQueued(ln)
+}
+
+// settleTime is how long settle lets handshakes in progress complete.
+const settleTime = time.Millisecond
 
 // emptyListener returns a non-blocking AF_UNIX socket listening on an
 // abstract address of the kernel's choosing, which nobody connects to:
@@ -258,4 +279,64 @@ func (s *Server) enroll(nfd, i int) <-chan gnet.RegisteredResult {
 		return nil
 	}
 	return ch
+}
+
+// Connections in transit. Without SO_REUSEPORT gnet accepts on a goroutine
+// of its own and hands each connection to a loop as a task; until the loop
+// runs it (OnOpen) the server does not count the connection. Shutdown
+// therefore notes the process's sockets on the server's port right after
+// closing the listeners (portSockets), and waits, once its count is zero,
+// until those are closed too (stillOpen): a connection gnet accepted just
+// before is served, never cut by the engine's stop.
+
+// portSockets returns the inodes of the process's TCP sockets with local
+// port port that are not listening.
+func portSockets(port int) map[uint64]bool {
+	inos := map[uint64]bool{}
+	want := fmt.Sprintf(":%04X", port)
+	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			// sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+			fields := strings.Fields(line)
+			if len(fields) < 10 || fields[3] == "0A" || !strings.HasSuffix(fields[1], want) {
+				continue
+			}
+			if ino, err := strconv.ParseUint(fields[9], 10, 64); err == nil && ino != 0 {
+				inos[ino] = true
+			}
+		}
+	}
+	mine, err := socketFds()
+	if err != nil {
+		return nil
+	}
+	own := map[uint64]bool{}
+	for _, ino := range mine {
+		if inos[ino] {
+			own[ino] = true
+		}
+	}
+	return own
+}
+
+// stillOpen returns the sockets of set the process still has open.
+func stillOpen(set map[uint64]bool) map[uint64]bool {
+	if len(set) == 0 {
+		return nil
+	}
+	mine, err := socketFds()
+	if err != nil {
+		return nil
+	}
+	left := map[uint64]bool{}
+	for _, ino := range mine {
+		if set[ino] {
+			left[ino] = true
+		}
+	}
+	return left
 }

@@ -297,37 +297,51 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return ErrServerClosed
 	}
 	s.closeListeners()
+	var transit map[uint64]bool
+	if a, ok := s.addr.(*net.TCPAddr); ok && !s.cfg.ReusePort {
+		transit = portSockets(a.Port) // listener.go
+	}
 	// Each loop sweeps its connections now and on every tick after.
 	s.loops.tick()
-	err := s.waitEmpty(ctx)
+	err := s.waitEmpty(ctx, transit)
 	if err != nil {
 		s.loops.each(func(l *loop) gnet.Runnable { return gnet.RunnableFunc(l.closeAll) })
 		// gnet closes what is left as it stops, in any case.
 		bound, cancel := context.WithTimeout(context.Background(), time.Second)
-		_ = s.waitEmpty(bound)
+		_ = s.waitEmpty(bound, nil)
 		cancel()
 	}
 	s.stopEngine()
 	return err
 }
 
-// waitEmpty returns when no connection is open, or ctx's error when it
-// ends first.
-func (s *Server) waitEmpty(ctx context.Context) error {
-	// The ticker only backs up the signal from OnClose.
+// waitEmpty returns when no connection is open, nor any of the sockets
+// transit (connections gnet accepted before the listeners closed and had
+// not handed to a loop yet), or ctx's error when it ends first.
+func (s *Server) waitEmpty(ctx context.Context, transit map[uint64]bool) error {
+	// The ticker backs up the signal from OnClose, and looks at transit.
 	ticker := time.NewTicker(s.cfg.Tick)
 	defer ticker.Stop()
-	// gnet's CountConnections races with its own start-up, so the
-	// server counts connections itself.
-	for s.open.Load() > 0 {
+	for {
+		// gnet's CountConnections races with its own start-up, so the
+		// server counts connections itself.
+		var soon <-chan time.Time
+		if s.open.Load() == 0 {
+			if transit = stillOpen(transit); len(transit) == 0 {
+				return nil
+			}
+			// gnet closes a descriptor just after OnClose, and hands an
+			// accepted connection to its loop within microseconds.
+			soon = time.After(time.Millisecond)
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-s.emptied:
 		case <-ticker.C:
+		case <-soon:
 		}
 	}
-	return nil
 }
 
 // stopEngine stops gnet's engine and waits until it has. gnet's own
