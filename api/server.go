@@ -337,9 +337,9 @@ func (s *Server) Close(cb func(error)) {
 // Shutdown stops the server gracefully, as Go's http.Server.Shutdown: it
 // closes the listening socket at once, so that new connects are refused;
 // closes idle keep-alive connections (one that answered a request in the
-// last 100 ms once it has been idle that long, so that a request already
-// on its way is answered rather than met by a close; one that has sent no
-// request yet after a second); answers the request in progress on each
+// last 500 ms once it has been idle that long, so that a request already
+// on its way, from a client that stalled a moment, is answered rather than
+// met by a close; one that has sent no request yet after a second); answers the request in progress on each
 // other connection, and a request that has begun arriving, with
 // Connection: close (pipelined requests behind it are never read); waits
 // until every connection has closed with its output drained; and returns

@@ -134,6 +134,11 @@ func (s *Server) claimListeners(first int) error {
 		if err != nil {
 			return fmt.Errorf("duplicating a listener: %w", err)
 		}
+		// The backlog, as OnBoot set it on the first listener.
+		if err := unix.Listen(dup, s.cfg.Backlog); err != nil {
+			unix.Close(dup)
+			return fmt.Errorf("setting the backlog: %w", err)
+		}
 		s.lns = append(s.lns, listenSock{dup: dup, ino: ino, gfds: gnetFds(fds, ino, dup)})
 		claimed[ino] = true
 	}

@@ -168,12 +168,20 @@ func (l *loop) sweep(now time.Time) {
 			if !served {
 				wait = freshGrace
 			}
-			if now.UnixNano()-since < int64(wait) {
+			if now.UnixNano()-since < int64(wait) || c.unread() {
 				continue
 			}
 		}
 		c.shutdown()
 	}
+}
+
+// unread reports whether the kernel holds input of c that gnet has not
+// read yet: on an idle connection, a request on its way in, which a close
+// would answer with a reset.
+func (c *Conn) unread() bool {
+	n, err := unix.IoctlGetInt(c.gc.Fd(), unix.SIOCINQ)
+	return err == nil && n > 0
 }
 
 // shutdown asks c's state machine to close gracefully, as an event of c.
@@ -185,10 +193,11 @@ func (c *Conn) shutdown() {
 	c.loop.cur = prev
 }
 
-// closeIdle closes the loop's idle connections at once (Server.CloseIdle).
+// closeIdle closes the loop's idle connections at once (Server.CloseIdle),
+// but one whose next request is already in the kernel.
 func (l *loop) closeIdle(context.Context) error {
 	for c := range l.openConns {
-		if _, _, idle := c.sc.Idle(); idle {
+		if _, _, idle := c.sc.Idle(); idle && !c.unread() {
 			c.shutdown()
 		}
 	}

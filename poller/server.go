@@ -81,8 +81,10 @@ const (
 	// idleQuiet: a keep-alive connection is closed once it has been idle
 	// this long, so that a request the peer sent just as its previous
 	// answer arrived (the keep-alive race) is answered, with Connection:
-	// close, instead of being met by a close.
-	idleQuiet = 100 * time.Millisecond
+	// close, instead of being met by a close. A busy client that stalls
+	// a moment (a loaded machine: 100 ms was seen to be too short for
+	// loophttp load on 2 shared cores) keeps its connection too.
+	idleQuiet = 500 * time.Millisecond
 	// freshGrace: a connection that has not sent a request yet is given
 	// this long from its open for its first one: the kernel accepted it
 	// before the listener closed, and its peer believes it connected.

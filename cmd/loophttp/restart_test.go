@@ -111,8 +111,8 @@ func TestRollingRestart(t *testing.T) {
 	for _, n := range sum.Errors {
 		failed += n
 	}
-	t.Logf("rolling restart: %d restarts in %v under load -c 8: %d responses, %d failed requests, %d non-2xx; old process exit 0 after SIGTERM in %s",
-		restarts, elapsed.Round(time.Millisecond), sum.Responses, failed, sum.Non2xx, strings.Join(stops, ", "))
+	t.Logf("rolling restart: %d restarts in %v under load -c 8: %d responses, %d failed requests %v, %d non-2xx; old process exit 0 after SIGTERM in %s",
+		restarts, elapsed.Round(time.Millisecond), sum.Responses, failed, sum.Errors, sum.Non2xx, strings.Join(stops, ", "))
 	if failed != 0 || sum.Non2xx != 0 || sum.Responses == 0 {
 		t.Fatalf("errors %v, non-2xx %d, responses %d; want no failure", sum.Errors, sum.Non2xx, sum.Responses)
 	}
