@@ -28,9 +28,8 @@ import (
 //     the real socket stays open through the server's own duplicate;
 //  2. accepts, through that duplicate, the connections the kernel had
 //     already completed and queued, and enrolls them in a loop (gnet's
-//     EventLoop.Enroll), then once more 1 ms later, for handshakes that
-//     were in progress: a peer whose connect succeeded is served, not
-//     reset;
+//     EventLoop.Enroll), until no handshake with the port is in progress
+//     (3 ms at most): a peer whose connect succeeded is served, not reset;
 //  3. shuts the socket down (shutdown(2) with SHUT_RD on a listening
 //     socket takes it out of the kernel's listening table): new connects
 //     are refused, or go to another socket of its SO_REUSEPORT group;
@@ -38,8 +37,8 @@ import (
 //     registration in gnet's epoll set).
 //
 // A connect whose handshake is still in progress at step 3 (it began in
-// the microseconds before, or its final ACK comes later than 1 ms) is
-// reset by the kernel, as under any server that closes its listener.
+// the microseconds before, or took more than 3 ms) is reset by the
+// kernel, as under any server that closes its listener.
 //
 // The sockets are found once, when the server has started: gnet's first
 // listener through Engine.Dup; with SO_REUSEPORT gnet opens one listener
@@ -192,32 +191,53 @@ func (s *Server) closeListeners() {
 	if err != nil {
 		s.cfg.Logger.Error("loophttp: closing the listener: no stand-in socket", "err", err)
 	}
+	var waits []<-chan gnet.RegisteredResult
 	for _, ln := range lns {
 		if blind >= 0 {
 			for _, fd := range ln.gfds {
 				_ = unix.Dup3(blind, fd, unix.O_CLOEXEC) // gnet's number for it now accepts nothing
 			}
 		}
-		s.settle(ln.dup)
+		waits = s.settle(ln.dup, waits)
 		_ = unix.Shutdown(ln.dup, unix.SHUT_RD)
 		_ = unix.Close(ln.dup)
 	}
 	if blind >= 0 {
 		_ = unix.Close(blind)
 	}
+	s.awaitOpen(waits) // after the shutdowns: connects are refused meanwhile
 }
 
-// settle accepts what is queued on the listening socket ln, waits
-// settleTime for handshakes in progress to complete (on loopback they take
-// microseconds), and accepts what they queued.
-func (s *Server) settle(ln int) {
-	s.acceptQueued(ln)
-	time.Sleep(settleTime)
-	s.acceptQueued(ln)
+// settle accepts what is queued on the listening socket ln until no
+// handshake with its port is in progress (diag.go), for maxSettle at most:
+// a handshake in progress when the socket closes is reset by the kernel.
+func (s *Server) settle(ln int, waits []<-chan gnet.RegisteredResult) []<-chan gnet.RegisteredResult {
+	port := 0
+	if a, ok := s.addr.(*net.TCPAddr); ok {
+		port = a.Port
+	}
+	start := time.Now()
+	for {
+		// Accept after looking, so that what completed meanwhile is
+		// taken too.
+		done := port == 0 || !handshaking(port) || time.Since(start) >= maxSettle
+		waits = s.acceptQueued(ln, waits)
+		if done {
+			return waits
+		}
+		time.Sleep(settleStep)
+	}
 }
 
-// settleTime is how long settle lets handshakes in progress complete.
-const settleTime = time.Millisecond
+// How long settle waits for handshakes in progress, and how often it
+// looks. On loopback a handshake completes within microseconds; a peer
+// that keeps connecting (or, with SO_REUSEPORT, another process's
+// handshakes on the port) keeps one in progress all along, and settle then
+// waits its maximum.
+const (
+	maxSettle  = 3 * time.Millisecond
+	settleStep = 200 * time.Microsecond
+)
 
 // emptyListener returns a non-blocking AF_UNIX socket listening on an
 // abstract address of the kernel's choosing, which nobody connects to:
@@ -239,21 +259,25 @@ func emptyListener() (int, error) {
 }
 
 // acceptQueued accepts the connections queued on the listening socket ln
-// and enrolls each in a loop, and waits until they have opened.
-func (s *Server) acceptQueued(ln int) {
-	var waits []<-chan gnet.RegisteredResult
-	for i := 0; ; i++ {
+// and enrolls each in a loop; it returns what to wait on for their open.
+func (s *Server) acceptQueued(ln int, waits []<-chan gnet.RegisteredResult) []<-chan gnet.RegisteredResult {
+	for i := len(waits); ; i++ {
 		nfd, _, err := unix.Accept4(ln, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 		if err == unix.EINTR || err == unix.ECONNABORTED {
 			continue
 		}
 		if err != nil {
-			break // EAGAIN: the queue is empty
+			return waits // EAGAIN: the queue is empty
 		}
 		if ch := s.enroll(nfd, i); ch != nil {
 			waits = append(waits, ch)
 		}
 	}
+}
+
+// awaitOpen waits until the connections enrolled by acceptQueued have
+// opened (and so count in OpenConns).
+func (s *Server) awaitOpen(waits []<-chan gnet.RegisteredResult) {
 	for _, ch := range waits {
 		if r := <-ch; r.Err != nil {
 			s.cfg.Logger.Warn("loophttp: serving a connection queued at shutdown failed", "err", r.Err)
