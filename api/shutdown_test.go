@@ -97,8 +97,10 @@ func dialGet(addr, path string) (net.Conn, *bufio.Reader, error) {
 // answered whole, the last on each connection with Connection: close, and
 // nothing follows it but the close; idle connections close without
 // waiting for the busy ones (once idle for 500 ms); no connect begun 10 ms
-// or more after the call is accepted; Shutdown returns within 100 ms of the last response. The timing
-// bounds are 5 times wider under the race detector.
+// or more after the call is accepted (a connect begun before is served);
+// Shutdown returns within 100 ms of the last response. The timing bounds
+// are 5 times wider under the race detector, which slows every goroutine
+// several times on a loaded 2-core machine.
 func TestShutdownUnderLoad(t *testing.T) {
 	const inflight, idle, pipeliners, depth = 200, 50, 8, 4
 	delay := 1200 * time.Millisecond
