@@ -99,7 +99,10 @@
 //	server.listen(port, host, backlog,  Server.Listen(port, host, backlog, cb) error
 //	  cb)                                 (host "" = 0.0.0.0, backlog 0 = 511, port 0 = any)
 //	server.address()                    Server.Address() *Address
-//	server.close([cb])                  Server.Close(cb func(error))
+//	server.close([cb])                  Server.Close(cb func(error))   (graceful, on Shutdown)
+//	server.closeIdleConnections()       Server.CloseIdleConnections()  (Node 18)
+//	server.closeAllConnections()        Server.CloseAllConnections()   (Node 18)
+//	(Go's http.Server.Shutdown)         Server.Shutdown(ctx) error
 //	server.setTimeout(ms, cb)           Server.SetTimeout(d, cb)   (0 = off)
 //	server.timeout                      Server.Timeout()           (default 2 min)
 //	'request' (req, res)                Server.OnRequest

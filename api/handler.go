@@ -203,7 +203,7 @@ func (h *serverHandler) Opened(c *poller.Conn) {
 	}
 }
 
-// Closed fires the socket's 'close' and lets a closing server finish.
+// Closed fires the socket's 'close'.
 func (h *serverHandler) Closed(c *poller.Conn) {
 	s, ok := c.Data.(*Socket)
 	if !ok {
@@ -214,7 +214,6 @@ func (h *serverHandler) Closed(c *poller.Conn) {
 		err = nil // the peer's close is no error
 	}
 	s.emitClose(err)
-	h.srv.maybeClosed()
 }
 
 // Request builds the exchange and fires 'request' (or 'checkContinue').

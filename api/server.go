@@ -83,9 +83,16 @@ type Server struct {
 	timeout         time.Duration
 	ps              *poller.Server
 	pool            *workerPool // with Options.Workers
-	closing         bool
+	stop            *stopState  // set by the first Close or Shutdown
 	closeCbs        []func(error)
-	closed          bool
+	closed          bool // the server has stopped (before the close callbacks run)
+}
+
+// stopState is a server's stop in progress.
+type stopState struct {
+	force  context.Context // ends when a Shutdown's context ends: cut what is left
+	cancel context.CancelFunc
+	done   chan struct{} // closed once the server has stopped
 }
 
 // CreateServer returns a server that calls handler (if not nil) for every
@@ -289,12 +296,13 @@ type Address struct {
 	Port    int
 }
 
-// Address returns where the server listens, or nil when it does not.
+// Address returns where the server listens, or nil when it does not
+// (before Listen, and once Close or Shutdown has stopped it).
 func (s *Server) Address() *Address {
 	s.mu.Lock()
-	ps := s.ps
+	ps, closed := s.ps, s.closed
 	s.mu.Unlock()
-	if ps == nil {
+	if ps == nil || closed {
 		return nil
 	}
 	a, ok := ps.Addr().(*net.TCPAddr)
@@ -308,14 +316,17 @@ func (s *Server) Address() *Address {
 	return &Address{Address: a.IP.String(), Family: fam, Port: a.Port}
 }
 
-// Close stops accepting connections now and keeps the existing ones; when
-// the last has closed, the server stops, the OnClose listeners run and cb
-// (if not nil) is called with nil. cb gets ErrNotRunning when the server
-// was not listening. Safe from any goroutine.
+// Close stops the server as Node's server.close does, on top of
+// Shutdown: the listening socket closes at once (new connects are
+// refused), idle keep-alive connections close, the request in progress on
+// each other connection is answered with Connection: close; once the last
+// connection has closed the server stops, the OnClose listeners run and cb
+// (if not nil) is called with nil, at once, with no connection left. cb
+// gets ErrNotRunning when the server was not listening or has closed
+// already. Safe from any goroutine.
 func (s *Server) Close(cb func(error)) {
 	s.mu.Lock()
-	ps := s.ps
-	if ps == nil || s.closed {
+	if s.ps == nil || s.closed {
 		s.mu.Unlock()
 		if cb != nil {
 			go cb(ErrNotRunning)
@@ -325,40 +336,102 @@ func (s *Server) Close(cb func(error)) {
 	if cb != nil {
 		s.closeCbs = append(s.closeCbs, cb)
 	}
-	already := s.closing
-	s.closing = true
 	s.mu.Unlock()
-	if already {
-		return
-	}
-	ps.StopAccepting()
-	s.maybeClosed()
+	s.beginStop()
 }
 
-// maybeClosed finishes a Close once no connection is left. It runs on a
-// goroutine of its own, since stopping the loops must not run on a loop.
-func (s *Server) maybeClosed() {
+// Shutdown stops the server gracefully, as Go's http.Server.Shutdown: it
+// closes the listening socket at once, so that new connects are refused;
+// closes idle keep-alive connections (one that answered a request in the
+// last 500 ms once it has been idle that long, so that a request already
+// on its way, from a client that stalled a moment, is answered rather than
+// met by a close; one that has sent no request yet after a second); answers the request in progress on each
+// other connection, and a request that has begun arriving, with
+// Connection: close (pipelined requests behind it are never read); waits
+// until every connection has closed with its output drained; and returns
+// nil once the server has stopped (the OnClose listeners and Close
+// callbacks then run). When ctx ends first, the connections left are
+// closed at once and ctx's error is returned once they have gone. It
+// returns ErrNotRunning when the server is not listening. Calls after the
+// first wait for the same stop. Safe from any goroutine but an event
+// loop's (it waits for the loops).
+func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
-	if !s.closing || s.closed || s.ps.OpenConns() > 0 {
-		s.mu.Unlock()
-		return
+	running := s.ps != nil
+	s.mu.Unlock()
+	if !running {
+		return ErrNotRunning
 	}
+	st := s.beginStop()
+	select {
+	case <-st.done:
+		return nil
+	case <-ctx.Done():
+		st.cancel()
+		<-st.done
+		return ctx.Err()
+	}
+}
+
+// beginStop starts stopping the server (once) and returns the stop.
+func (s *Server) beginStop() *stopState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stop != nil {
+		return s.stop
+	}
+	force, cancel := context.WithCancel(context.Background())
+	st := &stopState{force: force, cancel: cancel, done: make(chan struct{})}
+	s.stop = st
+	go s.finishStop(s.ps, st)
+	return st
+}
+
+// finishStop runs a stop: the poller's Shutdown, then the 'close' event
+// and the Close callbacks.
+func (s *Server) finishStop(ps *poller.Server, st *stopState) {
+	_ = ps.Shutdown(st.force)
+	st.cancel()
+	if s.pool != nil {
+		s.pool.stop()
+	}
+	s.mu.Lock()
 	s.closed = true
-	ps, cbs := s.ps, s.closeCbs
+	cbs := s.closeCbs
 	s.closeCbs = nil
 	s.mu.Unlock()
-	go func() {
-		_ = ps.Shutdown(context.Background())
-		if s.pool != nil {
-			s.pool.stop()
-		}
-		for _, fn := range listeners(s, &s.onClose) {
-			fn()
-		}
-		for _, cb := range cbs {
-			cb(nil)
-		}
-	}()
+	close(st.done)
+	for _, fn := range listeners(s, &s.onClose) {
+		fn()
+	}
+	for _, cb := range cbs {
+		cb(nil)
+	}
+}
+
+// CloseIdleConnections closes, at once, every connection with no request
+// in progress and nothing of one received (Node 18's
+// server.closeIdleConnections). Safe from any goroutine.
+func (s *Server) CloseIdleConnections() {
+	s.mu.Lock()
+	ps := s.ps
+	s.mu.Unlock()
+	if ps != nil {
+		ps.CloseIdle()
+	}
+}
+
+// CloseAllConnections closes every connection at once, requests in
+// progress included: their responses are cut short and their 'close'
+// events fire (Node 18's server.closeAllConnections). The server goes on
+// listening. Safe from any goroutine.
+func (s *Server) CloseAllConnections() {
+	s.mu.Lock()
+	ps := s.ps
+	s.mu.Unlock()
+	if ps != nil {
+		ps.CloseAll()
+	}
 }
 
 func (s *Server) logger() *slog.Logger {

@@ -372,7 +372,10 @@ func TestCloseWaitsForConnections(t *testing.T) {
 	srvClose := make(chan struct{})
 	srv.OnClose(func() { close(srvClose) })
 	srv.Close(func(err error) { closed <- err })
-	// The open keep-alive connection still works after Close.
+	// A request on the open keep-alive connection (idle for less than
+	// the shutdown's quiet period) is still answered after Close (with
+	// Connection: close once the stop has begun: Close starts it on a
+	// goroutine of its own).
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
 	readBody(t, r)
 	select {

@@ -30,9 +30,15 @@ type Loop struct {
 	dateLine [len("Date: ") + len(codec.TimeFormat) + len("\r\n")]byte
 	dateSec  int64
 	dateSet  bool
+	draining bool // the server stops: every request taken from now on is its connection's last (Drain)
 
 	stats Stats // the counters of the loop's connections (stats.go); last, off the hot fields' cache lines
 }
+
+// Drain makes every request the loop's connections take from now on the
+// last of its connection: its response carries Connection: close (a
+// server shutting down). It cannot be undone.
+func (l *Loop) Drain() { l.draining = true }
 
 // appendDate appends the Date field line for now (Unix nanoseconds),
 // asking the shared DateCache at most once per second of the clock.
@@ -301,17 +307,33 @@ func (c *ServerConn) WantsInput() bool {
 	return false
 }
 
-// Shutdown asks the connection to close gracefully: at once when no
-// request is in progress, else once the response in progress has ended
-// (with Connection: close if its head has not gone out).
+// Shutdown asks the connection to close gracefully: at once when it is
+// between requests with nothing of the next one received, else once the
+// response in progress has ended (with Connection: close if its head has
+// not gone out). A request that has begun arriving is left to come: with
+// Loop.Drain it is answered, then the connection closes.
 func (c *ServerConn) Shutdown() {
 	if c.phase >= phaseClosing {
+		return
+	}
+	if c.phase == phaseHead && c.stream == nil && len(c.conn.Input()) > 0 {
 		return
 	}
 	c.closeAfter = true
 	if c.stream == nil {
 		c.close(nil)
 	}
+}
+
+// Idle reports whether the connection is between requests with nothing of
+// the next one received and no output waiting, since when (Unix
+// nanoseconds: the end of the last response, or the open), and whether
+// it has served a request.
+func (c *ServerConn) Idle() (since int64, served, ok bool) {
+	if c.phase != phaseHead || c.stream != nil || len(c.conn.Input()) > 0 || c.conn.Buffered() > 0 {
+		return 0, false, false
+	}
+	return c.headStart, c.served, true
 }
 
 // SetIdleTimeout changes this connection's idle timeout (0 or Disabled
@@ -420,7 +442,7 @@ func (c *ServerConn) startRequest(req *codec.Request, n int) {
 	// A CONNECT the handler does not turn into a tunnel ends the
 	// connection: the client may have sent tunnel data after the head,
 	// which must never be read as requests (RFC 9110 §9.3.6).
-	c.closeAfter = !req.KeepAlive || s.isConnect || s.upgrade && c.bytesAfter(req, n)
+	c.closeAfter = c.loop.draining || !req.KeepAlive || s.isConnect || s.upgrade && c.bytesAfter(req, n)
 	s.framing, s.remaining = req.Framing, req.ContentLength
 	if req.ExpectOther {
 		// RFC 9110 §10.1.1: an expectation we cannot meet gets 417.

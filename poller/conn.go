@@ -103,8 +103,38 @@ func (c *Conn) end() { c.life.Store(c.life.Load() &^ 1) }
 // is open (Conns are reused: keep a copy to use it later).
 func (c *Conn) RemoteAddr() net.Addr { return c.gc.RemoteAddr() }
 
-// LocalAddr returns the local address. Loop only, while open.
-func (c *Conn) LocalAddr() net.Addr { return c.gc.LocalAddr() }
+// LocalAddr returns the connection's own local address. Loop only, while
+// open. gnet reports the listener's address, which on a server listening
+// on port 0 or a wildcard address is not the connection's: the socket is
+// asked then.
+func (c *Conn) LocalAddr() net.Addr {
+	a := c.gc.LocalAddr()
+	if ta, ok := a.(*net.TCPAddr); ok && ta.Port != 0 && !ta.IP.IsUnspecified() {
+		return a
+	}
+	sa, err := unix.Getsockname(c.gc.Fd())
+	if err != nil {
+		return a
+	}
+	// The connections of a loop mostly share their local address: the
+	// last one is kept, so that each does not hold a copy.
+	l := c.loop
+	switch sa := sa.(type) {
+	case *unix.SockaddrInet4:
+		if k := l.local; k != nil && k.Port == sa.Port && k.IP.Equal(sa.Addr[:]) {
+			return k
+		}
+	case *unix.SockaddrInet6:
+		if k := l.local; k != nil && k.Port == sa.Port && k.IP.Equal(sa.Addr[:]) {
+			return k
+		}
+	}
+	if ta := sockaddrToTCP(sa); ta != nil {
+		l.local = ta
+		return ta
+	}
+	return a
+}
 
 // Submit runs fn on the connection's loop if the connection of generation
 // gen is still open when it gets there, and flushes what fn wrote. It is

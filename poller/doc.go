@@ -31,6 +31,18 @@
 // timeout counts write progress as activity, and the keep-alive timeout
 // starts once the output has drained.
 //
+// # Stopping
+//
+// Server.Shutdown closes the listening sockets at once (listener.go: gnet
+// has no call for it, so its descriptor is pointed at a socket that
+// accepts nothing, what the kernel had queued is accepted and served, and
+// the socket is shut down), makes every request taken from then on the
+// last of its connection (engine.Loop.Drain), and sweeps the connections
+// every tick: idle ones close once idle for a moment, the others after
+// their response in progress. It returns when none is left, closes what is
+// left when its context ends, and stops gnet's engine without waiting on
+// gnet's own 500 ms poll.
+//
 // # Timers
 //
 // Each loop owns a hashed timing wheel (wheel.go): arming, moving and

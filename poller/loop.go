@@ -3,6 +3,7 @@ package poller
 import (
 	"context"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
@@ -36,8 +37,9 @@ type loop struct {
 	cur       *Conn // the connection whose event is running, or nil
 	closePrev *Conn // cur before the close being reported (closing, done)
 	tickTask  gnet.Runnable
-	out       []byte // output of the event in progress (see Conn.Write)
-	closeErr  error  // the error of the close being reported (Conn.CloseErr)
+	out       []byte       // output of the event in progress (see Conn.Write)
+	closeErr  error        // the error of the close being reported (Conn.CloseErr)
+	local     *net.TCPAddr // the local address last read from a socket (Conn.LocalAddr)
 	stats     connStats
 }
 
@@ -45,6 +47,9 @@ func newLoop(srv *Server, el gnet.EventLoop, now time.Time) *loop {
 	l := newBareLoop(el, srv.cfg.Tick, srv.cfg.Engine.HighWater, now, srv.watch, srv.cfg.Logger, srv.epolls)
 	l.srv = srv
 	l.eng = engine.NewLoop(&srv.cfg.Engine, &srv.date)
+	if srv.stopping.Load() {
+		l.eng.Drain()
+	}
 	return l
 }
 
@@ -79,7 +84,7 @@ func (l *loop) open(gc gnet.Conn, now time.Time) *Conn {
 	c.begin()
 	l.stats.opened++
 	if l.srv.stopping.Load() {
-		c.sc.Shutdown()
+		l.eng.Drain() // before the sweep's task comes: its request is its last
 	}
 	c.sc.Open(now)
 	return c
@@ -148,16 +153,73 @@ func (l *loop) openConns(yield func(*Conn) bool) {
 	}
 }
 
-// tick advances the wheel; while the server stops, it also asks every
-// open connection to close gracefully.
+// tick advances the wheel; while the server stops, it also sweeps the
+// connections.
 func (l *loop) tick(now time.Time) {
 	l.wheel.advance(now)
 	if l.srv != nil && l.srv.stopping.Load() {
-		for c := range l.openConns {
-			c.sc.Shutdown()
-			c.afterEvent()
+		l.sweep(now)
+	}
+}
+
+// sweep asks every open connection to close gracefully (Server.Shutdown):
+// an idle one once it has been idle for idleQuiet (freshGrace before its
+// first request), any other after the request in progress, which Drain
+// makes the last of every connection.
+func (l *loop) sweep(now time.Time) {
+	l.eng.Drain()
+	for c := range l.openConns {
+		if since, served, idle := c.sc.Idle(); idle {
+			wait := idleQuiet
+			if !served {
+				wait = freshGrace
+			}
+			if now.UnixNano()-since < int64(wait) || c.unread() {
+				continue
+			}
+		}
+		c.shutdown()
+	}
+}
+
+// unread reports whether the kernel holds input of c that gnet has not
+// read yet: on an idle connection, a request on its way in, which a close
+// would answer with a reset.
+func (c *Conn) unread() bool {
+	n, err := unix.IoctlGetInt(c.gc.Fd(), unix.SIOCINQ)
+	return err == nil && n > 0
+}
+
+// shutdown asks c's state machine to close gracefully, as an event of c.
+func (c *Conn) shutdown() {
+	prev := c.enter()
+	c.sc.SetNow(time.Now())
+	c.sc.Shutdown()
+	c.afterEvent()
+	c.loop.cur = prev
+}
+
+// closeIdle closes the loop's idle connections at once (Server.CloseIdle),
+// but one whose next request is already in the kernel.
+func (l *loop) closeIdle(context.Context) error {
+	for c := range l.openConns {
+		if _, _, idle := c.sc.Idle(); idle && !c.unread() {
+			c.shutdown()
 		}
 	}
+	return nil
+}
+
+// closeAll closes every connection of the loop at once, its output still
+// pending dropped (Server.CloseAll, and Shutdown when its context ends).
+func (l *loop) closeAll(context.Context) error {
+	for c := range l.openConns {
+		prev := c.enter()
+		c.sc.OnClose(time.Now()) // the exchange in progress ends: not an EOF to answer
+		c.Close()
+		c.loop.cur = prev
+	}
+	return nil
 }
 
 // epoll returns gnet's epoll set for this loop, looking it up from c's
@@ -206,6 +268,24 @@ func (ls *loopSet) each(task func(l *loop) gnet.Runnable) {
 	for _, l := range ls.m {
 		_ = l.el.Execute(context.Background(), task(l))
 	}
+}
+
+// nth returns the event loop of the i-th loop (modulo their number, in no
+// fixed order), or nil when there is none yet.
+func (ls *loopSet) nth(i int) gnet.EventLoop {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	if len(ls.m) == 0 {
+		return nil
+	}
+	i %= len(ls.m)
+	for el := range ls.m {
+		if i == 0 {
+			return el
+		}
+		i--
+	}
+	return nil
 }
 
 // tick posts every loop its tick task: the wheels are owned by their

@@ -63,14 +63,34 @@ type Server struct {
 	eng      gnet.Engine
 	addr     net.Addr
 	booted   chan error
+	claimed  chan error // the listeners are known (listener.go)
 	done     chan error
-	stopping atomic.Bool
-	refusing atomic.Bool // new connections are closed at once
+	firstLn  int           // a duplicate of gnet's first listener, from OnBoot to the first tick
+	ticked   bool          // OnTick has run; owned by gnet's ticker goroutine
+	lns      []listenSock  // the listening sockets; guarded by claimedMu
+	stopping atomic.Bool   // Shutdown has begun
+	emptied  chan struct{} // a signal: the last connection closed while stopping
 	nextCPU  atomic.Int32
 	open     atomic.Int64 // connections between OnOpen and OnClose
 
 	loops loopSet
 }
+
+// Grace periods of a shutdown, for a connection with nothing of a request
+// received. The sweep that applies them runs every Tick.
+const (
+	// idleQuiet: a keep-alive connection is closed once it has been idle
+	// this long, so that a request the peer sent just as its previous
+	// answer arrived (the keep-alive race) is answered, with Connection:
+	// close, instead of being met by a close. A busy client that stalls
+	// a moment (a loaded machine: 100 ms was seen to be too short for
+	// loophttp load on 2 shared cores) keeps its connection too.
+	idleQuiet = 500 * time.Millisecond
+	// freshGrace: a connection that has not sent a request yet is given
+	// this long from its open for its first one: the kernel accepted it
+	// before the listener closed, and its peer believes it connected.
+	freshGrace = time.Second
+)
 
 // ErrServerClosed is returned by Shutdown after the server has stopped.
 var ErrServerClosed = errors.New("poller: server closed")
@@ -107,8 +127,14 @@ func Start(cfg Config, h engine.Handler, hooks Hooks) (*Server, error) {
 		return nil, fmt.Errorf("poller: starting the writability watcher: %w", err)
 	}
 	s := &Server{
-		cfg: cfg, handler: h, hooks: hooks, watch: w,
-		booted: make(chan error, 1), done: make(chan error, 1),
+		cfg: cfg, handler: h, hooks: hooks, watch: w, firstLn: -1,
+		booted: make(chan error, 1), claimed: make(chan error, 1), done: make(chan error, 1),
+		emptied: make(chan struct{}, 1),
+	}
+	if cfg.ReusePort {
+		// Each server claims its own listeners (listener.go).
+		reuseportMu.Lock()
+		defer reuseportMu.Unlock()
 	}
 	go func() {
 		err := gnet.Run(s, "tcp://"+cfg.Addr,
@@ -123,10 +149,18 @@ func Start(cfg Config, h engine.Handler, hooks Hooks) (*Server, error) {
 		)
 		w.stop()        // the loops have stopped: nothing arms it any more
 		s.booted <- err // no-op for the caller when boot already succeeded
+		select {
+		case s.claimed <- err: // the engine stopped before its first tick
+		default:
+		}
 		s.done <- err
 	}()
 	if err := <-s.booted; err != nil {
 		return nil, fmt.Errorf("poller: listen on %s: %w", cfg.Addr, err)
+	}
+	if err := <-s.claimed; err != nil {
+		_ = s.Shutdown(context.Background())
+		return nil, fmt.Errorf("poller: listen on %s: finding the listeners: %w", cfg.Addr, err)
 	}
 	return s, nil
 }
@@ -142,9 +176,9 @@ func (s *Server) OnBoot(eng gnet.Engine) gnet.Action {
 		s.booted <- fmt.Errorf("reading the listener: %w", err)
 		return gnet.Shutdown
 	}
-	defer unix.Close(fd)
 	sa, err := unix.Getsockname(fd)
 	if err != nil {
+		unix.Close(fd)
 		s.booted <- fmt.Errorf("reading the bound address: %w", err)
 		return gnet.Shutdown
 	}
@@ -152,18 +186,17 @@ func (s *Server) OnBoot(eng gnet.Engine) gnet.Action {
 	s.epolls, _ = epollSets() // gnet has created its loops' sets by now
 	// listen(2) on a listening socket sets its backlog anew (Linux).
 	if err := unix.Listen(fd, s.cfg.Backlog); err != nil {
+		unix.Close(fd)
 		s.booted <- fmt.Errorf("setting the backlog: %w", err)
 		return gnet.Shutdown
 	}
+	s.firstLn = fd // kept: the first tick claims it (listener.go)
 	s.booted <- nil
 	return gnet.None
 }
 
 // OnOpen takes a connection state from the loop's pool. gnet calls it.
 func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
-	if s.refusing.Load() {
-		return nil, gnet.Close
-	}
 	now := time.Now()
 	l := s.loopFor(gc.EventLoop(), now)
 	s.open.Add(1)
@@ -190,16 +223,28 @@ func (s *Server) OnClose(gc gnet.Conn, err error) gnet.Action {
 	if c == nil {
 		return gnet.None
 	}
-	s.open.Add(-1) // before Closed, so the hook sees the count without c
+	left := s.open.Add(-1) // before Closed, so the hook sees the count without c
 	if s.hooks != nil {
 		s.hooks.Closed(c)
 	}
 	c.done(gc)
+	if left == 0 && s.stopping.Load() {
+		select {
+		case s.emptied <- struct{}{}:
+		default:
+		}
+	}
 	return gnet.None
 }
 
-// OnTick advances every loop's wheel. gnet calls it.
+// OnTick advances every loop's wheel; the first claims the listeners,
+// gnet having opened them all by then. gnet calls it, on a goroutine of its
+// own.
 func (s *Server) OnTick() (time.Duration, gnet.Action) {
+	if !s.ticked {
+		s.ticked = true
+		s.claimed <- s.claimListeners(s.firstLn)
+	}
 	s.loops.tick()
 	return s.cfg.Tick, gnet.None
 }
@@ -237,44 +282,92 @@ func (s *Server) pinThisThread() {
 	}
 }
 
-// StopAccepting makes the server close every new connection at once,
-// leaving the existing ones alone (Node's server.close). gnet keeps its
-// listener open, so peers see a close right after connecting rather than
-// a refused connection. Safe from any goroutine.
-func (s *Server) StopAccepting() { s.refusing.Store(true) }
-
 // OpenConns reports the connections currently open. Safe from any
 // goroutine.
 func (s *Server) OpenConns() int64 { return s.open.Load() }
 
-// Shutdown stops the server gracefully: it stops taking requests, lets
-// every response in progress finish, closes idle keep-alive connections,
-// and returns when all connections are closed. When ctx ends first, the
-// remaining connections are closed at once and ctx's error is returned.
+// Shutdown stops the server gracefully (Go's http.Server.Shutdown): it
+// closes the listening sockets at once, so that new connects are refused
+// (listener.go); closes idle keep-alive connections (once idle for
+// idleQuiet, and a connection yet to send its first request after
+// freshGrace); answers the request in progress on each other connection,
+// and one that has begun arriving, with Connection: close; and returns
+// once every connection has closed, its output drained, and the loops have
+// stopped. When ctx ends first, the connections left are closed at once
+// and ctx's error is returned. A second call returns ErrServerClosed. Safe
+// from any goroutine but a loop's.
 func (s *Server) Shutdown(ctx context.Context) error {
 	if s.stopping.Swap(true) {
 		return ErrServerClosed
 	}
-	// Each loop closes its idle connections now (and on every tick
-	// after) and every other connection when its response has ended.
+	s.closeListeners()
+	var transit map[uint64]bool
+	if a, ok := s.addr.(*net.TCPAddr); ok && !s.cfg.ReusePort {
+		transit = portSockets(a.Port) // listener.go
+	}
+	// Each loop sweeps its connections now and on every tick after.
 	s.loops.tick()
+	err := s.waitEmpty(ctx, transit)
+	if err != nil {
+		s.loops.each(func(l *loop) gnet.Runnable { return gnet.RunnableFunc(l.closeAll) })
+		// gnet closes what is left as it stops, in any case.
+		bound, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = s.waitEmpty(bound, nil)
+		cancel()
+	}
+	s.stopEngine()
+	return err
+}
+
+// waitEmpty returns when no connection is open, nor any of the sockets
+// transit (connections gnet accepted before the listeners closed and had
+// not handed to a loop yet), or ctx's error when it ends first.
+func (s *Server) waitEmpty(ctx context.Context, transit map[uint64]bool) error {
+	// The ticker backs up the signal from OnClose, and looks at transit.
 	ticker := time.NewTicker(s.cfg.Tick)
 	defer ticker.Stop()
-	var ctxErr error
-wait:
-	// gnet's CountConnections races with its own start-up, so the
-	// server counts connections itself.
-	for s.open.Load() > 0 {
+	for {
+		// gnet's CountConnections races with its own start-up, so the
+		// server counts connections itself.
+		var soon <-chan time.Time
+		if s.open.Load() == 0 {
+			if transit = stillOpen(transit); len(transit) == 0 {
+				return nil
+			}
+			// gnet closes a descriptor just after OnClose, and hands an
+			// accepted connection to its loop within microseconds.
+			soon = time.After(time.Millisecond)
+		}
 		select {
 		case <-ctx.Done():
-			ctxErr = ctx.Err()
-			break wait
+			return ctx.Err()
+		case <-s.emptied:
 		case <-ticker.C:
+		case <-soon:
 		}
 	}
-	if err := s.eng.Stop(context.Background()); err != nil {
-		return err
-	}
+}
+
+// stopEngine stops gnet's engine and waits until it has. gnet's own
+// Engine.Stop polls for the end every 500 ms; with a context that has
+// ended it only asks, and the server waits for gnet.Run to return.
+func (s *Server) stopEngine() {
+	asked, cancel := context.WithCancel(context.Background())
+	cancel()
+	_ = s.eng.Stop(asked)
 	<-s.done
-	return ctxErr
+}
+
+// CloseIdle closes, at once, every connection with no request in progress
+// and nothing of one received (Node's server.closeIdleConnections). Safe
+// from any goroutine.
+func (s *Server) CloseIdle() {
+	s.loops.each(func(l *loop) gnet.Runnable { return gnet.RunnableFunc(l.closeIdle) })
+}
+
+// CloseAll closes every connection at once; a request in progress ends
+// with engine.ErrConnClosed (Node's server.closeAllConnections). Safe from
+// any goroutine.
+func (s *Server) CloseAll() {
+	s.loops.each(func(l *loop) gnet.Runnable { return gnet.RunnableFunc(l.closeAll) })
 }

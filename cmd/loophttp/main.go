@@ -2,7 +2,7 @@
 // generates HTTP load, all on loophttp's event loops.
 //
 //	loophttp                  serve the demo on 127.0.0.1:8080
-//	loophttp serve [flags]    the same, with -addr, -loops, -pin, -timeout, -max-body, -inspect, -quiet, -cpuprofile
+//	loophttp serve [flags]    the same, with -addr, -loops, -pin, -reuseport, -timeout, -grace, -max-body, -inspect, -quiet, -cpuprofile
 //	loophttp get [flags] URL  one request: the body (-i with the head, -v with both heads on stderr, -json all of it)
 //	loophttp load [flags] URL load on keep-alive (or pipelined, or rate-limited) connections: requests/s, latency, errors
 //	loophttp version          the module's version and the Go version it was built with
@@ -11,7 +11,8 @@
 // Demo endpoints: / (text), /json, /anything (the request as JSON),
 // /echo, /status/{code}, /bytes/{n}, /stream/{n} (chunked lines),
 // /delay/{ms} (answered from a timer). With -inspect every request gets its
-// JSON description. Ctrl-C stops gracefully.
+// JSON description. SIGTERM or Ctrl-C stops gracefully (within -grace; a
+// second signal stops at once).
 //
 // Every command takes -h (or -help, --help) and prints its usage on
 // standard output. A bad flag, argument or value prints one line and a
@@ -28,17 +29,20 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"syscall"
 )
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, notifyInterrupt))
 }
 
-// notifyInterrupt delivers Ctrl-C (SIGINT) to the channel it returns,
-// instead of ending the process.
+// notifyInterrupt delivers Ctrl-C (SIGINT) and SIGTERM (what systemd,
+// Docker and Kubernetes send to stop a process) to the channel it returns,
+// instead of ending the process. It holds two: serve stops at once on the
+// second.
 func notifyInterrupt() <-chan os.Signal {
-	c := make(chan os.Signal, 1)
-	signal.Notify(c, os.Interrupt)
+	c := make(chan os.Signal, 2)
+	signal.Notify(c, os.Interrupt, syscall.SIGTERM)
 	return c
 }
 

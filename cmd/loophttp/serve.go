@@ -1,7 +1,7 @@
 package main
 
 import (
-	"errors"
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,48 +17,88 @@ import (
 
 const serveSynopsis = "usage: loophttp serve [flags]"
 
-const serveAbout = `Serves the demo application until Ctrl-C, then stops gracefully.
+const serveAbout = `Serves the demo application until SIGTERM or SIGINT (Ctrl-C), then stops
+gracefully: the listening socket closes at once, idle connections close,
+requests in progress are answered with Connection: close, for -grace at most;
+a second signal, or the end of -grace, cuts what is left. Exit status 0 when
+nothing was cut, 1 when something was.
 Endpoints: / (text), /json, /anything (the request as JSON), /echo,
 /status/{code}, /bytes/{n}, /stream/{n} (chunked lines), /delay/{ms}.`
 
-// serve runs the demo until an interrupt. interrupts starts delivering
-// Ctrl-C.
+// serve runs the demo until SIGTERM or SIGINT, then stops gracefully
+// within the grace period; a second signal cuts what is left. interrupts
+// starts delivering the signals.
 func serve(args []string, out io.Writer, interrupts func() <-chan os.Signal) error {
-	srv, addr, profile, err := startDemo(args, out)
+	srv, addr, f, err := startServe(args, out)
 	if err != nil {
 		return err
 	}
 	stop := interrupts()
-	if profile != "" {
-		stopProfile, err := startProfile(profile)
+	if f.profile != "" {
+		stopProfile, err := startProfile(f.profile)
 		if err != nil {
-			srv.Close(nil)
+			_ = srv.Shutdown(context.Background())
 			return err
 		}
 		defer stopProfile()
 	}
 	fmt.Fprintln(out, "loophttp listening on http://"+addr)
-	<-stop
-	fmt.Fprintln(out, "stopping")
-	done := make(chan error, 1)
-	srv.Close(func(err error) { done <- err })
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(10 * time.Second):
-		return errors.New("connections still open after 10 s")
+	sig := <-stop
+	fmt.Fprintf(out, "%v: stopping within %v (a second signal stops at once)\n", sig, f.grace)
+	return stopGracefully(srv, f.grace, stop, out)
+}
+
+// stopGracefully shuts srv down within grace, or at once on a signal from
+// stop, and reports whether connections had to be cut.
+func stopGracefully(srv *api.Server, grace time.Duration, stop <-chan os.Signal, out io.Writer) error {
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	forced := make(chan os.Signal, 1)
+	go func() {
+		select {
+		case sig := <-stop:
+			forced <- sig
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	start := time.Now()
+	err := srv.Shutdown(ctx)
+	cancel()
+	switch {
+	case err == nil:
+		fmt.Fprintf(out, "stopped in %v\n", time.Since(start).Round(time.Millisecond))
+		return nil
+	case len(forced) > 0:
+		return fmt.Errorf("%v: stopped at once, connections still open were cut", <-forced)
+	default:
+		return fmt.Errorf("grace period of %v over: connections still open were cut", grace)
 	}
+}
+
+// serveFlags are the serve flags startServe hands back.
+type serveFlags struct {
+	profile string        // -cpuprofile ("" for none)
+	grace   time.Duration // -grace
 }
 
 // startDemo parses the serve flags and starts the demo server. It returns
 // the server, its address and the -cpuprofile path ("" for none). -h
 // prints the usage on out.
 func startDemo(args []string, out io.Writer) (srv *api.Server, addr, profile string, err error) {
+	srv, addr, f, err := startServe(args, out)
+	return srv, addr, f.profile, err
+}
+
+// startServe is startDemo, with every flag serve needs after the start.
+func startServe(args []string, out io.Writer) (srv *api.Server, addr string, f serveFlags, err error) {
 	fs := newFlagSet("serve")
 	listen := fs.String("addr", "127.0.0.1:8080", "listen address (host:port; port 0 picks one)")
 	loops := fs.Int("loops", 0, "event loops (0: one per CPU)")
 	pin := fs.Bool("pin", false, "pin each event loop to a CPU")
+	reuseport := fs.Bool("reuseport", false, "listen with SO_REUSEPORT: a new process can bind the same port, for restarts without downtime")
 	timeout := fs.Duration("timeout", api.DefaultTimeout, "idle timeout of a request in progress (0: off)")
+	grace := fs.Duration("grace", 10*time.Second, "on SIGTERM or SIGINT, how long requests in progress get to finish before their connections are cut")
 	inspect := fs.Bool("inspect", false, "answer every request with its JSON description")
 	quiet := fs.Bool("quiet", false, "log nothing")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile to this file until the server stops")
@@ -67,16 +107,19 @@ func startDemo(args []string, out io.Writer) (srv *api.Server, addr, profile str
 	accessLog := fs.Bool("log", false, "log one line per request (method, target, status, bytes, duration) to the output")
 	pos, err := parseArgs(fs, args, serveSynopsis, serveAbout, out)
 	if err != nil {
-		return nil, "", "", err
+		return nil, "", f, err
 	}
 	host, port, err := checkServeFlags(fs, pos, *listen, *loops, *timeout)
 	if err != nil {
-		return nil, "", "", err
+		return nil, "", f, err
 	}
 	if *maxBody < 0 {
-		return nil, "", "", &usageError{cmd: fs.Name(), msg: fmt.Sprintf("-max-body %d: want 0 (the default) or more", *maxBody)}
+		return nil, "", f, &usageError{cmd: fs.Name(), msg: fmt.Sprintf("-max-body %d: want 0 (the default) or more", *maxBody)}
 	}
-	opts := &api.Options{Loops: *loops, PinCPU: *pin, ReuseMessages: true, Limits: codec.Limits{MaxBodySize: *maxBody}}
+	if *grace < 0 {
+		return nil, "", f, &usageError{cmd: fs.Name(), msg: fmt.Sprintf("-grace %v: want 0 (cut at once) or more", *grace)}
+	}
+	opts := &api.Options{Loops: *loops, PinCPU: *pin, ReusePort: *reuseport, ReuseMessages: true, Limits: codec.Limits{MaxBodySize: *maxBody}}
 	if *quiet {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -86,7 +129,7 @@ func startDemo(args []string, out io.Writer) (srv *api.Server, addr, profile str
 	var metrics *metricsServer
 	if *metricsAddr != "" {
 		if metrics, err = listenMetrics(*metricsAddr); err != nil {
-			return nil, "", "", err
+			return nil, "", f, err
 		}
 	}
 	d := &demo{inspect: *inspect}
@@ -96,14 +139,14 @@ func startDemo(args []string, out io.Writer) (srv *api.Server, addr, profile str
 		if metrics != nil {
 			metrics.ln.Close()
 		}
-		return nil, "", "", err
+		return nil, "", f, err
 	}
 	if metrics != nil {
 		metrics.start(srv, out)
 		fmt.Fprintln(out, "metrics on http://"+metrics.Addr()+"/metrics")
 	}
 	a := srv.Address()
-	return srv, net.JoinHostPort(a.Address, strconv.Itoa(a.Port)), *cpuprofile, nil
+	return srv, net.JoinHostPort(a.Address, strconv.Itoa(a.Port)), serveFlags{profile: *cpuprofile, grace: *grace}, nil
 }
 
 // checkServeFlags refuses arguments and values serve cannot use, and
