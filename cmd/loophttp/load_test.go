@@ -331,3 +331,20 @@ func TestLoadRateEndsOnTime(t *testing.T) {
 		t.Errorf("%d responses, errors %v; want 1 response (the first slot)", res.requests, res.errs)
 	}
 }
+
+// TestLoadTargetVerbatim: load sends the target as written, as get and
+// curl do (it used to re-encode `/a|b` as `/a%7Cb`), without the fragment.
+func TestLoadTargetVerbatim(t *testing.T) {
+	for raw, want := range map[string]string{
+		"http://h/a|b?q={1}&ids[]=1": "/a|b?q={1}&ids[]=1",
+		"http://h:8080/p[1]/100%":    "/p[1]/100%",
+		"http://h/x#frag":            "/x",
+		"http://h?q=1":               "/?q=1",
+		"http://h":                   "/",
+	} {
+		target, err := parseTarget(raw)
+		if err != nil || target.path != want {
+			t.Errorf("parseTarget(%q) = %q, %v; want %q", raw, target.path, err, want)
+		}
+	}
+}
