@@ -1,7 +1,10 @@
 // Package api is loophttp's Node.js/IoT.js http facade: CreateServer,
 // IncomingMessage, ServerResponse and Socket, and the client's Request,
-// Get, ClientRequest and Agent, over the engine and poller layers, with Node's semantics where IoT.js is buggy (see
-// ../shared/reference/iotjs-http.md, "Decisions for loophttp").
+// Get, ClientRequest and Agent, over the engine and poller layers, with
+// Node's semantics where IoT.js is buggy or missing something (keep-alive,
+// automatic framing, 1xx as interim, timeout 0 = off, every callback and
+// event exactly once); the table below maps every IoT.js member and event
+// to its Go name.
 //
 // # Threading
 //
