@@ -241,16 +241,10 @@ func GetURL(rawURL string, cb func(res *IncomingMessage)) (*ClientRequest, error
 // a path gets "/". Bytes no request-target may hold are refused later, by
 // newRequest.
 func fromURL(rawURL string, opts *RequestOptions) error {
-	scheme, rest, ok := strings.Cut(rawURL, "://")
-	if !ok || !strings.EqualFold(scheme, "http") {
+	authority, target, ok := codec.SplitURL(rawURL)
+	if !ok {
 		return fmt.Errorf("%w: %q: want an http:// URL", ErrInvalidRequest, rawURL)
 	}
-	rest, _, _ = strings.Cut(rest, "#")
-	end := strings.IndexAny(rest, "/?")
-	if end < 0 {
-		end = len(rest)
-	}
-	authority, target := rest[:end], rest[end:]
 	// The authority alone goes through net/url, for IP literals, ports
 	// and userinfo (which is not sent).
 	u, err := url.Parse("http://" + authority)
@@ -263,12 +257,6 @@ func fromURL(rawURL string, opts *RequestOptions) error {
 		if opts.Port, err = strconv.Atoi(p); err != nil {
 			return fmt.Errorf("%w: port %q", ErrInvalidRequest, p)
 		}
-	}
-	switch {
-	case target == "":
-		target = "/"
-	case target[0] == '?':
-		target = "/" + target
 	}
 	opts.Path = target
 	return nil

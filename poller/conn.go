@@ -403,7 +403,10 @@ func closing(gc gnet.Conn, err error) *Conn {
 	// later calls refused at once.
 	c.end()
 	now := time.Now()
-	c.loop.closeErr = sockErr(gc, err)
+	if c.paused {
+		err = sockErr(gc, err)
+	}
+	c.loop.closeErr = err
 	m := c.m()
 	if !m.Closed() {
 		m.OnEOF(now)
@@ -416,10 +419,10 @@ func closing(gc gnet.Conn, err error) *Conn {
 	return c
 }
 
-// sockErr refines the error gnet closed a connection with. gnet reports a
-// hang-up seen while the socket is registered for no events (a paused
-// connection, interest.go) as end of file; the socket's pending error
-// tells a reset apart.
+// sockErr refines the error gnet closed a paused connection with. gnet
+// reports a hang-up seen while the socket is registered for no events
+// (interest.go) as end of file; the socket's pending error tells a reset
+// apart. (A connection being read sees a reset as the read's error.)
 func sockErr(gc gnet.Conn, err error) error {
 	if !errors.Is(err, io.EOF) {
 		return err

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,18 +13,11 @@ import (
 // processRSS returns this process's resident set size in KiB.
 func processRSS(t *testing.T) int64 {
 	t.Helper()
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		t.Skipf("no /proc/self/status: %v", err)
+	n := procStatusKiB("/proc/self/status", "VmRSS:")
+	if n == 0 {
+		t.Skip("no VmRSS in /proc/self/status")
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			return n
-		}
-	}
-	t.Skip("no VmRSS")
-	return 0
+	return n
 }
 
 // TestDemoNonReadersAreBounded: eight clients ask /bytes/104857600 and one

@@ -39,15 +39,7 @@ func startFlowDemo(t *testing.T) *flowDemo {
 	if err := srv.Listen(0, "127.0.0.1", 0, nil); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		done := make(chan error, 1)
-		srv.Close(func(err error) { done <- err })
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("demo did not stop")
-		}
-	})
+	closeOnCleanup(t, srv)
 	a := srv.Address()
 	f.addr = net.JoinHostPort(a.Address, strconv.Itoa(a.Port))
 	return f

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loophttp/loophttp/api"
 	"github.com/loophttp/loophttp/internal/wirealloc"
 )
 
@@ -17,6 +18,13 @@ func startTest(t *testing.T, args ...string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	closeOnCleanup(t, srv)
+	return "http://" + addr
+}
+
+// closeOnCleanup closes srv when the test ends and fails it if the server
+// has not stopped within 10 s.
+func closeOnCleanup(t *testing.T, srv *api.Server) {
 	t.Cleanup(func() {
 		http.DefaultTransport.(*http.Transport).CloseIdleConnections()
 		done := make(chan error, 1)
@@ -27,7 +35,6 @@ func startTest(t *testing.T, args ...string) string {
 			t.Error("demo did not stop")
 		}
 	})
-	return "http://" + addr
 }
 
 func fetch(t *testing.T, method, url, body string, header http.Header) (*http.Response, string) {

@@ -22,22 +22,7 @@ import (
 // nothing; a rolling restart of all three loses nothing; a kill -9 loses
 // at most the requests in flight on the killed one. HAProxy is a real
 // component: .ci/interop-haproxy installs it and sets LOOPHTTP_INTEROP, so
-// that a missing haproxy fails the test instead of skipping it.
-
-// findHAProxy returns the haproxy binary, or skips (fails under
-// LOOPHTTP_INTEROP=1) when there is none.
-func findHAProxy(t *testing.T) string {
-	for _, p := range []string{"haproxy", "/usr/sbin/haproxy"} {
-		if path, err := exec.LookPath(p); err == nil {
-			return path
-		}
-	}
-	if os.Getenv("LOOPHTTP_INTEROP") != "" {
-		t.Fatal("haproxy not found (LOOPHTTP_INTEROP is set: .ci/interop-haproxy installs it)")
-	}
-	t.Skip("haproxy not installed; .ci/interop-haproxy installs it and runs this test")
-	return ""
-}
+// that a missing haproxy fails the test instead of skipping it (findInterop).
 
 // waitListening waits until something accepts on addr.
 func waitListening(t *testing.T, addr string) {
@@ -91,7 +76,7 @@ func (b *backend) stop(t *testing.T, sig syscall.Signal) error {
 // startHAProxy runs haproxy in the foreground in front of servers and
 // returns its address.
 func startHAProxy(t *testing.T, servers []string) string {
-	bin := findHAProxy(t)
+	bin := findInterop(t, "haproxy", ".ci/interop-haproxy")
 	dir := t.TempDir()
 	front := "127.0.0.1:" + freePort(t)
 	var lines bytes.Buffer
@@ -199,7 +184,7 @@ func (l *lbLoad) end() (ok, failed int64, byServer map[string]int) {
 }
 
 func TestHAProxyScaleOut(t *testing.T) {
-	findHAProxy(t)
+	findInterop(t, "haproxy", ".ci/interop-haproxy")
 	var addrs []string
 	backends := map[string]*backend{}
 	for i := 0; i < 3; i++ {

@@ -168,15 +168,12 @@ type loadTarget struct {
 }
 
 func parseTarget(raw string) (loadTarget, error) {
-	scheme, rest, ok := strings.Cut(raw, "://")
-	if !ok || !strings.EqualFold(scheme, "http") {
+	// The target is kept as written, as get (api.RequestURL) and curl
+	// send it; the authority alone goes through net/url (IP literals,
+	// ports).
+	authority, target, ok := codec.SplitURL(raw)
+	if !ok {
 		return loadTarget{}, fmt.Errorf("URL %q: only http:// URLs", raw)
-	}
-	// The authority alone goes through net/url (IP literals, ports); the
-	// target is kept as written (rawTarget).
-	authority := rest
-	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
-		authority = rest[:i]
 	}
 	u, err := url.Parse("http://" + authority)
 	if err != nil {
@@ -189,24 +186,7 @@ func parseTarget(raw string) (loadTarget, error) {
 	if port == "" {
 		port = "80"
 	}
-	return loadTarget{addr: net.JoinHostPort(u.Hostname(), port), host: u.Host, path: rawTarget(raw)}, nil
-}
-
-// rawTarget returns the request-target of an http:// URL byte for byte,
-// as get (api.RequestURL) and curl send it: the path and query as written,
-// never re-encoded, without the #fragment; "/" when there is no path.
-func rawTarget(raw string) string {
-	_, rest, _ := strings.Cut(raw, "://")
-	rest, _, _ = strings.Cut(rest, "#")
-	i := strings.IndexAny(rest, "/?")
-	if i < 0 {
-		return "/"
-	}
-	target := rest[i:]
-	if target[0] == '?' {
-		target = "/" + target
-	}
-	return target
+	return loadTarget{addr: net.JoinHostPort(u.Hostname(), port), host: u.Host, path: target}, nil
 }
 
 // loadRun is one run's shared state. The counters are updated from the

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/loophttp/loophttp/api"
 	"github.com/loophttp/loophttp/engine"
@@ -121,16 +120,7 @@ func startObserved(t *testing.T) (*api.Server, string, string, *lockedBuffer) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		http.DefaultTransport.(*http.Transport).CloseIdleConnections()
-		done := make(chan error, 1)
-		srv.Close(func(err error) { done <- err })
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("demo did not stop")
-		}
-	})
+	closeOnCleanup(t, srv)
 	m := regexp.MustCompile(`metrics on (http://\S+/metrics)`).FindStringSubmatch(out.String())
 	if m == nil {
 		t.Fatalf("no metrics address in %q", out.String())

@@ -23,25 +23,27 @@ import (
 // component: with LOOPHTTP_INTEROP=1 (set by .ci/interop-nginx, which
 // installs it) a missing nginx fails the test; otherwise it is skipped.
 
-// findNginx returns the nginx binary, or skips (fails under
-// LOOPHTTP_INTEROP=1) when there is none.
-func findNginx(t *testing.T) string {
-	for _, p := range []string{"nginx", "/usr/sbin/nginx"} {
+// findInterop returns the path of the real component name, or skips the
+// test when it is not installed; under LOOPHTTP_INTEROP=1 (set by script,
+// which installs it) a missing one fails the test instead.
+func findInterop(t *testing.T, name, script string) string {
+	t.Helper()
+	for _, p := range []string{name, "/usr/sbin/" + name} {
 		if path, err := exec.LookPath(p); err == nil {
 			return path
 		}
 	}
 	if os.Getenv("LOOPHTTP_INTEROP") != "" {
-		t.Fatal("nginx not found (LOOPHTTP_INTEROP is set: .ci/interop-nginx installs it)")
+		t.Fatalf("%s not found (LOOPHTTP_INTEROP is set: %s installs it)", name, script)
 	}
-	t.Skip("nginx not installed; .ci/interop-nginx installs it and runs this test")
+	t.Skipf("%s not installed; %s installs it and runs this test", name, script)
 	return ""
 }
 
 // startNginx runs nginx in the foreground as a reverse proxy to upstream,
 // with request buffering on or off, and returns its base URL.
 func startNginx(t *testing.T, upstream string, buffering bool) string {
-	bin := findNginx(t)
+	bin := findInterop(t, "nginx", ".ci/interop-nginx")
 	dir := t.TempDir()
 	port := freePort(t)
 	user := ""
@@ -96,22 +98,12 @@ http {
 		}
 	})
 	addr := "127.0.0.1:" + port
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			return "http://" + addr
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nginx did not listen on %s: %v\n%s", addr, err, stderr.String())
-		}
-		time.Sleep(20 * time.Millisecond) // polling for the process to listen
-	}
+	waitListening(t, addr)
+	return "http://" + addr
 }
 
 func TestNginxInFront(t *testing.T) {
-	findNginx(t)
+	findInterop(t, "nginx", ".ci/interop-nginx")
 	srv, addr, _, err := startDemo([]string{"-addr", "127.0.0.1:0", "-quiet"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)

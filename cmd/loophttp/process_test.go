@@ -53,7 +53,7 @@ func peakRSS(t *testing.T, url string, dur time.Duration) int64 {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		if hwm := vmHWM(status); hwm > peak {
+		if hwm := procStatusKiB(status, "VmHWM:"); hwm > peak {
 			peak = hwm
 		}
 		select {
@@ -71,15 +71,15 @@ func peakRSS(t *testing.T, url string, dur time.Duration) int64 {
 	}
 }
 
-// vmHWM reads the VmHWM line (peak resident set, KiB) of a /proc status
-// file; 0 when it cannot.
-func vmHWM(path string) int64 {
+// procStatusKiB reads the line key ("VmHWM:", "VmRSS:") of a /proc
+// status file, in KiB; 0 when it cannot.
+func procStatusKiB(path, key string) int64 {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+		if rest, ok := strings.CutPrefix(line, key); ok {
 			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
 			return n
 		}
