@@ -201,7 +201,7 @@ func (a *Agent) logger() *slog.Logger {
 
 // ErrAgentDestroyed is what requests waiting for a connection, or in
 // flight on one, get when their agent is destroyed.
-var ErrAgentDestroyed = errors.New("api: agent destroyed")
+var ErrAgentDestroyed = engine.NewError(engine.ErrClosed, "api: agent destroyed")
 
 // loops returns the agent's client, starting it on first use. Called with
 // a.mu held.

@@ -54,14 +54,14 @@ var (
 	// head ("socket hang up").
 	ErrSocketHangUp = engine.ErrHangUp
 	// ErrResponseAborted: the connection closed inside the response body.
-	ErrResponseAborted = errors.New("api: response aborted: connection closed inside the body")
+	ErrResponseAborted = engine.NewError(engine.ErrClosed, "api: response aborted: connection closed inside the body")
 	// ErrSocketDestroyed: the request's Socket was destroyed.
-	ErrSocketDestroyed = errors.New("api: socket destroyed")
+	ErrSocketDestroyed = engine.NewError(engine.ErrClosed, "api: socket destroyed")
 	// ErrDestroyed: Destroy was called without an error.
-	ErrDestroyed = errors.New("api: request destroyed")
+	ErrDestroyed = engine.NewError(engine.ErrCanceled, "api: request destroyed")
 	// ErrInvalidRequest: the options cannot make a request (bad URL,
 	// scheme, path, method or header).
-	ErrInvalidRequest = errors.New("api: invalid request")
+	ErrInvalidRequest = engine.NewError(engine.ErrInvalid, "api: invalid request")
 )
 
 // ParseError reports a response that breaks HTTP/1.1; Kind is the codec's

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -139,12 +138,12 @@ type op struct {
 var (
 	// ErrHeadersSent: the head has gone out (or been decided), so headers
 	// and status can no longer change.
-	ErrHeadersSent = errors.New("api: headers already sent")
+	ErrHeadersSent = engine.NewError(engine.ErrState, "api: headers already sent")
 	// ErrWriteAfterEnd: Write or End after End.
-	ErrWriteAfterEnd = errors.New("api: write after end")
+	ErrWriteAfterEnd = engine.NewError(engine.ErrState, "api: write after end")
 	// ErrConnectionGone: the connection closed before the call could be
 	// carried out.
-	ErrConnectionGone = errors.New("api: connection closed")
+	ErrConnectionGone = engine.NewError(engine.ErrClosed, "api: connection closed")
 	// ErrContentLengthMismatch: the body written is longer, or at End
 	// shorter, than the Content-Length the response declared (Node's
 	// ERR_HTTP_CONTENT_LENGTH_MISMATCH). It wraps

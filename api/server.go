@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -214,11 +213,11 @@ func (s *Server) Timeout() time.Duration {
 }
 
 // ErrListening reports a second Listen.
-var ErrListening = errors.New("api: server is already listening")
+var ErrListening = engine.NewError(engine.ErrState, "api: server is already listening")
 
 // ErrNotRunning is passed to a Close callback when the server was not
 // listening.
-var ErrNotRunning = errors.New("api: Not running")
+var ErrNotRunning = engine.NewError(engine.ErrClosed, "api: Not running")
 
 // Listen binds host:port (host "" means all IPv4 addresses, port 0 a free
 // port; backlog 0 means 511) and starts serving. cb, when not nil, is added

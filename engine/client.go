@@ -2,7 +2,6 @@ package engine
 
 import (
 	"bytes"
-	"errors"
 	"log/slog"
 	"runtime/debug"
 	"time"
@@ -88,17 +87,17 @@ const DefaultMaxInterim = 32
 var (
 	// ErrHangUp: the connection closed before a complete response head
 	// (Node's "socket hang up").
-	ErrHangUp = errors.New("socket hang up")
+	ErrHangUp = NewError(ErrClosed, "socket hang up")
 	// ErrTruncated: the connection closed inside the response body.
-	ErrTruncated = errors.New("engine: response body truncated")
+	ErrTruncated = NewError(ErrClosed, "engine: response body truncated")
 	// ErrAborted: the exchange was aborted by its owner.
-	ErrAborted = errors.New("engine: request aborted")
+	ErrAborted = NewError(ErrCanceled, "engine: request aborted")
 	// ErrBusy: Begin was called while an exchange is in progress, or on a
 	// closed connection (or one whose server has closed its side).
-	ErrBusy = errors.New("engine: connection busy or closed")
+	ErrBusy = NewError(ErrState, "engine: connection busy or closed")
 	// ErrTooManyInterim: the server sent more than MaxInterim interim
 	// (1xx) responses before the final one.
-	ErrTooManyInterim = errors.New("engine: too many interim (1xx) responses")
+	ErrTooManyInterim = NewError(ErrLimit, "engine: too many interim (1xx) responses")
 )
 
 // ClientHandler receives the response of one exchange. Every method is

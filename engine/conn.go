@@ -1,7 +1,7 @@
 package engine
 
 import (
-	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -131,13 +131,13 @@ const (
 
 // ErrInvalidConfig reports a Config with a negative size or a negative
 // timeout other than Disabled.
-var ErrInvalidConfig = errors.New("engine: invalid config")
+var ErrInvalidConfig = NewError(ErrInvalid, "engine: invalid config")
 
 // Resolve validates c and returns a copy with every zero field set to its
 // default.
 func (c Config) Resolve() (Config, error) {
 	if err := c.Limits.Validate(); err != nil {
-		return c, err
+		return c, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	if c.HighWater < 0 || c.MaxDiscard < 0 || c.MaxUnread < 0 {
 		return c, ErrInvalidConfig
@@ -178,26 +178,26 @@ func orDuration(d, def time.Duration) time.Duration {
 // Errors a stream can close with besides codec errors.
 var (
 	// ErrConnClosed: the connection closed before the response was complete.
-	ErrConnClosed = errors.New("engine: connection closed")
+	ErrConnClosed = NewError(ErrClosed, "engine: connection closed")
 	// ErrHeadersTimeout: the request head did not complete in time.
-	ErrHeadersTimeout = errors.New("engine: headers timeout")
+	ErrHeadersTimeout = NewError(ErrTimeout, "engine: headers timeout")
 	// ErrIdleTimeout: nothing was read or written for IdleTimeout.
-	ErrIdleTimeout = errors.New("engine: idle timeout")
+	ErrIdleTimeout = NewError(ErrTimeout, "engine: idle timeout")
 	// ErrHandlerPanic: a handler callback panicked.
-	ErrHandlerPanic = errors.New("engine: handler panicked")
+	ErrHandlerPanic = NewError(ErrPanic, "engine: handler panicked")
 	// ErrTooMuchUnread: the peer sent more than MaxUnread bytes that the
 	// engine was not ready to read.
-	ErrTooMuchUnread = errors.New("engine: too much unread input")
+	ErrTooMuchUnread = NewError(ErrLimit, "engine: too much unread input")
 	// ErrBodyIncomplete: the connection ended inside the request body.
-	ErrBodyIncomplete = errors.New("engine: request body incomplete")
+	ErrBodyIncomplete = NewError(ErrClosed, "engine: request body incomplete")
 	// ErrStreamDone: a response method was called after End or Close.
-	ErrStreamDone = errors.New("engine: response already ended")
+	ErrStreamDone = NewError(ErrState, "engine: response already ended")
 	// ErrHeadSent: a head method was called after the head went out.
-	ErrHeadSent = errors.New("engine: response head already sent")
+	ErrHeadSent = NewError(ErrState, "engine: response head already sent")
 	// ErrBodyStarted: Detach or Tunnel was called after a request body
 	// chunk had reached Handler.Body.
-	ErrBodyStarted = errors.New("engine: request body already started")
+	ErrBodyStarted = NewError(ErrState, "engine: request body already started")
 	// ErrLengthMismatch: the body written does not match the Content-Length
 	// the handler set.
-	ErrLengthMismatch = errors.New("engine: body length differs from Content-Length")
+	ErrLengthMismatch = NewError(ErrState, "engine: body length differs from Content-Length")
 )

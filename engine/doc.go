@@ -73,6 +73,14 @@
 // (OnEOF) is not a close: the responses already buffered are read (a
 // paused one when it is resumed), then the engine closes the connection.
 //
+// # Errors
+//
+// errors.go holds the closed set of error kinds (ErrClosed, ErrTimeout,
+// ErrInvalid, ErrState, ErrLimit, ErrCanceled, ErrPanic). Every error value
+// of engine, poller and api wraps exactly one (NewError), so a caller asks
+// errors.Is(err, engine.ErrClosed) in any layer. Peer protocol errors are
+// codec.Error values and system errors are wrapped as they come.
+//
 // # Counters
 //
 // A Loop counts the requests, responses (by status class), protocol errors

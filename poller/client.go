@@ -2,7 +2,6 @@ package poller
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -60,7 +59,7 @@ type Client struct {
 }
 
 // ErrClientClosed is returned by Dial after Close.
-var ErrClientClosed = errors.New("poller: client closed")
+var ErrClientClosed = engine.NewError(engine.ErrClosed, "poller: client closed")
 
 // NewClient starts a client's event loops. hooks may be nil.
 func NewClient(cfg ClientConfig, hooks ClientHooks) (*Client, error) {
@@ -72,7 +71,7 @@ func NewClient(cfg ClientConfig, hooks ClientHooks) (*Client, error) {
 		cfg.Loops = runtime.GOMAXPROCS(0)
 	}
 	if cfg.Loops < 0 || cfg.Tick < 0 || cfg.DialTimeout < 0 {
-		return nil, fmt.Errorf("poller: invalid client config: loops %d, tick %v, dial timeout %v", cfg.Loops, cfg.Tick, cfg.DialTimeout)
+		return nil, fmt.Errorf("poller: %w: client config: loops %d, tick %v, dial timeout %v", engine.ErrInvalid, cfg.Loops, cfg.Tick, cfg.DialTimeout)
 	}
 	if cfg.Tick == 0 {
 		cfg.Tick = 50 * time.Millisecond
@@ -150,7 +149,7 @@ func (cl *Client) Dial(ctx context.Context, addr string, owner engine.ClientOwne
 		// gnet opens the connection on its loop before Enroll returns;
 		// if it could not register it, OnOpen never ran.
 		if !p.opened {
-			done(nil, errors.New("poller: the loop refused the connection"))
+			done(nil, engine.NewError(engine.ErrClosed, "poller: the loop refused the connection"))
 		}
 	}()
 }

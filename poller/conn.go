@@ -17,7 +17,7 @@ import (
 
 // ErrConnGone reports a call for a connection that has closed, or whose
 // state has since been reused for another connection.
-var ErrConnGone = errors.New("poller: connection closed")
+var ErrConnGone = engine.NewError(engine.ErrClosed, "poller: connection closed")
 
 // Conn is loophttp's state for one gnet connection: it implements
 // engine.Conn over it and owns the connection's state machine (a

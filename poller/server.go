@@ -2,7 +2,6 @@ package poller
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -93,7 +92,7 @@ const (
 )
 
 // ErrServerClosed is returned by Shutdown after the server has stopped.
-var ErrServerClosed = errors.New("poller: server closed")
+var ErrServerClosed = engine.NewError(engine.ErrClosed, "poller: server closed")
 
 // Start listens on cfg.Addr and serves h until Shutdown. hooks may be nil.
 // It returns once the server accepts connections, or with the error that
@@ -110,7 +109,7 @@ func Start(cfg Config, h engine.Handler, hooks Hooks) (*Server, error) {
 		cfg.Loops = runtime.GOMAXPROCS(0)
 	}
 	if cfg.Loops < 0 || cfg.Tick < 0 || cfg.Backlog < 0 {
-		return nil, fmt.Errorf("poller: invalid config: loops %d, tick %v, backlog %d", cfg.Loops, cfg.Tick, cfg.Backlog)
+		return nil, fmt.Errorf("poller: %w: config: loops %d, tick %v, backlog %d", engine.ErrInvalid, cfg.Loops, cfg.Tick, cfg.Backlog)
 	}
 	if cfg.Backlog == 0 {
 		cfg.Backlog = 511
