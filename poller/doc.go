@@ -60,8 +60,8 @@
 //
 // # Memory
 //
-// An idle keep-alive connection holds its Conn (104 bytes; a loop allocates
-// them in blocks of 33 and pools them), its engine.ServerConn (96 bytes)
+// An idle keep-alive connection holds its Conn (112 bytes; a loop allocates
+// them in blocks of 36 and pools them), its engine.ServerConn (96 bytes)
 // and gnet's own state: the output buffer belongs to the loop (every event
 // flushes before the loop turns to another connection), and the Stream of
 // an exchange, with its field buffer and chunked decoder, returns to the
