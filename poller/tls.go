@@ -108,11 +108,11 @@ type tlsLayer struct {
 	took  int                        // bytes of src read
 	carry []byte                     // ciphertext fed during the handshake and not read by it
 
-	mu       sync.Mutex // guards in, gone and starving
-	in       []byte     // ciphertext fed by the loop before the handshake is done
-	gone     bool       // the connection has closed: Read fails
-	starving bool       // the handshake waits in Read with nothing fed: the loop reads the socket
-	wake chan struct{} // a signal to the handshake's Read: in or gone changed
+	mu       sync.Mutex    // guards in, gone and starving
+	in       []byte        // ciphertext fed by the loop before the handshake is done
+	gone     bool          // the connection has closed: Read fails
+	starving bool          // the handshake waits in Read with nothing fed: the loop reads the socket
+	wake     chan struct{} // a signal to the handshake's Read: in or gone changed
 
 	direct net.Conn // a client's socket during its dial's handshake; nil after
 }
