@@ -132,7 +132,7 @@ type ClientRequest struct {
 	agent   *Agent
 	addr    string     // host:port to dial
 	tlsc    *clientTLS // an https request's TLS settings (api/tls.go); nil for http
-	hostHdr bool   // the caller set a Host header
+	hostHdr bool       // the caller set a Host header
 
 	mu       sync.Mutex
 	state    reqState
