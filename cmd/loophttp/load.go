@@ -183,10 +183,11 @@ func parseTarget(raw string) (loadTarget, error) {
 	// send it; the authority alone goes through net/url (IP literals,
 	// ports).
 	https := len(raw) > 8 && strings.EqualFold(raw[:8], "https://")
+	split := raw
 	if https {
-		raw = "http://" + raw[8:]
+		split = "http://" + raw[8:]
 	}
-	authority, target, ok := codec.SplitURL(raw)
+	authority, target, ok := codec.SplitURL(split)
 	if !ok {
 		return loadTarget{}, fmt.Errorf("URL %q: only http:// and https:// URLs", raw)
 	}
