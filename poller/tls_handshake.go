@@ -130,7 +130,10 @@ func (t *tlsLayer) handshake() {
 func (t *tlsLayer) shaken(err error) {
 	t.shaking = false
 	t.mu.Lock()
-	t.carry, t.in = t.in, nil
+	if len(t.in) > 0 {
+		t.carry = t.in // what the client sent after its handshake
+	}
+	t.in = nil // an idle connection keeps no buffer of the hello's size
 	t.mu.Unlock()
 	now := time.Now()
 	c := t.c

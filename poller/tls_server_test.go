@@ -382,3 +382,54 @@ func TestTLSManyStalledHandshakes(t *testing.T) {
 		t.Fatalf("healthy rate %.0f/s beside the stalled handshakes; want at least 80%% of %.0f/s", under, base)
 	}
 }
+
+// TestTLSIdleConnectionHoldsNoBuffer: an idle TLS keep-alive connection
+// keeps none of the layer's buffers: not the hello's ciphertext, not
+// plaintext, and its handshake goroutine has ended. (The hello's buffer
+// was kept once: 2 KiB per idle connection.)
+func TestTLSIdleConnectionHoldsNoBuffer(t *testing.T) {
+	s := startTLS(t, Config{}, &bulk{})
+	var conns []*tls.Conn
+	for i := 0; i < 4; i++ {
+		c := rawTLS(t, s, nil)
+		fmt.Fprintf(c, "GET /bytes/10 HTTP/1.1\r\nHost: a\r\n\r\n")
+		if status, n, _ := readBody(t, c, bufio.NewReader(c), 0); status != 200 || n != 10 {
+			t.Fatalf("response: %d, %d bytes", status, n)
+		}
+		conns = append(conns, c)
+	}
+	s.loops.mu.Lock()
+	var loops []*loop
+	for _, l := range s.loops.m {
+		loops = append(loops, l)
+	}
+	s.loops.mu.Unlock()
+	var seen int
+	for _, l := range loops {
+		got := make(chan []string, 1)
+		if err := l.el.Execute(context.Background(), gnetTask(func() {
+			var held []string
+			for c := range l.openConns {
+				seen++
+				tl := c.tls
+				switch {
+				case tl == nil:
+					held = append(held, "no TLS layer")
+				case tl.state != tlsOpen || tl.shaking:
+					held = append(held, fmt.Sprintf("state %d, shaking %v", tl.state, tl.shaking))
+				case tl.in != nil || tl.carry != nil || tl.plain != nil || tl.src != nil:
+					held = append(held, fmt.Sprintf("in %d, carry %d, plain %v, src %d bytes", cap(tl.in), cap(tl.carry), tl.plain != nil, cap(tl.src)))
+				}
+			}
+			got <- held
+		})); err != nil {
+			t.Fatal(err)
+		}
+		if held := <-got; len(held) > 0 {
+			t.Fatalf("idle connections hold: %v", held)
+		}
+	}
+	if seen != len(conns) {
+		t.Fatalf("%d open connections; want %d", seen, len(conns))
+	}
+}
