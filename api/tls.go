@@ -22,51 +22,15 @@ import (
 // tls.CipherSuiteName name the numbers), or nil for a plain connection,
 // one whose handshake is not done (a TLS server's OnConnection fires at
 // the TCP connect, before it; its requests come after), and one that has
-// closed. Safe from any
-// goroutine: on the connection's loop (its events, and handlers when
-// Options.Workers is 0) it reads the state at once; elsewhere it asks the
-// loop and waits for the answer, so a loop must not call it for another
-// loop's socket.
+// closed. Safe from any goroutine: on the connection's loop (its events,
+// and handlers when Options.Workers is 0) it reads the state at once;
+// elsewhere it asks the loop and waits for the answer, so a loop must not
+// call it for another loop's socket.
 func (s *Socket) TLS() *tls.ConnectionState {
 	if s.closed.Load() {
 		return nil
 	}
-	if s.pc.InEvent() {
-		return s.tlsNow()
-	}
-	got := make(chan *tls.ConnectionState, 1)
-	if s.pc.Submit(s.gen, func() { got <- s.tlsNow() }) != nil {
-		return nil
-	}
-	// A task dropped because the connection closed first never answers:
-	// the close is then awaited instead.
-	select {
-	case st := <-got:
-		return st
-	case <-s.closedSignal():
-		select {
-		case st := <-got:
-			return st
-		default:
-			return nil
-		}
-	}
-}
-
-// tlsNow reads the connection's TLS state. Loop only.
-func (s *Socket) tlsNow() *tls.ConnectionState {
-	st, ok := s.pc.TLS()
-	if !ok {
-		return nil
-	}
-	return &st
-}
-
-// closedSignal returns a channel closed once the socket has closed.
-func (s *Socket) closedSignal() <-chan struct{} {
-	ch := make(chan struct{})
-	s.OnClose(func() { close(ch) })
-	return ch
+	return s.pc.TLSOf(s.gen)
 }
 
 // TLSOptions are the TLS settings of an https request (Node's https.request

@@ -69,7 +69,9 @@ func TestHTTPSServerSocketTLS(t *testing.T) {
 func TestHTTPSSocketTLSFromAnotherGoroutine(t *testing.T) {
 	opts := quiet()
 	opts.TLS = testcert.Server()
+	socks := make(chan *Socket, 1)
 	srv := CreateServer(func(req *IncomingMessage, res *ServerResponse) {
+		socks <- req.Socket
 		go func() {
 			st := req.Socket.TLS()
 			if st == nil {
@@ -90,6 +92,15 @@ func TestHTTPSSocketTLSFromAnotherGoroutine(t *testing.T) {
 	resp.Body.Close()
 	if want := tls.VersionName(resp.TLS.Version); string(body) != want {
 		t.Fatalf("got %q; want %q", body, want)
+	}
+	// Once the connection has closed, TLS answers nil at once.
+	sock := <-socks
+	closed := make(chan struct{})
+	sock.OnClose(func() { close(closed) })
+	tr.CloseIdleConnections()
+	<-closed
+	if st := sock.TLS(); st != nil {
+		t.Fatalf("TLS after the close: %+v; want nil", st)
 	}
 }
 
