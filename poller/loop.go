@@ -40,6 +40,7 @@ type loop struct {
 	out       []byte      // output of the event in progress (see Conn.Write)
 	cout      []byte      // its ciphertext, on a TLS connection (tls.go)
 	hsWait    []*tlsLayer // TLS connections waiting for a handshake slot (tls_handshake.go)
+	plainFree [][]byte    // plaintext buffers of TLS connections between uses (tls.go)
 	hsTask    gnet.Runnable
 	closeErr  error        // the error of the close being reported (Conn.CloseErr)
 	local     *net.TCPAddr // the local address last read from a socket (Conn.LocalAddr)

@@ -9,8 +9,6 @@ import (
 	"slices"
 	"sync"
 	"time"
-
-	"github.com/valyala/bytebufferpool"
 )
 
 // TLS. A server with Config.TLS, and a client connection dialed with
@@ -102,11 +100,11 @@ type tlsLayer struct {
 	engDeadline time.Time // the engine's deadline, armed once the layer gives the timer back
 	lingerEnd   time.Time // a rejected connection's lingering ends by then at the latest
 
-	plain *bytebufferpool.ByteBuffer // decrypted input; nil when none
-	poff  int                        // plaintext consumed by the engine
-	src   []byte                     // gnet's input while records are read (readRecords)
-	took  int                        // bytes of src read
-	carry []byte                     // ciphertext fed during the handshake and not read by it
+	plain []byte // decrypted input, from the loop's pool (tlsPlainPool); nil when none
+	poff  int    // plaintext consumed by the engine
+	src   []byte // gnet's input while records are read (readRecords)
+	took  int    // bytes of src read
+	carry []byte // ciphertext fed during the handshake and not read by it
 
 	mu       sync.Mutex    // guards in, gone and starving
 	in       []byte        // ciphertext fed by the loop before the handshake is done
@@ -287,7 +285,7 @@ func (t *tlsLayer) input() []byte {
 	if t.plain == nil {
 		return nil
 	}
-	return t.plain.B[t.poff:]
+	return t.plain[t.poff:]
 }
 
 // discard drops n bytes of plaintext; the buffer goes back to the pool
@@ -297,16 +295,44 @@ func (t *tlsLayer) discard(n int) {
 		return
 	}
 	t.poff += n
-	if t.poff >= len(t.plain.B) {
+	if t.poff >= len(t.plain) {
 		t.dropPlain()
 	}
 }
 
-// dropPlain gives the plaintext buffer back.
+// dropPlain gives the plaintext buffer back to the loop.
 func (t *tlsLayer) dropPlain() {
 	if t.plain != nil {
-		bytebufferpool.Put(t.plain)
+		t.c.loop.givePlain(t.plain)
 		t.plain, t.poff = nil, 0
+	}
+}
+
+// The loop's pool of plaintext buffers: a connection holds one only while
+// the engine has not consumed what was decrypted, so a few serve the
+// loop. (bytebufferpool, which the output path uses, calibrates its sizes
+// on the bytes used and would drop these, sized for a record.)
+const (
+	plainBufSize  = 16 << 10 // a record's payload at most
+	maxPlainKept  = 256 << 10
+	maxPlainFrees = 64
+)
+
+// takePlain returns an empty plaintext buffer. Loop only.
+func (l *loop) takePlain() []byte {
+	if n := len(l.plainFree); n > 0 {
+		b := l.plainFree[n-1]
+		l.plainFree[n-1] = nil
+		l.plainFree = l.plainFree[:n-1]
+		return b
+	}
+	return make([]byte, 0, plainBufSize)
+}
+
+// givePlain takes a plaintext buffer back. Loop only.
+func (l *loop) givePlain(b []byte) {
+	if cap(b) <= maxPlainKept && len(l.plainFree) < maxPlainFrees {
+		l.plainFree = append(l.plainFree, b[:0])
 	}
 }
 
@@ -324,7 +350,7 @@ func (t *tlsLayer) readRecords() (got bool, err error) {
 		room := t.room()
 		n, rerr := t.tc.Read(room)
 		if n > 0 {
-			t.plain.B = t.plain.B[:len(t.plain.B)+n]
+			t.plain = t.plain[:len(t.plain)+n]
 			got = true
 		}
 		if rerr != nil {
@@ -334,7 +360,7 @@ func (t *tlsLayer) readRecords() (got bool, err error) {
 			break
 		}
 	}
-	if len(t.plain.B) == t.poff {
+	if len(t.plain) == t.poff {
 		t.dropPlain()
 	}
 	if t.took > 0 {
@@ -349,9 +375,9 @@ func (t *tlsLayer) readRecords() (got bool, err error) {
 // engine holds no view into it between events) and grown to minPlainRoom.
 func (t *tlsLayer) room() []byte {
 	if t.plain == nil {
-		t.plain = bytebufferpool.Get()
+		t.plain = t.c.loop.takePlain()
 	}
-	b := t.plain.B
+	b := t.plain
 	if t.poff > 0 {
 		b = b[:copy(b, b[t.poff:])]
 		t.poff = 0
@@ -359,7 +385,7 @@ func (t *tlsLayer) room() []byte {
 	if cap(b)-len(b) < minPlainRoom {
 		b = slices.Grow(b, minPlainRoom+len(b)) // doubling: O(1) amortised
 	}
-	t.plain.B = b
+	t.plain = b
 	return b[len(b):cap(b)]
 }
 
