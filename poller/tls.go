@@ -1,7 +1,6 @@
 package poller
 
 import (
-	"bytes"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -106,8 +105,9 @@ type tlsLayer struct {
 	took  int    // bytes of src read
 	carry []byte // ciphertext fed during the handshake and not read by it
 
-	mu       sync.Mutex    // guards in, gone and starving
+	mu       sync.Mutex    // guards in, out, gone and starving
 	in       []byte        // ciphertext fed by the loop before the handshake is done
+	out      []byte        // ciphertext the handshake wrote, posted to the loop when it waits or ends
 	gone     bool          // the connection has closed: Read fails
 	starving bool          // the handshake waits in Read with nothing fed: the loop reads the socket
 	wake     chan struct{} // a signal to the handshake's Read: in or gone changed
@@ -157,8 +157,8 @@ func (t *tlsLayer) Read(p []byte) (int, error) {
 
 // readShaking is Read on the handshake goroutine. The loop reads the
 // socket only while the handshake starves (see wantsInput): when it runs
-// out of bytes it says so, and posts an empty event to the loop, whose
-// end turns reading on.
+// out of bytes it says so in one event posted to the loop, which writes
+// what the handshake wrote meanwhile and, at its end, turns reading on.
 func (t *tlsLayer) readShaking(p []byte) (int, error) {
 	for {
 		t.mu.Lock()
@@ -174,9 +174,11 @@ func (t *tlsLayer) readShaking(p []byte) (int, error) {
 		}
 		ask := !t.starving
 		t.starving = true
+		out := t.out
+		t.out = nil
 		t.mu.Unlock()
-		if ask {
-			if err := t.c.Submit(t.gen, func() {}); err != nil {
+		if ask || len(out) > 0 {
+			if err := t.c.Submit(t.gen, func() { t.c.loop.cout = append(t.c.loop.cout, out...) }); err != nil {
 				return 0, err
 			}
 		}
@@ -184,18 +186,31 @@ func (t *tlsLayer) readShaking(p []byte) (int, error) {
 	}
 }
 
+// takeOut returns what the handshake wrote and has not been posted yet.
+// Handshake goroutine only, once the handshake has returned.
+func (t *tlsLayer) takeOut() []byte {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := t.out
+	t.out = nil
+	return out
+}
+
 // Write takes ciphertext from crypto/tls: on the loop it joins the
-// event's output; from the handshake goroutine it is posted to the loop,
-// in order; on a dial it goes to the socket.
+// event's output; from the handshake goroutine it waits in out until the
+// handshake waits for the peer or ends (one event of the loop writes it
+// then, in order); on a dial it goes to the socket.
 func (t *tlsLayer) Write(p []byte) (int, error) {
 	if t.direct != nil {
 		return t.direct.Write(p)
 	}
 	if t.shaking {
-		b := bytes.Clone(p)
-		if err := t.c.Submit(t.gen, func() { t.c.loop.cout = append(t.c.loop.cout, b...) }); err != nil {
-			return 0, err
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if t.gone {
+			return 0, net.ErrClosed
 		}
+		t.out = append(t.out, p...)
 		return len(p), nil
 	}
 	t.c.loop.cout = append(t.c.loop.cout, p...)

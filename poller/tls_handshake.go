@@ -121,7 +121,11 @@ func (t *tlsLayer) shake() {
 func (t *tlsLayer) handshake() {
 	err := t.tc.Handshake()
 	t.hs.release()
-	_ = t.c.Submit(t.gen, func() { t.shaken(err) })
+	out := t.takeOut() // the last flight, tickets or an alert
+	_ = t.c.Submit(t.gen, func() {
+		t.c.loop.cout = append(t.c.loop.cout, out...)
+		t.shaken(err)
+	})
 }
 
 // shaken runs on the loop once the handshake goroutine has ended (the
