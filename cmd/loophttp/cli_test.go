@@ -63,6 +63,8 @@ func TestCLIUsageErrors(t *testing.T) {
 		{[]string{"-nope"}, "loophttp serve: flag provided but not defined: -nope"},
 		{[]string{"serve", "extra"}, `loophttp serve: unexpected argument "extra" (serve takes flags only)`},
 		{[]string{"serve", "-loops", "-3"}, "loophttp serve: -loops -3: want 0 (one per CPU) or more"},
+		{[]string{"serve", "-keepalive", "-1s"}, "loophttp serve: -keepalive -1s: want 0 (for ever) or more"},
+		{[]string{"serve", "-tls-cert", "c.pem"}, "loophttp serve: -tls-cert and -tls-key go together"},
 		{[]string{"serve", "-loops", "x"}, `loophttp serve: invalid value "x" for flag -loops: parse error`},
 		{[]string{"serve", "-addr", "8080"}, `loophttp serve: -addr "8080": want host:port`},
 		{[]string{"serve", "-addr", ":99999"}, `loophttp serve: -addr ":99999": port "99999" is not 0..65535`},

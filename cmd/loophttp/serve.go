@@ -13,6 +13,7 @@ import (
 
 	"github.com/loophttp/loophttp/api"
 	"github.com/loophttp/loophttp/codec"
+	"github.com/loophttp/loophttp/engine"
 )
 
 const serveSynopsis = "usage: loophttp serve [flags]"
@@ -104,6 +105,7 @@ func startServe(args []string, out io.Writer) (srv *api.Server, addr string, f s
 	pin := fs.Bool("pin", false, "pin each event loop to a CPU")
 	reuseport := fs.Bool("reuseport", false, "listen with SO_REUSEPORT: a new process can bind the same port, for restarts without downtime")
 	timeout := fs.Duration("timeout", api.DefaultTimeout, "idle timeout of a request in progress (0: off)")
+	keepAlive := fs.Duration("keepalive", 5*time.Second, "how long an idle keep-alive connection is kept between requests (0: for ever)")
 	grace := fs.Duration("grace", 10*time.Second, "on SIGTERM or SIGINT, how long requests in progress get to finish before their connections are cut")
 	inspect := fs.Bool("inspect", false, "answer every request with its JSON description")
 	quiet := fs.Bool("quiet", false, "log nothing")
@@ -123,10 +125,17 @@ func startServe(args []string, out io.Writer) (srv *api.Server, addr string, f s
 	if *maxBody < 0 {
 		return nil, "", f, &usageError{cmd: fs.Name(), msg: fmt.Sprintf("-max-body %d: want 0 (the default) or more", *maxBody)}
 	}
+	if *keepAlive < 0 {
+		return nil, "", f, &usageError{cmd: fs.Name(), msg: fmt.Sprintf("-keepalive %v: want 0 (for ever) or more", *keepAlive)}
+	}
 	if *grace < 0 {
 		return nil, "", f, &usageError{cmd: fs.Name(), msg: fmt.Sprintf("-grace %v: want 0 (cut at once) or more", *grace)}
 	}
-	opts := &api.Options{Loops: *loops, PinCPU: *pin, ReusePort: *reuseport, ReuseMessages: true, Limits: codec.Limits{MaxBodySize: *maxBody}}
+	opts := &api.Options{Loops: *loops, PinCPU: *pin, ReusePort: *reuseport, ReuseMessages: true, Limits: codec.Limits{MaxBodySize: *maxBody},
+		KeepAliveTimeout: *keepAlive}
+	if *keepAlive == 0 {
+		opts.KeepAliveTimeout = engine.Disabled
+	}
 	f.scheme = "http"
 	if opts.TLS, f.certs, err = tf.config(fs, out); err != nil {
 		return nil, "", f, err
