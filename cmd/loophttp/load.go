@@ -26,6 +26,9 @@ or, with -R, sends -R requests a second in all, then prints the summary
 one; a failure counts once, however many requests it took with it.
 With -R, latencies are corrected for coordinated omission as wrk2 does:
 each is measured from when its request was meant to go out.
+https:// URLs verify the server against the system's roots, or -cacert's;
+-k accepts any certificate. Each new connection makes a full handshake (no
+session is reused).
 
 Exit status: 0 when the run got at least one response (failures and
 non-2xx answers are in the summary), 1 when it got none, 2 for a usage
