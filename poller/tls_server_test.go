@@ -433,3 +433,48 @@ func TestTLSIdleConnectionHoldsNoBuffer(t *testing.T) {
 		t.Fatalf("%d open connections; want %d", seen, len(conns))
 	}
 }
+
+// recorder is a net.Conn that keeps every byte read from it.
+type recorder struct {
+	net.Conn
+	got bytes.Buffer
+}
+
+func (r *recorder) Read(p []byte) (int, error) {
+	n, err := r.Conn.Read(p)
+	r.got.Write(p[:n])
+	return n, err
+}
+
+// TestTLSCloseSendsCloseNotify: a connection the server closes (here after
+// a Connection: close response) ends with a close_notify alert, before
+// the FIN. TLS 1.2 shows the record type of an alert on the wire.
+func TestTLSCloseSendsCloseNotify(t *testing.T) {
+	s := startTLS(t, Config{}, &bulk{})
+	raw, err := net.Dial("tcp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	rec := &recorder{Conn: raw}
+	cfg := clientTLS()
+	cfg.MaxVersion = tls.VersionTLS12
+	c := tls.Client(rec, cfg)
+	fmt.Fprintf(c, "GET /bytes/10 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+	if resp := readAllFrom(t, c); !bytes.HasPrefix(resp, []byte("HTTP/1.1 200")) {
+		t.Fatalf("response %q", resp)
+	}
+	// Walk the records to the last one.
+	b := rec.got.Bytes()
+	var last byte
+	for len(b) >= 5 {
+		n := int(b[3])<<8 | int(b[4])
+		if len(b) < 5+n {
+			t.Fatalf("a record cut short: %d of %d bytes", len(b)-5, n)
+		}
+		last, b = b[0], b[5+n:]
+	}
+	if len(b) != 0 || last != 21 { // 21: alert (RFC 5246 §6.2.1)
+		t.Fatalf("the last record has type %d (%d bytes left over); want an alert (21)", last, len(b))
+	}
+}
