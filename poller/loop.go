@@ -166,7 +166,7 @@ func (l *loop) openConns(yield func(*Conn) bool) {
 func (l *loop) tick(now time.Time) {
 	l.wheel.advance(now)
 	if len(l.hsWait) > 0 {
-		l.resumeHandshakes() // a slot freed while its task was lost
+		l.resumeHandshakes(true) // a slot freed while its task was lost; or make room
 	}
 	if l.srv != nil && l.srv.stopping.Load() {
 		l.sweep(now)

@@ -159,7 +159,7 @@ func Start(cfg Config, h engine.Handler, hooks Hooks) (*Server, error) {
 	}
 	if cfg.TLS != nil {
 		s.tlsCfg = serverConfig(cfg.TLS)
-		s.hs = &handshakes{max: int64(cfg.MaxHandshakes), loops: &s.loops}
+		s.hs = &handshakes{max: int64(cfg.MaxHandshakes), loops: &s.loops, running: map[*tlsLayer]struct{}{}, evictAge: evictAge}
 	}
 	if cfg.ReusePort {
 		// Each server claims its own listeners (listener.go).

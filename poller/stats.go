@@ -32,9 +32,11 @@ type Stats struct {
 	BytesIn, BytesOut uint64
 	// TLSHandshakes is the TLS handshakes completed, TLSFailed those that
 	// failed, TLSTimeouts the connections closed at the handshake
-	// timeout, and TLSPlain the plain HTTP requests answered with 400 on
-	// a TLS port.
-	TLSHandshakes, TLSFailed, TLSTimeouts, TLSPlain uint64
+	// timeout, TLSEvicted those closed, their peer silent for a second or
+	// more, to make room for connections waiting for a handshake slot,
+	// and TLSPlain the plain HTTP requests answered with 400 on a TLS
+	// port.
+	TLSHandshakes, TLSFailed, TLSTimeouts, TLSEvicted, TLSPlain uint64
 }
 
 // Add adds o's counters to s.
@@ -48,6 +50,7 @@ func (s *Stats) Add(o *Stats) {
 	s.TLSHandshakes += o.TLSHandshakes
 	s.TLSFailed += o.TLSFailed
 	s.TLSTimeouts += o.TLSTimeouts
+	s.TLSEvicted += o.TLSEvicted
 	s.TLSPlain += o.TLSPlain
 }
 
@@ -58,7 +61,7 @@ type connStats struct {
 	bytesIn, bytesOut uint64
 	paused            int64 // open Conns with reading off
 
-	tlsHandshakes, tlsFailed, tlsTimeouts, tlsPlain uint64
+	tlsHandshakes, tlsFailed, tlsTimeouts, tlsEvicted, tlsPlain uint64
 }
 
 // snapshot returns the loop's counters. Loop only (or once the loop has
@@ -74,6 +77,7 @@ func (l *loop) snapshot() Stats {
 		TLSHandshakes: l.stats.tlsHandshakes,
 		TLSFailed:     l.stats.tlsFailed,
 		TLSTimeouts:   l.stats.tlsTimeouts,
+		TLSEvicted:    l.stats.tlsEvicted,
 		TLSPlain:      l.stats.tlsPlain,
 	}
 	if l.eng != nil {

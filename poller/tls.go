@@ -7,6 +7,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -105,12 +106,15 @@ type tlsLayer struct {
 	took  int    // bytes of src read
 	carry []byte // ciphertext fed during the handshake and not read by it
 
-	mu       sync.Mutex    // guards in, out, gone and starving
-	in       []byte        // ciphertext fed by the loop before the handshake is done
-	out      []byte        // ciphertext the handshake wrote, posted to the loop when it waits or ends
-	gone     bool          // the connection has closed: Read fails
-	starving bool          // the handshake waits in Read with nothing fed: the loop reads the socket
-	wake     chan struct{} // a signal to the handshake's Read: in or gone changed
+	mu       sync.Mutex // guards in, out, gone and starving
+	in       []byte     // ciphertext fed by the loop before the handshake is done
+	out      []byte     // ciphertext the handshake wrote, posted to the loop when it waits or ends
+	gone     bool       // the connection has closed: Read fails
+	starving bool       // the handshake waits in Read with nothing fed: the loop reads the socket
+
+	starvedAt atomic.Int64  // UnixNano since when the handshake waits for its peer; 0 when it does not
+	evicted   atomic.Bool   // closed to make room for a connection waiting for a slot
+	wake      chan struct{} // a signal to the handshake's Read: in or gone changed
 
 	direct net.Conn // a client's socket during its dial's handshake; nil after
 }
@@ -174,6 +178,9 @@ func (t *tlsLayer) readShaking(p []byte) (int, error) {
 		}
 		ask := !t.starving
 		t.starving = true
+		if ask {
+			t.starvedAt.Store(time.Now().UnixNano())
+		}
 		out := t.out
 		t.out = nil
 		t.mu.Unlock()
@@ -275,6 +282,7 @@ func (t *tlsLayer) feed(b []byte) bool {
 	t.in = append(t.in, b...)
 	n := len(t.in)
 	t.starving = false
+	t.starvedAt.Store(0)
 	t.mu.Unlock()
 	select {
 	case t.wake <- struct{}{}:

@@ -1,8 +1,11 @@
 package poller
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -16,6 +19,13 @@ import (
 // waits in its loop's queue, with no goroutine, until one frees (the
 // goroutine that frees it posts a task to every loop with connections
 // waiting; each tick looks too) or its handshake timeout closes it.
+//
+// Peers that send a hello and then nothing would hold every slot until
+// their timeout, and keep healthy clients waiting as long. So while
+// connections wait, the handshakes that have waited longest for their
+// peer, and at least evictAge (a round trip on the slowest link), are
+// closed to make room: one for each connection waiting, as it queues and
+// on every tick. A healthy handshake waits for its peer one round trip.
 
 // Defaults of the TLS settings of Config.
 const (
@@ -27,6 +37,9 @@ const (
 	// trip between hello and finish, for about 1024 stacks (8 KiB each
 	// when idle) at worst.
 	DefaultMaxHandshakes = 1024
+	// evictAge is how long a handshake must have waited for its peer
+	// before it may be closed for a connection that waits for a slot.
+	evictAge = time.Second
 )
 
 // handshakes is a server's handshake slots. Safe from any goroutine.
@@ -35,6 +48,59 @@ type handshakes struct {
 	active  atomic.Int64 // slots taken
 	waiting atomic.Int64 // connections queued on the loops
 	loops   *loopSet
+
+	mu       sync.Mutex
+	running  map[*tlsLayer]struct{} // handshakes whose goroutine runs; guarded by mu
+	evictAge time.Duration          // set once (tests shorten it)
+}
+
+// started and ended keep the set of running handshakes. Any goroutine.
+func (h *handshakes) started(t *tlsLayer) {
+	h.mu.Lock()
+	h.running[t] = struct{}{}
+	h.mu.Unlock()
+}
+
+func (h *handshakes) ended(t *tlsLayer) {
+	h.mu.Lock()
+	delete(h.running, t)
+	h.mu.Unlock()
+}
+
+// evict closes up to n of the handshakes that have waited longest for
+// their peer, evictAge at least, to make room for connections waiting
+// for a slot. Any goroutine; the closes happen on the victims' loops.
+func (h *handshakes) evict(n int, now time.Time) {
+	if n <= 0 {
+		return
+	}
+	oldest := now.Add(-h.evictAge).UnixNano()
+	var victims []*tlsLayer
+	h.mu.Lock()
+	for t := range h.running {
+		if since := t.starvedAt.Load(); since != 0 && since <= oldest && !t.evicted.Load() {
+			victims = append(victims, t)
+		}
+	}
+	slices.SortFunc(victims, func(a, b *tlsLayer) int { return cmp.Compare(a.starvedAt.Load(), b.starvedAt.Load()) })
+	if len(victims) > n {
+		victims = victims[:n]
+	}
+	for _, t := range victims {
+		t.evicted.Store(true)
+	}
+	h.mu.Unlock()
+	for _, t := range victims {
+		_ = t.c.SubmitConn(t.gen, closeEvicted)
+	}
+}
+
+// closeEvicted closes a connection whose handshake was evicted. Loop only.
+func closeEvicted(c *Conn) {
+	if t := c.tls; t != nil && t.evicted.Load() && t.state == tlsShaking {
+		c.loop.stats.tlsEvicted++
+		t.abort(time.Now())
+	}
 }
 
 // acquire takes a slot if one is free.
@@ -102,6 +168,7 @@ func (t *tlsLayer) hello(now time.Time) {
 		}
 		t.hs.waiting.Add(1)
 		l.hsWait = append(l.hsWait, t)
+		t.hs.evict(1, now)
 	case 'A' <= in[0] && in[0] <= 'Z': // an HTTP method (RFC 9110 §9: a token)
 		t.reject(now)
 	default:
@@ -113,6 +180,7 @@ func (t *tlsLayer) hello(now time.Time) {
 func (t *tlsLayer) shake() {
 	t.state = tlsShaking
 	t.shaking = true
+	t.hs.started(t)
 	go t.handshake()
 }
 
@@ -120,6 +188,7 @@ func (t *tlsLayer) shake() {
 // outcome to the loop.
 func (t *tlsLayer) handshake() {
 	err := t.tc.Handshake()
+	t.hs.ended(t)
 	t.hs.release()
 	out := t.takeOut() // the last flight, tickets or an alert
 	_ = t.c.Submit(t.gen, func() {
@@ -160,11 +229,15 @@ func (t *tlsLayer) shaken(err error) {
 }
 
 // resumeHandshakes starts the handshakes queued on the loop while slots
-// are free. Loop only (the loop's hsTask, and its tick).
-func (l *loop) resumeHandshakes() {
+// are free; with evict (on a tick), it makes room for those left. Loop
+// only (the loop's hsTask, and its tick).
+func (l *loop) resumeHandshakes(evict bool) {
 	for len(l.hsWait) > 0 {
 		t := l.hsWait[0]
 		if t.state == tlsQueued && !t.hs.acquire() {
+			if evict {
+				t.hs.evict(len(l.hsWait), time.Now())
+			}
 			return
 		}
 		l.hsWait[0] = nil
@@ -183,7 +256,7 @@ func (l *loop) resumeHandshakes() {
 // newHandshakeTask returns the loop's task that resumes queued handshakes.
 func (l *loop) newHandshakeTask() gnet.Runnable {
 	return gnet.RunnableFunc(func(context.Context) error {
-		l.resumeHandshakes()
+		l.resumeHandshakes(false)
 		return nil
 	})
 }

@@ -329,13 +329,18 @@ func TestTLSHandshakeBound(t *testing.T) {
 	}
 }
 
-// TestTLSManyStalledHandshakes: 2,000 peers that connect and send half a
-// hello or nothing leave healthy TLS clients most of their rate.
+// TestTLSManyStalledHandshakes: 2,000 peers that connect and send nothing,
+// half a hello, or a whole hello and then nothing (more of these than
+// there are handshake slots) leave healthy TLS clients most of their rate:
+// the first two kinds cost no slot, the third is evicted once silent for
+// evictAge while connections wait. (Without eviction they held every slot
+// until their timeout, a minute here.)
 func TestTLSManyStalledHandshakes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("2,000 connections")
 	}
-	s := startTLS(t, Config{HandshakeTimeout: time.Minute}, &bulk{})
+	s := startTLS(t, Config{HandshakeTimeout: time.Minute, MaxHandshakes: 256}, &bulk{})
+	s.hs.evictAge = 200 * time.Millisecond
 	rate := func() float64 {
 		var n atomic.Int64
 		var wg sync.WaitGroup
@@ -369,7 +374,13 @@ func TestTLSManyStalledHandshakes(t *testing.T) {
 			t.Fatalf("stalled peer %d: %v", i, err)
 		}
 		stalled = append(stalled, c)
-		c.Write(hello[:i%2*(len(hello)/2)])
+		switch i % 7 {
+		case 0, 1, 2: // nothing
+		case 3, 4, 5:
+			c.Write(hello[:len(hello)/2])
+		default: // a whole hello: 286 of these hold the 256 slots, then are evicted
+			c.Write(hello)
+		}
 	}
 	defer func() {
 		for _, c := range stalled {
@@ -476,5 +487,37 @@ func TestTLSCloseSendsCloseNotify(t *testing.T) {
 	}
 	if len(b) != 0 || last != 21 { // 21: alert (RFC 5246 §6.2.1)
 		t.Fatalf("the last record has type %d (%d bytes left over); want an alert (21)", last, len(b))
+	}
+}
+
+// TestTLSEvictsSilentHandshake: with one slot, held by a peer that sent a
+// hello and then nothing, a healthy client is served once that handshake
+// has been silent for evictAge, long before the handshake timeout; the
+// silent peer's connection is closed.
+func TestTLSEvictsSilentHandshake(t *testing.T) {
+	s := startTLS(t, Config{MaxHandshakes: 1, HandshakeTimeout: time.Minute}, &bulk{})
+	s.hs.evictAge = 300 * time.Millisecond
+	staller := dial(t, s)
+	staller.Write(clientHello(t))
+	r := bufio.NewReader(staller)
+	if _, err := r.Peek(1); err != nil { // the server's flight: the slot is taken
+		t.Fatal(err)
+	}
+	start := time.Now()
+	c := rawTLS(t, s, nil)
+	took := time.Since(start)
+	fmt.Fprintf(c, "GET /bytes/2 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+	if resp := readAllFrom(t, c); !bytes.HasPrefix(resp, []byte("HTTP/1.1 200")) {
+		t.Fatalf("response %q", resp)
+	}
+	if took > 10*time.Second {
+		t.Fatalf("the handshake took %v", took)
+	}
+	staller.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.Copy(io.Discard, r); err != nil && !isReset(err) {
+		t.Fatalf("the silent peer's connection: %v; want it closed", err)
+	}
+	if st := s.Stats(); st.TLSEvicted != 1 {
+		t.Fatalf("TLSEvicted = %d; want 1", st.TLSEvicted)
 	}
 }
