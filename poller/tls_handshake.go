@@ -78,10 +78,14 @@ func (h *handshakes) evict(n int, now time.Time) {
 	var victims []*tlsLayer
 	h.mu.Lock()
 	for t := range h.running {
-		if since := t.starvedAt.Load(); since != 0 && since <= oldest && !t.evicted.Load() {
+		switch since := t.starvedAt.Load(); {
+		case t.evicted.Load():
+			n-- // its slot is on its way
+		case since != 0 && since <= oldest:
 			victims = append(victims, t)
 		}
 	}
+	n = max(n, 0)
 	slices.SortFunc(victims, func(a, b *tlsLayer) int { return cmp.Compare(a.starvedAt.Load(), b.starvedAt.Load()) })
 	if len(victims) > n {
 		victims = victims[:n]
