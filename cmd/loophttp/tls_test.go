@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -228,4 +229,41 @@ func readResponse(r *bufio.Reader) (int, error) {
 	defer resp.Body.Close()
 	_, err = io.Copy(io.Discard, resp.Body)
 	return resp.StatusCode, err
+}
+
+// TestMetricsTLS: -metrics counts the TLS handshakes and the plain HTTP
+// requests a TLS port turned away.
+func TestMetricsTLS(t *testing.T) {
+	out := new(lockedBuffer)
+	srv, addr, _, err := startDemo([]string{"-addr", "127.0.0.1:0", "-quiet", "-loops", "1", "-metrics", "127.0.0.1:0", "-tls-self-signed"}, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeOnCleanup(t, srv)
+	m := regexp.MustCompile(`metrics on (http://\S+/metrics)`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("no metrics address in %q", out.String())
+	}
+	if got, err := runGet(t, "-k", "https://"+addr+"/"); err != nil || got != "Hello, World!" {
+		t.Fatalf("get -k: %q, %v", got, err)
+	}
+	if got, err := runGet(t, "http://"+addr+"/"); err != nil || got != "Client sent an HTTP request to an HTTPS server.\n" {
+		t.Fatalf("plain get: %q, %v", got, err)
+	}
+	resp, err := http.Get(m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	got := parseExposition(t, string(body))
+	for name, want := range map[string]float64{
+		`loophttp_tls_handshakes_total{result="done"}`:   1,
+		`loophttp_tls_handshakes_total{result="failed"}`: 0,
+		"loophttp_tls_plain_requests_total":              1,
+	} {
+		if got[name] != want {
+			t.Errorf("%s = %v; want %v", name, got[name], want)
+		}
+	}
 }
