@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -43,7 +44,7 @@ type AgentOptions struct {
 	Logger *slog.Logger
 }
 
-// Agent pools client connections per host:port (Node's http.Agent): a
+// Agent pools client connections per scheme, host and port (Node's http.Agent): a
 // request takes an idle connection, or opens one while the host has fewer
 // than MaxSockets, or waits. A connection the server has closed leaves the
 // pool at once and is never used; a request that met such a connection as
@@ -84,12 +85,14 @@ func (a *Agent) names(host string, port int) (addr, hostHeader string) {
 	return addr, hostHeader
 }
 
-// pool is the state of one host:port.
+// pool is the state of one host:port (and, for https, TLS settings).
 type pool struct {
 	free   []*agentConn     // idle connections, the most recent last
 	open   int              // connections open or being dialed
 	queue  []*ClientRequest // requests waiting for a connection, in order
 	addr   string
+	key    string      // the pool's key in Agent.pools: addr, or for https the TLS settings too
+	tls    *tls.Config // an https pool's; nil for http
 	parent *Agent
 }
 
@@ -226,10 +229,17 @@ func (a *Agent) loops() (*poller.Client, error) {
 // a place in the queue.
 func (a *Agent) acquire(r *ClientRequest, fresh bool) {
 	a.mu.Lock()
-	p := a.pools[r.addr]
+	key := r.addr
+	if r.tlsc != nil {
+		key = r.tlsc.key
+	}
+	p := a.pools[key]
 	if p == nil {
-		p = &pool{addr: r.addr, parent: a}
-		a.pools[r.addr] = p
+		p = &pool{addr: r.addr, key: key, parent: a}
+		if r.tlsc != nil {
+			p.tls = r.tlsc.config()
+		}
+		a.pools[key] = p
 	}
 	if !fresh {
 		for len(p.free) > 0 {
@@ -274,7 +284,7 @@ func (a *Agent) dial(p *pool, r *ClientRequest) {
 		return
 	}
 	ac := &agentConn{pool: p}
-	cl.Dial(context.Background(), p.addr, ac, func(pc *poller.Conn, err error) {
+	cl.DialTLS(context.Background(), p.addr, p.tls, ac, func(pc *poller.Conn, err error) {
 		if err != nil {
 			a.dialFailed(p, r, err)
 			return
@@ -342,7 +352,7 @@ func (a *Agent) closed(ac *agentConn) {
 		p.free = append(p.free[:i], p.free[i+1:]...)
 	}
 	p.open--
-	destroyed := a.pools[p.addr] != p
+	destroyed := a.pools[p.key] != p
 	a.mu.Unlock()
 	// Requests handed to the connection that its loop had not bound yet.
 	ac.mu.Lock()

@@ -45,6 +45,12 @@ type RequestOptions struct {
 	Agent *Agent
 	// Timeout, when set, is the request's idle timeout, as SetTimeout.
 	Timeout time.Duration
+	// Protocol is "http:" (the default) or "https:" (Node's https.request;
+	// the default port is then 443). An https:// URL sets it.
+	Protocol string
+	// TLS configures an https request (nil: verify the server against
+	// the system's roots). See TLSOptions.
+	TLS *TLSOptions
 }
 
 // Client errors. Every failure of a request reaches OnError exactly once,
@@ -124,8 +130,9 @@ type ClientRequest struct {
 	Host   string // the Host header's value (host, with the port when not 80)
 
 	agent   *Agent
-	addr    string // host:port to dial
-	hostHdr bool   // the caller set a Host header
+	addr    string     // host:port to dial
+	tlsc    *clientTLS // an https request's TLS settings (api/tls.go); nil for http
+	hostHdr bool       // the caller set a Host header
 
 	mu       sync.Mutex
 	state    reqState
@@ -241,9 +248,14 @@ func GetURL(rawURL string, cb func(res *IncomingMessage)) (*ClientRequest, error
 // a path gets "/". Bytes no request-target may hold are refused later, by
 // newRequest.
 func fromURL(rawURL string, opts *RequestOptions) error {
-	authority, target, ok := codec.SplitURL(rawURL)
+	https := len(rawURL) > 8 && strings.EqualFold(rawURL[:8], "https://")
+	split := rawURL
+	if https {
+		split = "http://" + rawURL[8:]
+	}
+	authority, target, ok := codec.SplitURL(split)
 	if !ok {
-		return fmt.Errorf("%w: %q: want an http:// URL", ErrInvalidRequest, rawURL)
+		return fmt.Errorf("%w: %q: want an http:// or https:// URL", ErrInvalidRequest, rawURL)
 	}
 	// The authority alone goes through net/url, for IP literals, ports
 	// and userinfo (which is not sent).
@@ -252,7 +264,10 @@ func fromURL(rawURL string, opts *RequestOptions) error {
 		return fmt.Errorf("%w: %q: bad host %q", ErrInvalidRequest, rawURL, authority)
 	}
 	opts.Host, opts.Hostname = u.Hostname(), ""
-	opts.Port = 80
+	opts.Port, opts.Protocol = 80, "http:"
+	if https {
+		opts.Port, opts.Protocol = 443, "https:"
+	}
 	if p := u.Port(); p != "" {
 		if opts.Port, err = strconv.Atoi(p); err != nil {
 			return fmt.Errorf("%w: port %q", ErrInvalidRequest, p)
@@ -270,8 +285,15 @@ func newRequest(opts RequestOptions) (*ClientRequest, error) {
 	if host == "" {
 		host = "localhost"
 	}
+	https := isHTTPS(opts.Protocol)
+	if !https && opts.Protocol != "" && !strings.EqualFold(strings.TrimSuffix(opts.Protocol, ":"), "http") {
+		return nil, fmt.Errorf("%w: protocol %q (want http: or https:)", ErrInvalidRequest, opts.Protocol)
+	}
 	if opts.Port == 0 {
 		opts.Port = 80
+		if https {
+			opts.Port = 443
+		}
 	}
 	if opts.Port < 0 || opts.Port > 65535 {
 		return nil, fmt.Errorf("%w: port %d", ErrInvalidRequest, opts.Port)
@@ -296,6 +318,10 @@ func newRequest(opts RequestOptions) (*ClientRequest, error) {
 	}
 	r.pending = r.opsInline[:0]
 	r.addr, r.Host = r.agent.names(host, opts.Port)
+	if https {
+		r.tlsc = newClientTLS(r.addr, host, opts.TLS)
+		r.Host = httpsHost(r.Host, opts.Port)
+	}
 	names := make([]string, 0, len(opts.Headers))
 	for name := range opts.Headers {
 		names = append(names, name)

@@ -509,8 +509,8 @@ func TestClientInvalidRequests(t *testing.T) {
 			t.Errorf("%+v: %v", opts, err)
 		}
 	}
-	if _, err := RequestURL("https://example.com/", RequestOptions{}, nil); !errors.Is(err, ErrInvalidRequest) {
-		t.Errorf("https URL: %v", err)
+	if _, err := RequestURL("ws://example.com/", RequestOptions{}, nil); !errors.Is(err, ErrInvalidRequest) {
+		t.Errorf("ws URL: %v", err)
 	}
 }
 

@@ -155,6 +155,14 @@
 //	'error'                             Socket.OnError (before 'close')
 //	socket.write(data), 'data'          Socket.Write, Socket.OnData (upgraded sockets)
 //
+//	https.createServer({cert, key, ...}) CreateServer(handler, &Options{TLS: *tls.Config})
+//	tlsSocket.encrypted, getProtocol(), Socket.TLS() (*tls.ConnectionState, nil when plain):
+//	  getCipher(), servername,            Version, CipherSuite, ServerName,
+//	  alpnProtocol, getPeerCertificate()  NegotiatedProtocol, PeerCertificates
+//	https.request(options, cb)          Request(RequestOptions{Protocol: "https:", TLS: &TLSOptions{...}}, cb)
+//	options ca, servername,             TLSOptions.RootCAs, ServerName,
+//	  rejectUnauthorized: false           InsecureSkipVerify (or TLSOptions.Config)
+//
 //	http.request(options, cb)           Request(RequestOptions, cb) (*ClientRequest, error)
 //	http.request(url, options, cb)      RequestURL(url, RequestOptions, cb)
 //	http.get(options, cb)               Get(RequestOptions, cb); GetURL(url, cb)
@@ -200,6 +208,12 @@
 // (100 also to OnContinue); the final one to OnResponse. HEAD, 204 and 304
 // responses have no body; bytes that answer no request close the
 // connection.
+//
+// An https:// request (or Protocol "https:") goes over TLS: the handshake
+// runs on the dialing goroutine, its failure (a certificate that does not
+// verify) is the request's one error, and the records are then read and
+// written on the connection's loop. The Agent pools https connections
+// apart from plain ones, by host, port and TLS settings.
 //
 // An Agent keeps idle connections per host:port (keep-alive, LIFO) within
 // MaxFreeSockets and FreeTimeout, opens at most MaxSockets per host:port

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -53,6 +54,20 @@ type Options struct {
 	// the request head to the end of the exchange) and err when it was
 	// cut short. nil (the default) logs nothing.
 	AccessLog *slog.Logger
+
+	// TLS, when not nil, makes the server an HTTPS one (Node's
+	// https.createServer): every connection is TLS, terminated on the
+	// event loops. Certificates come from TLS.Certificates or, chosen per
+	// SNI name or reloaded without a restart, TLS.GetCertificate; ALPN
+	// advertises "http/1.1"; session tickets are on unless the config
+	// turns them off. A plain HTTP request to the port is answered 400.
+	// Handlers see what was negotiated through Socket.TLS.
+	TLS *tls.Config
+	// HandshakeTimeout bounds a TLS handshake from the connect (default
+	// 10 s); MaxHandshakes bounds the handshakes in progress at once
+	// (default 1024: each holds a goroutine until it is done).
+	HandshakeTimeout time.Duration
+	MaxHandshakes    int
 }
 
 // DefaultTimeout is a server's idle timeout unless SetTimeout changes it
@@ -258,6 +273,10 @@ func (s *Server) Listen(port int, host string, backlog int, cb func()) error {
 		Backlog:   backlog,
 		Engine:    ecfg,
 		Logger:    s.opts.Logger,
+
+		TLS:              s.opts.TLS,
+		HandshakeTimeout: s.opts.HandshakeTimeout,
+		MaxHandshakes:    s.opts.MaxHandshakes,
 	}, h, h)
 	if err != nil {
 		if s.pool != nil {

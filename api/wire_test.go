@@ -256,7 +256,7 @@ func TestClientSendsTargetAsGiven(t *testing.T) {
 			t.Errorf("%q: %v; want ErrInvalidRequest", bad, err)
 		}
 	}
-	for _, bad := range []string{"https://example.com/", "ftp://example.com/", "http:///x", "example.com/x", "http://[::1/"} {
+	for _, bad := range []string{"httpx://example.com/", "ftp://example.com/", "http:///x", "example.com/x", "http://[::1/"} {
 		if _, err := RequestURL(bad, RequestOptions{}, nil); !errors.Is(err, ErrInvalidRequest) {
 			t.Errorf("%q: %v; want ErrInvalidRequest", bad, err)
 		}

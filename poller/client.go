@@ -2,6 +2,7 @@ package poller
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -113,7 +114,8 @@ func NewClient(cfg ClientConfig, hooks ClientHooks) (*Client, error) {
 type pendingDial struct {
 	owner  engine.ClientOwner
 	done   func(c *Conn, err error)
-	opened bool // set on the loop in OnOpen, read after Enroll returns
+	tls    *tlsLayer // a TLS connection's layer, its handshake done; nil for plain TCP
+	opened bool      // set on the loop in OnOpen, read after Enroll returns
 }
 
 // Dial connects to addr ("host:port") and calls done once: on the loop
@@ -122,6 +124,15 @@ type pendingDial struct {
 // dial timeout, ctx). owner hears when the connection is idle. Dial never
 // blocks: the connect runs on a goroutine of its own.
 func (cl *Client) Dial(ctx context.Context, addr string, owner engine.ClientOwner, done func(c *Conn, err error)) {
+	cl.DialTLS(ctx, addr, nil, owner, done)
+}
+
+// DialTLS is Dial for a TLS connection when cfg is not nil: the handshake
+// runs on the dialing goroutine too, bounded by the dial timeout, and its
+// error (a certificate that does not verify, say) is done's. cfg's
+// ServerName defaults to the host of addr, its NextProtos to "http/1.1".
+// The connection then reads and writes its records on its loop (tls.go).
+func (cl *Client) DialTLS(ctx context.Context, addr string, cfg *tls.Config, owner engine.ClientOwner, done func(c *Conn, err error)) {
 	cl.mu.Lock()
 	if cl.stopped {
 		cl.mu.Unlock()
@@ -142,6 +153,13 @@ func (cl *Client) Dial(ctx context.Context, addr string, owner engine.ClientOwne
 			return
 		}
 		p := &pendingDial{owner: owner, done: done}
+		if cfg != nil {
+			if p.tls, err = clientHandshake(ctx, nc, addr, cfg, cl.cfg.DialTimeout); err != nil {
+				nc.Close()
+				done(nil, err)
+				return
+			}
+		}
 		if _, err := cl.gc.EnrollContext(nc, p); err != nil {
 			done(nil, fmt.Errorf("poller: handing the connection to a loop: %w", err))
 			return
@@ -165,6 +183,10 @@ func (cl *Client) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	l := cl.loopFor(gc.EventLoop(), now)
 	cl.open.Add(1)
 	c := l.openClient(gc, p.owner, now)
+	if t := p.tls; t != nil {
+		t.c, t.gen = c, c.Gen()
+		c.tls = t
+	}
 	gc.SetContext(c)
 	prev := c.enter()
 	p.done(c, nil)

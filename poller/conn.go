@@ -24,7 +24,7 @@ var ErrConnGone = engine.NewError(engine.ErrClosed, "poller: connection closed")
 // ServerConn on a Server's loops, a ClientConn on a Client's). Conns are
 // pooled per loop and reused; their generation tells their lives apart.
 //
-// Every idle keep-alive connection holds one, so it is kept to 104 bytes
+// Every idle keep-alive connection holds one, so it is kept to 112 bytes
 // (a test pins it): what is the loop's (the event loop, the error of the
 // close in progress) stays on the loop.
 //
@@ -36,6 +36,7 @@ type Conn struct {
 	sc    *engine.ServerConn // server connections
 	cc    *engine.ClientConn // client connections
 	pend  *pending           // output the kernel has not taken; nil when none
+	tls   *tlsLayer          // a TLS connection's layer (tls.go); nil for plain TCP
 	timer timer
 
 	// life is the generation shifted left by one, with the low bit set
@@ -183,12 +184,19 @@ func (c *Conn) SubmitConn(gen uint32, fn func(*Conn)) error {
 // Input returns the bytes gnet has buffered, without copying when they are
 // contiguous.
 func (c *Conn) Input() []byte {
+	if c.tls != nil {
+		return c.tls.input() // the plaintext
+	}
 	b, _ := c.gc.Peek(-1)
 	return b
 }
 
 // Discard drops n bytes of input.
 func (c *Conn) Discard(n int) {
+	if c.tls != nil {
+		c.tls.discard(n)
+		return
+	}
 	if n > 0 {
 		_, _ = c.gc.Discard(n)
 		c.loop.stats.bytesIn += uint64(n)
@@ -208,26 +216,37 @@ func (c *Conn) Write(p []byte) {
 // kernel does not take waits in the connection's pending buffer (see
 // output.go), behind which later output queues.
 //
+// On a TLS connection the output is encrypted first (tls.go), and the
+// ciphertext takes the same path.
+//
 // A write that fails (the peer reset the connection) makes gnet close the
 // connection before Flush returns: OnClose runs, the machine hears Close,
 // and the Conn goes back to its loop. Callers check isOpen after a Flush.
 func (c *Conn) Flush() {
 	l := c.loop
-	if len(l.out) == 0 {
+	out := l.out
+	if c.tls != nil {
+		c.tls.seal(l)
+		out = l.cout
+	}
+	if len(out) == 0 {
 		return
 	}
 	if c.isOpen() {
 		if c.pend != nil {
-			c.queue(l.out)
+			c.queue(out)
 			c.writePending()
-		} else if n, ok := c.writeOut(l.out); ok && n < len(l.out) && c.isOpen() {
-			c.queue(l.out[n:])
+		} else if n, ok := c.writeOut(out); ok && n < len(out) && c.isOpen() {
+			c.queue(out[n:])
 			c.writePending() // arms the watcher
 		}
 	}
-	l.out = l.out[:0]
+	l.out, l.cout = l.out[:0], l.cout[:0]
 	if cap(l.out) > maxKeptOutput {
 		l.out = nil // one large response does not pin a large buffer
+	}
+	if cap(l.cout) > maxKeptOutput {
+		l.cout = nil
 	}
 }
 
@@ -236,7 +255,7 @@ const maxKeptOutput = 256 << 10
 
 // Buffered reports output not yet on the wire (in the kernel).
 func (c *Conn) Buffered() int {
-	n := len(c.loop.out)
+	n := len(c.loop.out) + len(c.loop.cout)
 	if c.pend != nil {
 		n += c.pend.len()
 	}
@@ -244,8 +263,11 @@ func (c *Conn) Buffered() int {
 }
 
 // CloseWrite flushes and shuts down the write side once everything
-// buffered has been written.
+// buffered has been written; a TLS connection sends close_notify first.
 func (c *Conn) CloseWrite() {
+	if c.tls != nil && c.isOpen() {
+		c.tls.closeNotify(c.loop)
+	}
 	c.Flush()
 	if !c.isOpen() {
 		return // the write failed and gnet closed the connection
@@ -260,10 +282,14 @@ func (c *Conn) CloseWrite() {
 // Close closes the connection now: it writes what the kernel takes at
 // once and drops the rest. The engine calls it once its output has
 // drained, or when it gives up on a peer that does not read; gnet calls
-// OnClose later. It does nothing once the connection has closed.
+// OnClose later. It does nothing once the connection has closed. A TLS
+// connection sends close_notify after its output.
 func (c *Conn) Close() {
 	if !c.isOpen() {
 		return
+	}
+	if c.tls != nil {
+		c.tls.closeNotify(c.loop)
 	}
 	c.Flush()
 	if c.isOpen() { // else the write failed and gnet closed the connection
@@ -273,11 +299,17 @@ func (c *Conn) Close() {
 }
 
 // SetDeadline arms the connection's timer on its loop's wheel.
-// A closed Conn's timer stays stopped.
+// A closed Conn's timer stays stopped. While a TLS layer holds the timer
+// (its handshake), the deadline is kept for when it gives it back.
 func (c *Conn) SetDeadline(t time.Time) {
-	if c.isOpen() {
-		c.loop.wheel.arm(&c.timer, t)
+	if !c.isOpen() {
+		return
 	}
+	if c.tls != nil && c.tls.holdsTimer() {
+		c.tls.engDeadline = t
+		return
+	}
+	c.loop.wheel.arm(&c.timer, t)
 }
 
 // afterEvent runs at the end of every event of the connection: one write
@@ -302,6 +334,12 @@ func (c *Conn) afterEvent() {
 		// it has drained already. Say so now, a few rounds at most.
 		c.m().OnDrain(time.Now())
 	}
+	if c.tls != nil && c.tls.deliverEOF() {
+		c.Flush() // what OnEOF answered
+		if !c.isOpen() {
+			return
+		}
+	}
 	c.syncReading()
 }
 
@@ -314,7 +352,12 @@ const maxDrainRounds = 8
 // output short; a client reads its response while its request is still
 // going out (an early answer).
 func (c *Conn) syncReading() {
-	want := c.m().WantsInput()
+	var want bool
+	if c.tls != nil && c.tls.state < tlsOpen {
+		want = c.tls.wantsInput()
+	} else {
+		want = c.m().WantsInput()
+	}
 	if want != c.paused || c.loop.noPause {
 		return
 	}
@@ -344,7 +387,11 @@ func (c *Conn) onTimer(now time.Time) {
 		return
 	}
 	prev := c.enter()
-	c.m().OnTimer(now)
+	if c.tls != nil && c.tls.holdsTimer() {
+		c.tls.onTimer(now)
+	} else {
+		c.m().OnTimer(now)
+	}
 	c.afterEvent()
 	c.loop.cur = prev
 }
@@ -357,7 +404,11 @@ func traffic(gc gnet.Conn) gnet.Action {
 		return gnet.Close
 	}
 	prev := c.enter()
-	if c.sc != nil {
+	if c.tls != nil {
+		if now := time.Now(); c.tls.onTraffic(now) {
+			c.m().OnData(now)
+		}
+	} else if c.sc != nil {
 		c.sc.OnData(time.Now()) // the server's hot path, called directly
 	} else {
 		c.cc.OnData(time.Now())
@@ -408,11 +459,15 @@ func closing(gc gnet.Conn, err error) *Conn {
 	}
 	c.loop.closeErr = err
 	m := c.m()
-	if !m.Closed() {
+	// A TLS peer's close_notify was its end of input already.
+	if !m.Closed() && (c.tls == nil || !c.tls.eof) {
 		m.OnEOF(now)
 		c.Flush() // gnet writes what is left after OnClose returns
 	}
 	m.OnClose(now)
+	if c.tls != nil {
+		c.tls.closed() // a handshake in progress ends
+	}
 	// Bytes read and never consumed count as read.
 	c.loop.stats.bytesIn += uint64(gc.InboundBuffered())
 	c.loop.watch.disarm(c) // before gnet closes the descriptor

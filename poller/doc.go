@@ -31,6 +31,23 @@
 // timeout counts write progress as activity, and the keep-alive timeout
 // starts once the output has drained.
 //
+// # TLS
+//
+// With Config.TLS (and on a client connection made with DialTLS) a TLS
+// layer sits between the socket and the state machine, which never knows
+// (tls.go): ciphertext gnet read is decrypted on the loop into a pooled
+// plaintext buffer that Input returns; the plaintext an event wrote is
+// encrypted when it flushes and the ciphertext takes the output path
+// above, so pausing, backpressure, the drain before a close and the
+// lingering close hold as for plain TCP, and a close sends close_notify
+// first. crypto/tls runs over an in-memory transport: the record layer on
+// the loop (a Read with nothing buffered returns a Temporary error, which
+// crypto/tls does not keep), the handshake, which cannot be resumed, on a
+// goroutine of its own started once the client's hello is in, at most
+// Config.MaxHandshakes at once, within Config.HandshakeTimeout
+// (tls_handshake.go). A plain HTTP request to a TLS port gets 400
+// (tls_plain.go).
+//
 // # Stopping
 //
 // Server.Shutdown closes the listening sockets at once (listener.go: gnet
@@ -60,8 +77,8 @@
 //
 // # Memory
 //
-// An idle keep-alive connection holds its Conn (104 bytes; a loop allocates
-// them in blocks of 33 and pools them), its engine.ServerConn (96 bytes)
+// An idle keep-alive connection holds its Conn (112 bytes; a loop allocates
+// them in blocks of 36 and pools them), its engine.ServerConn (96 bytes)
 // and gnet's own state: the output buffer belongs to the loop (every event
 // flushes before the loop turns to another connection), and the Stream of
 // an exchange, with its field buffer and chunked decoder, returns to the

@@ -37,7 +37,11 @@ type loop struct {
 	cur       *Conn // the connection whose event is running, or nil
 	closePrev *Conn // cur before the close being reported (closing, done)
 	tickTask  gnet.Runnable
-	out       []byte       // output of the event in progress (see Conn.Write)
+	out       []byte      // output of the event in progress (see Conn.Write)
+	cout      []byte      // its ciphertext, on a TLS connection (tls.go)
+	hsWait    []*tlsLayer // TLS connections waiting for a handshake slot (tls_handshake.go)
+	plainFree [][]byte    // plaintext buffers of TLS connections between uses (tls.go)
+	hsTask    gnet.Runnable
 	closeErr  error        // the error of the close being reported (Conn.CloseErr)
 	local     *net.TCPAddr // the local address last read from a socket (Conn.LocalAddr)
 	stats     connStats
@@ -46,6 +50,7 @@ type loop struct {
 func newLoop(srv *Server, el gnet.EventLoop, now time.Time) *loop {
 	l := newBareLoop(el, srv.cfg.Tick, srv.cfg.Engine.HighWater, now, srv.watch, srv.cfg.Logger, srv.epolls)
 	l.srv = srv
+	l.hsTask = l.newHandshakeTask()
 	l.eng = engine.NewLoop(&srv.cfg.Engine, &srv.date)
 	if srv.stopping.Load() {
 		l.eng.Drain()
@@ -86,6 +91,9 @@ func (l *loop) open(gc gnet.Conn, now time.Time) *Conn {
 	if l.srv.stopping.Load() {
 		l.eng.Drain() // before the sweep's task comes: its request is its last
 	}
+	if l.srv.tlsCfg != nil {
+		l.openTLS(c, now) // before the engine arms its timer: the layer holds it
+	}
 	c.sc.Open(now)
 	return c
 }
@@ -125,10 +133,10 @@ func (l *loop) take() *Conn {
 }
 
 // connBlock is a block of Conns allocated together: a loop never frees its
-// Conns (they are pooled), so one allocation for 33 of them saves
+// Conns (they are pooled), so one allocation for 36 of them saves
 // allocations when connections arrive, and the loop lists its Conns with
-// one pointer per block. 33 Conns nearly fill a size class (a test pins it).
-type connBlock [33]Conn
+// one pointer per block. 36 Conns nearly fill a size class (a test pins it).
+type connBlock [36]Conn
 
 // close returns c to the pool once gnet has closed its connection.
 func (l *loop) close(c *Conn) {
@@ -136,7 +144,7 @@ func (l *loop) close(c *Conn) {
 	l.countClose(c)
 	l.wheel.stop(&c.timer)
 	c.dropPending()
-	c.gc, c.paused, c.armed, c.shutdownAfter, c.Data = nil, false, false, false, nil
+	c.gc, c.paused, c.armed, c.shutdownAfter, c.Data, c.tls = nil, false, false, false, nil, nil
 	l.free = append(l.free, c)
 }
 
@@ -157,6 +165,9 @@ func (l *loop) openConns(yield func(*Conn) bool) {
 // connections.
 func (l *loop) tick(now time.Time) {
 	l.wheel.advance(now)
+	if len(l.hsWait) > 0 {
+		l.resumeHandshakes(true) // a slot freed while its task was lost; or make room
+	}
 	if l.srv != nil && l.srv.stopping.Load() {
 		l.sweep(now)
 	}

@@ -2,6 +2,7 @@ package poller
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -39,6 +40,22 @@ type Config struct {
 	// Logger receives gnet's log and recovered panics; nil means
 	// slog.Default().
 	Logger *slog.Logger
+
+	// TLS, when not nil, makes every connection a TLS one (tls.go): the
+	// server's certificates (Certificates, or GetCertificate to choose by
+	// SNI or to reload them), versions, cipher suites and session
+	// tickets, as crypto/tls has them (tickets are on by default). ALPN
+	// advertises "http/1.1" unless NextProtos says otherwise. It is
+	// cloned at Start.
+	TLS *tls.Config
+	// HandshakeTimeout bounds a TLS handshake, from the connect (default
+	// DefaultHandshakeTimeout); past it the connection is closed.
+	HandshakeTimeout time.Duration
+	// MaxHandshakes bounds the TLS handshakes in progress at once
+	// (default DefaultMaxHandshakes): each runs on a goroutine of its
+	// own, started once the client's hello has arrived; connections over
+	// the bound wait on their loop, with no goroutine.
+	MaxHandshakes int
 }
 
 // Hooks are optional connection events for the layer above.
@@ -57,7 +74,9 @@ type Server struct {
 	hooks   Hooks
 	date    codec.DateCache
 	watch   *watcher
-	epolls  []int // the process's epoll sets once gnet has booted (interest.go)
+	epolls  []int       // the process's epoll sets once gnet has booted (interest.go)
+	tlsCfg  *tls.Config // nil for plain TCP; set before the loops start
+	hs      *handshakes
 
 	eng      gnet.Engine
 	addr     net.Addr
@@ -108,8 +127,15 @@ func Start(cfg Config, h engine.Handler, hooks Hooks) (*Server, error) {
 	if cfg.Loops == 0 {
 		cfg.Loops = runtime.GOMAXPROCS(0)
 	}
-	if cfg.Loops < 0 || cfg.Tick < 0 || cfg.Backlog < 0 {
-		return nil, fmt.Errorf("poller: %w: config: loops %d, tick %v, backlog %d", engine.ErrInvalid, cfg.Loops, cfg.Tick, cfg.Backlog)
+	if cfg.Loops < 0 || cfg.Tick < 0 || cfg.Backlog < 0 || cfg.HandshakeTimeout < 0 || cfg.MaxHandshakes < 0 {
+		return nil, fmt.Errorf("poller: %w: config: loops %d, tick %v, backlog %d, handshake timeout %v, max handshakes %d",
+			engine.ErrInvalid, cfg.Loops, cfg.Tick, cfg.Backlog, cfg.HandshakeTimeout, cfg.MaxHandshakes)
+	}
+	if cfg.HandshakeTimeout == 0 {
+		cfg.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if cfg.MaxHandshakes == 0 {
+		cfg.MaxHandshakes = DefaultMaxHandshakes
 	}
 	if cfg.Backlog == 0 {
 		cfg.Backlog = 511
@@ -129,6 +155,10 @@ func Start(cfg Config, h engine.Handler, hooks Hooks) (*Server, error) {
 		cfg: cfg, handler: h, hooks: hooks, watch: w, firstLn: -1,
 		booted: make(chan error, 1), claimed: make(chan error, 1), done: make(chan error, 1),
 		emptied: make(chan struct{}, 1),
+	}
+	if cfg.TLS != nil {
+		s.tlsCfg = serverConfig(cfg.TLS)
+		s.hs = &handshakes{max: int64(cfg.MaxHandshakes), loops: &s.loops, running: map[*tlsLayer]struct{}{}, evictAge: evictAge}
 	}
 	if cfg.ReusePort {
 		// Each server claims its own listeners (listener.go).

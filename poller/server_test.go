@@ -79,7 +79,9 @@ func startServer(t *testing.T, cfg Config, h engine.Handler) *Server {
 	if cfg.Tick == 0 {
 		cfg.Tick = 10 * time.Millisecond
 	}
-	cfg.Logger = quietLogger()
+	if cfg.Logger == nil {
+		cfg.Logger = quietLogger()
+	}
 	s, err := Start(cfg, h, nil)
 	if err != nil {
 		t.Fatal(err)

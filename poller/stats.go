@@ -28,8 +28,15 @@ type Stats struct {
 	// is still in progress).
 	PausedConns int64
 	// BytesIn is the bytes read from the sockets; BytesOut the bytes
-	// the kernel took for them.
+	// the kernel took for them (ciphertext on TLS connections).
 	BytesIn, BytesOut uint64
+	// TLSHandshakes is the TLS handshakes completed, TLSFailed those that
+	// failed, TLSTimeouts the connections closed at the handshake
+	// timeout, TLSEvicted those closed, their peer silent for a second or
+	// more, to make room for connections waiting for a handshake slot,
+	// and TLSPlain the plain HTTP requests answered with 400 on a TLS
+	// port.
+	TLSHandshakes, TLSFailed, TLSTimeouts, TLSEvicted, TLSPlain uint64
 }
 
 // Add adds o's counters to s.
@@ -40,6 +47,11 @@ func (s *Stats) Add(o *Stats) {
 	s.PausedConns += o.PausedConns
 	s.BytesIn += o.BytesIn
 	s.BytesOut += o.BytesOut
+	s.TLSHandshakes += o.TLSHandshakes
+	s.TLSFailed += o.TLSFailed
+	s.TLSTimeouts += o.TLSTimeouts
+	s.TLSEvicted += o.TLSEvicted
+	s.TLSPlain += o.TLSPlain
 }
 
 // connStats are the poller's counters of one loop. Owned by the loop:
@@ -48,6 +60,8 @@ type connStats struct {
 	opened, closed    uint64
 	bytesIn, bytesOut uint64
 	paused            int64 // open Conns with reading off
+
+	tlsHandshakes, tlsFailed, tlsTimeouts, tlsEvicted, tlsPlain uint64
 }
 
 // snapshot returns the loop's counters. Loop only (or once the loop has
@@ -59,6 +73,12 @@ func (l *loop) snapshot() Stats {
 		PausedConns: l.stats.paused,
 		BytesIn:     l.stats.bytesIn,
 		BytesOut:    l.stats.bytesOut,
+
+		TLSHandshakes: l.stats.tlsHandshakes,
+		TLSFailed:     l.stats.tlsFailed,
+		TLSTimeouts:   l.stats.tlsTimeouts,
+		TLSEvicted:    l.stats.tlsEvicted,
+		TLSPlain:      l.stats.tlsPlain,
 	}
 	if l.eng != nil {
 		st.Stats = *l.eng.Stats()

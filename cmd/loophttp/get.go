@@ -29,6 +29,8 @@ built: the api frames the body) and the response heads on standard error,
 like curl -v. -H may be repeated: fields go out in the order given; a
 name given twice is sent once with its values joined by ", " (RFC 9110
 §5.3; "; " for Cookie), as the api cannot send a field twice yet.
+https:// URLs verify the server against the system's roots, or -cacert's;
+-k accepts any certificate, as curl -k.
 
 Exit status: 0 when a whole response arrived, whatever its status; 1 when
 the request failed (connect, reset, a response that breaks HTTP/1.1, a
@@ -67,6 +69,7 @@ type getRequest struct {
 	// loop, and TCP flow control the server.
 	sink    io.Writer
 	include bool
+	tls     *api.TLSOptions // https: -k, -cacert; nil: the system's roots
 }
 
 // timeoutError is a get that ran out of time (exit status 3).
@@ -89,6 +92,7 @@ func get(args []string, stdin io.Reader, out, errOut io.Writer) error {
 	output := fs.String("o", "", "write the output to this file (once the whole response is in) instead of standard output")
 	timeout := fs.Duration("timeout", 30*time.Second, "fail when no data moves for this long")
 	maxTime := fs.Duration("max-time", 0, "fail when the whole exchange takes longer (0: no limit)")
+	tf := addClientTLSFlags(fs)
 	pos, err := parseArgs(fs, args, getSynopsis, getAbout, out)
 	if err != nil {
 		return err
@@ -102,6 +106,9 @@ func get(args []string, stdin io.Reader, out, errOut io.Writer) error {
 		return usagef(fs, "-max-time %v: want 0 (no limit) or a positive duration", *maxTime)
 	}
 	req := &getRequest{url: pos[0], timeout: *timeout, maxTime: *maxTime}
+	if req.tls, err = tf.options(fs); err != nil {
+		return err
+	}
 	if req.body, err = readBody(*data, stdin); err != nil {
 		return usagef(fs, "-d %s: %v", *data, err)
 	}
@@ -207,7 +214,7 @@ func slicesIndexFold(fs []field, name string) int {
 // fetchOnce makes one request with a private agent and waits for its end.
 func fetchOnce(g *getRequest) (*getResult, error) {
 	fields := mergeFields(g.headers)
-	opts := api.RequestOptions{Method: g.method}
+	opts := api.RequestOptions{Method: g.method, TLS: g.tls}
 	agent := api.NewAgent(api.AgentOptions{Loops: 1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	defer agent.Destroy()
 	opts.Agent = agent

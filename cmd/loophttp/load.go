@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +26,9 @@ or, with -R, sends -R requests a second in all, then prints the summary
 one; a failure counts once, however many requests it took with it.
 With -R, latencies are corrected for coordinated omission as wrk2 does:
 each is measured from when its request was meant to go out.
+https:// URLs verify the server against the system's roots, or -cacert's;
+-k accepts any certificate. Each new connection makes a full handshake (no
+session is reused).
 
 Exit status: 0 when the run got at least one response (failures and
 non-2xx answers are in the summary), 1 when it got none, 2 for a usage
@@ -44,6 +48,7 @@ type loadConfig struct {
 	dur       time.Duration
 	rate      float64       // requests/s over all connections; 0: as fast as they go
 	timeout   time.Duration // a request's idle timeout
+	tls       *tls.Config   // https; nil for http
 }
 
 // field is a header field of a request.
@@ -65,6 +70,7 @@ func load(args []string, out, errOut io.Writer, interrupt <-chan os.Signal) erro
 	timeout := fs.Duration("timeout", 5*time.Second, "a request that sees no data for this long fails (timeout)")
 	asJSON := fs.Bool("json", false, "print the summary as JSON")
 	quiet := fs.Bool("quiet", false, "no progress line")
+	tf := addClientTLSFlags(fs)
 	pos, err := parseArgs(fs, args, loadSynopsis, loadAbout, out)
 	if err != nil {
 		return err
@@ -88,6 +94,13 @@ func load(args []string, out, errOut io.Writer, interrupt <-chan os.Signal) erro
 	cfg := &loadConfig{conns: *conns, depth: *pipeline, loops: *loops, dur: *dur, rate: *rate, timeout: *timeout}
 	if cfg.target, err = parseTarget(pos[0]); err != nil {
 		return usagef(fs, "%v", err)
+	}
+	if cfg.target.https {
+		o, err := tf.options(fs)
+		if err != nil {
+			return err
+		}
+		cfg.tls = clientConfig(o, cfg.target.addr)
 	}
 	if cfg.body, err = readBody(*body, nil); err != nil {
 		return usagef(fs, "-body %s: %v", *body, err)
@@ -165,15 +178,21 @@ func hasToken(v, token string) bool {
 // loadTarget is where load sends its requests.
 type loadTarget struct {
 	addr, host, path string
+	https            bool
 }
 
 func parseTarget(raw string) (loadTarget, error) {
 	// The target is kept as written, as get (api.RequestURL) and curl
 	// send it; the authority alone goes through net/url (IP literals,
 	// ports).
-	authority, target, ok := codec.SplitURL(raw)
+	https := len(raw) > 8 && strings.EqualFold(raw[:8], "https://")
+	split := raw
+	if https {
+		split = "http://" + raw[8:]
+	}
+	authority, target, ok := codec.SplitURL(split)
 	if !ok {
-		return loadTarget{}, fmt.Errorf("URL %q: only http:// URLs", raw)
+		return loadTarget{}, fmt.Errorf("URL %q: only http:// and https:// URLs", raw)
 	}
 	u, err := url.Parse("http://" + authority)
 	if err != nil {
@@ -183,10 +202,14 @@ func parseTarget(raw string) (loadTarget, error) {
 		return loadTarget{}, fmt.Errorf("URL %q: no host", raw)
 	}
 	port := u.Port()
-	if port == "" {
+	switch {
+	case port != "":
+	case https:
+		port = "443"
+	default:
 		port = "80"
 	}
-	return loadTarget{addr: net.JoinHostPort(u.Hostname(), port), host: u.Host, path: target}, nil
+	return loadTarget{addr: net.JoinHostPort(u.Hostname(), port), host: u.Host, path: target, https: https}, nil
 }
 
 // loadRun is one run's shared state. The counters are updated from the

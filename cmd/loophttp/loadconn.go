@@ -252,7 +252,7 @@ func (l *loader) lost(pc *poller.Conn) {
 // dial connects the loader; the connection is attached on its loop. A
 // failed connect is counted and tried again after redialDelay.
 func (r *loadRun) dial(l *loader) {
-	r.cl.Dial(context.Background(), r.cfg.target.addr, l, func(pc *poller.Conn, err error) {
+	r.cl.DialTLS(context.Background(), r.cfg.target.addr, r.cfg.tls, l, func(pc *poller.Conn, err error) {
 		if err == nil {
 			l.attach(pc)
 			return

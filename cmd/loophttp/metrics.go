@@ -89,6 +89,10 @@ func metrics(st api.Stats) []metric {
 		timeouts = append(timeouts, sample{k.String(), float64(st.Timeouts[k])})
 	}
 	one := func(n float64) []sample { return []sample{{n: n}} }
+	handshakes := []sample{
+		{"done", float64(st.TLSHandshakes)}, {"failed", float64(st.TLSFailed)},
+		{"timeout", float64(st.TLSTimeouts)}, {"evicted", float64(st.TLSEvicted)},
+	}
 	return []metric{
 		{"loophttp_connections_open", "Connections open now.", "gauge", "", one(float64(st.OpenConns))},
 		{"loophttp_connections_total", "Connections accepted.", "counter", "", one(float64(st.TotalConns))},
@@ -100,6 +104,8 @@ func metrics(st api.Stats) []metric {
 		{"loophttp_timeouts_total", "Connections closed by a timeout, by kind.", "counter", "kind", timeouts},
 		{"loophttp_received_bytes_total", "Bytes read from the sockets.", "counter", "", one(float64(st.BytesIn))},
 		{"loophttp_sent_bytes_total", "Bytes written to the sockets.", "counter", "", one(float64(st.BytesOut))},
+		{"loophttp_tls_handshakes_total", "TLS handshakes by outcome: done, failed, closed at the handshake timeout, or closed (their peer silent) to make room for waiting ones.", "counter", "result", handshakes},
+		{"loophttp_tls_plain_requests_total", "Plain HTTP requests to the TLS port, answered 400.", "counter", "", one(float64(st.TLSPlain))},
 	}
 }
 

@@ -98,6 +98,12 @@ func expectedSamples(st api.Stats) map[string]float64 {
 		"loophttp_unread_overflows_total": float64(st.TooMuchUnread),
 		"loophttp_received_bytes_total":   float64(st.BytesIn),
 		"loophttp_sent_bytes_total":       float64(st.BytesOut),
+
+		`loophttp_tls_handshakes_total{result="done"}`:    float64(st.TLSHandshakes),
+		`loophttp_tls_handshakes_total{result="failed"}`:  float64(st.TLSFailed),
+		`loophttp_tls_handshakes_total{result="timeout"}`: float64(st.TLSTimeouts),
+		`loophttp_tls_handshakes_total{result="evicted"}`: float64(st.TLSEvicted),
+		"loophttp_tls_plain_requests_total":               float64(st.TLSPlain),
 	}
 	for c := 1; c <= 5; c++ {
 		want[fmt.Sprintf(`loophttp_responses_total{class="%dxx"}`, c)] = float64(st.Responses[c])

@@ -13,6 +13,7 @@ import (
 
 	"github.com/loophttp/loophttp/api"
 	"github.com/loophttp/loophttp/codec"
+	"github.com/loophttp/loophttp/engine"
 )
 
 const serveSynopsis = "usage: loophttp serve [flags]"
@@ -23,7 +24,8 @@ requests in progress are answered with Connection: close, for -grace at most;
 a second signal, or the end of -grace, cuts what is left. Exit status 0 when
 nothing was cut, 1 when something was.
 Endpoints: / (text), /json, /anything (the request as JSON), /echo,
-/status/{code}, /bytes/{n}, /stream/{n} (chunked lines), /delay/{ms}.`
+/status/{code}, /bytes/{n}, /stream/{n} (chunked lines), /delay/{ms}.
+HTTPS: -tls-cert and -tls-key (SIGHUP reloads them), or -tls-self-signed.`
 
 // serve runs the demo until SIGTERM or SIGINT, then stops gracefully
 // within the grace period; a second signal cuts what is left. interrupts
@@ -32,6 +34,9 @@ func serve(args []string, out io.Writer, interrupts func() <-chan os.Signal) err
 	srv, addr, f, err := startServe(args, out)
 	if err != nil {
 		return err
+	}
+	if f.certs != nil {
+		defer reloadOnHUP(f.certs, out)()
 	}
 	stop := interrupts()
 	if f.profile != "" {
@@ -42,7 +47,7 @@ func serve(args []string, out io.Writer, interrupts func() <-chan os.Signal) err
 		}
 		defer stopProfile()
 	}
-	fmt.Fprintln(out, "loophttp listening on http://"+addr)
+	fmt.Fprintln(out, "loophttp listening on "+f.scheme+"://"+addr)
 	sig := <-stop
 	fmt.Fprintf(out, "%v: stopping within %v (a second signal stops at once)\n", sig, f.grace)
 	return stopGracefully(srv, f.grace, stop, out)
@@ -80,6 +85,8 @@ func stopGracefully(srv *api.Server, grace time.Duration, stop <-chan os.Signal,
 type serveFlags struct {
 	profile string        // -cpuprofile ("" for none)
 	grace   time.Duration // -grace
+	scheme  string        // "http", or "https" with a TLS flag
+	certs   *certStore    // -tls-cert and -tls-key, reloaded on SIGHUP; nil without
 }
 
 // startDemo parses the serve flags and starts the demo server. It returns
@@ -98,6 +105,7 @@ func startServe(args []string, out io.Writer) (srv *api.Server, addr string, f s
 	pin := fs.Bool("pin", false, "pin each event loop to a CPU")
 	reuseport := fs.Bool("reuseport", false, "listen with SO_REUSEPORT: a new process can bind the same port, for restarts without downtime")
 	timeout := fs.Duration("timeout", api.DefaultTimeout, "idle timeout of a request in progress (0: off)")
+	keepAlive := fs.Duration("keepalive", 5*time.Second, "how long an idle keep-alive connection is kept between requests (0: for ever)")
 	grace := fs.Duration("grace", 10*time.Second, "on SIGTERM or SIGINT, how long requests in progress get to finish before their connections are cut")
 	inspect := fs.Bool("inspect", false, "answer every request with its JSON description")
 	quiet := fs.Bool("quiet", false, "log nothing")
@@ -105,6 +113,7 @@ func startServe(args []string, out io.Writer) (srv *api.Server, addr string, f s
 	maxBody := fs.Int64("max-body", 0, "largest request body in bytes (0: 64 MiB); over it: 413, or a close once the answer began")
 	metricsAddr := fs.String("metrics", "", "serve the counters in the Prometheus text format at http://`ADDR`/metrics (host:port; off when empty)")
 	accessLog := fs.Bool("log", false, "log one line per request (method, target, status, bytes, duration) to the output")
+	tf := addTLSFlags(fs)
 	pos, err := parseArgs(fs, args, serveSynopsis, serveAbout, out)
 	if err != nil {
 		return nil, "", f, err
@@ -116,10 +125,24 @@ func startServe(args []string, out io.Writer) (srv *api.Server, addr string, f s
 	if *maxBody < 0 {
 		return nil, "", f, &usageError{cmd: fs.Name(), msg: fmt.Sprintf("-max-body %d: want 0 (the default) or more", *maxBody)}
 	}
+	if *keepAlive < 0 {
+		return nil, "", f, &usageError{cmd: fs.Name(), msg: fmt.Sprintf("-keepalive %v: want 0 (for ever) or more", *keepAlive)}
+	}
 	if *grace < 0 {
 		return nil, "", f, &usageError{cmd: fs.Name(), msg: fmt.Sprintf("-grace %v: want 0 (cut at once) or more", *grace)}
 	}
-	opts := &api.Options{Loops: *loops, PinCPU: *pin, ReusePort: *reuseport, ReuseMessages: true, Limits: codec.Limits{MaxBodySize: *maxBody}}
+	opts := &api.Options{Loops: *loops, PinCPU: *pin, ReusePort: *reuseport, ReuseMessages: true, Limits: codec.Limits{MaxBodySize: *maxBody},
+		KeepAliveTimeout: *keepAlive}
+	if *keepAlive == 0 {
+		opts.KeepAliveTimeout = engine.Disabled
+	}
+	f.scheme = "http"
+	if opts.TLS, f.certs, err = tf.config(fs, out); err != nil {
+		return nil, "", f, err
+	}
+	if opts.TLS != nil {
+		f.scheme = "https"
+	}
 	if *quiet {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -146,7 +169,8 @@ func startServe(args []string, out io.Writer) (srv *api.Server, addr string, f s
 		fmt.Fprintln(out, "metrics on http://"+metrics.Addr()+"/metrics")
 	}
 	a := srv.Address()
-	return srv, net.JoinHostPort(a.Address, strconv.Itoa(a.Port)), serveFlags{profile: *cpuprofile, grace: *grace}, nil
+	f.profile, f.grace = *cpuprofile, *grace
+	return srv, net.JoinHostPort(a.Address, strconv.Itoa(a.Port)), f, nil
 }
 
 // checkServeFlags refuses arguments and values serve cannot use, and
