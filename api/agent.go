@@ -154,13 +154,31 @@ func (ac *agentConn) handOff(r *ClientRequest) bool {
 	}
 	ac.handed = append(ac.handed, r)
 	ac.mu.Unlock()
-	a := ac.pool.parent
-	err := ac.pc.Submit(ac.gen, func() {
-		if ac.take(r) {
-			a.bind(ac, r)
-		}
-	})
+	err := ac.pc.SubmitConn(ac.gen, bindHanded)
 	return err == nil || !ac.take(r)
+}
+
+// bindHanded binds the first request handed to the connection pc (see
+// handOff) on its loop. A package-level function, so that a hand-off
+// allocates no closure.
+func bindHanded(pc *poller.Conn) {
+	ac := pc.Data.(*agentConn)
+	if r := ac.takeFirst(); r != nil {
+		ac.pool.parent.bind(ac, r)
+	}
+}
+
+// takeFirst removes the first request of ac.handed and returns it; nil
+// when the close hook took them all.
+func (ac *agentConn) takeFirst() *ClientRequest {
+	ac.mu.Lock()
+	defer ac.mu.Unlock()
+	if len(ac.handed) == 0 {
+		return nil
+	}
+	r := ac.handed[0]
+	ac.handed = append(ac.handed[:0], ac.handed[1:]...)
+	return r
 }
 
 // take removes r from ac.handed and reports whether it was there.

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -11,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/valyala/bytebufferpool"
 
 	"github.com/loophttp/loophttp/codec"
 	"github.com/loophttp/loophttp/engine"
@@ -161,13 +162,20 @@ type ClientRequest struct {
 	ac   *agentConn
 	res  *IncomingMessage
 
-	// Inline storage, so that a plain request allocates little besides
-	// itself: its first calls, and its response with the head's strings.
-	opsInline [2]clientOp
-	resInline IncomingMessage
-	resSt     msgState
-	rawInline [16]string
-	arena     [256]byte
+	// Inline storage, so that a plain request allocates nothing besides
+	// itself: its first calls, the first listener of the events most
+	// requests listen to, its response with the head's strings, and what
+	// its end delivers.
+	opsInline      [2]clientOp
+	responseInline [1]func(*IncomingMessage)
+	closeInline    [1]func()
+	dataInline     [1]func([]byte)
+	endInline      [1]func()
+	resInline      IncomingMessage
+	resSt          msgState
+	rawInline      [16]string
+	arena          [256]byte
+	ending         ending
 
 	onResponse    []func(*IncomingMessage)
 	onSocket      []func(*Socket)
@@ -181,11 +189,32 @@ type ClientRequest struct {
 	onAbort       []func()
 }
 
-// clientOp is a Write or End made before the connection was bound.
+// clientOp is a Write or End on its way to the engine.
 type clientOp struct {
 	data []byte
+	buf  *bytebufferpool.ByteBuffer // holds data, from the pool; nil when data is
 	cb   func(error)
 	end  bool
+}
+
+// bodyCopy returns a copy of data in a buffer from the pool (nil, nil for
+// no data): the caller may reuse data once Write or End returns.
+func bodyCopy(data []byte) ([]byte, *bytebufferpool.ByteBuffer) {
+	if len(data) == 0 {
+		return nil, nil
+	}
+	b := bytebufferpool.Get()
+	b.B = append(b.B[:0], data...)
+	return b.B, b
+}
+
+// release gives op's buffer back to the pool once nothing will read its
+// data again.
+func (op *clientOp) release() {
+	if op.buf != nil {
+		bytebufferpool.Put(op.buf)
+		op.buf, op.data = nil, nil
+	}
 }
 
 // Request makes a request (Node's http.request); cb, if not nil, is an
@@ -295,6 +324,7 @@ func newRequest(opts RequestOptions) (*ClientRequest, error) {
 		r.agent = DefaultAgent
 	}
 	r.pending = r.opsInline[:0]
+	r.onResponse, r.onClose = r.responseInline[:0], r.closeInline[:0]
 	r.addr, r.Host = r.agent.names(host, opts.Port)
 	names := make([]string, 0, len(opts.Headers))
 	for name := range opts.Headers {
@@ -560,11 +590,11 @@ func (r *ClientRequest) Write(data []byte, cb func(error)) bool {
 		return false
 	}
 	r.given += int64(len(data))
-	p := bytes.Clone(data)
+	p, buf := bodyCopy(data)
 	r.queued += len(p)
 	ok := !r.full && r.queued < clientHighWater
 	r.owed = r.owed || !ok
-	r.send(clientOp{data: p, cb: cb}) // unlocks
+	r.send(clientOp{data: p, buf: buf, cb: cb}) // unlocks
 	return ok
 }
 
@@ -587,7 +617,8 @@ func (r *ClientRequest) End(data []byte, cb func(error)) error {
 		r.mismatch(cb)
 		return ErrContentLengthMismatch
 	}
-	r.send(clientOp{data: bytes.Clone(data), cb: cb, end: true}) // unlocks
+	p, buf := bodyCopy(data)
+	r.send(clientOp{data: p, buf: buf, cb: cb, end: true}) // unlocks
 	return nil
 }
 
@@ -617,7 +648,8 @@ func (r *ClientRequest) send(op clientOp) {
 		r.mu.Unlock()
 	default:
 		r.mu.Unlock()
-		r.onLoop(func(x *engine.Exchange) { r.apply(x, &op) })
+		bound := op // only this copy escapes: the cases above keep op inline
+		r.onLoop(func(x *engine.Exchange) { r.apply(x, &bound, false) })
 	}
 }
 
@@ -717,8 +749,10 @@ func (r *ClientRequest) listeners(list *[]func()) []func() {
 // The connection may close inside the call (a write fails and the
 // transport closes at once): then the request has been retried, and the
 // replay carries op's callback, or it has failed, and the callback hears
-// the request's error.
-func (r *ClientRequest) apply(x *engine.Exchange, op *clientOp) {
+// the request's error. keep says that op is part of the replay: its data
+// stays until the request ends; otherwise its buffer goes back to the
+// pool once the engine has taken the data.
+func (r *ClientRequest) apply(x *engine.Exchange, op *clientOp, keep bool) {
 	var err error
 	if op.end {
 		err = x.End(op.data)
@@ -729,6 +763,9 @@ func (r *ClientRequest) apply(x *engine.Exchange, op *clientOp) {
 		r.queued -= len(op.data)
 		r.full = r.full || !ok && err == nil
 		r.mu.Unlock()
+	}
+	if !keep {
+		op.release()
 	}
 	if !x.Open() {
 		r.mu.Lock()
@@ -802,7 +839,8 @@ func (r *ClientRequest) attach(pc *poller.Conn, ac *agentConn) bool {
 	r.state, r.pc, r.pgen, r.x, r.xgen, r.ac = reqAttached, pc, pc.Gen(), x, x.Gen(), ac
 	ops := r.pending
 	r.pending = nil
-	if r.ended && !r.retried {
+	keep := r.ended && !r.retried
+	if keep {
 		r.replay = ops // the whole request: it may be sent again
 	}
 	first := !r.socketed
@@ -826,7 +864,7 @@ func (r *ClientRequest) attach(pc *poller.Conn, ac *agentConn) bool {
 		if !x.Open() {
 			break
 		}
-		r.apply(x, &ops[i])
+		r.apply(x, &ops[i], keep)
 	}
 	r.runLateOnLoop(pc) // listeners added late while the request waited (a retry)
 	return true
@@ -878,13 +916,24 @@ func (r *ClientRequest) finish(err error) { r.end(err, false) }
 // under, so each listener is either called here or by lateCall.
 func (r *ClientRequest) end(err error, abort bool) {
 	r.mu.Lock()
+	if r.closed { // ended already: every event that fires once has fired
+		r.mu.Unlock()
+		return
+	}
 	r.state, r.failed = reqDone, err
 	r.aborted, r.errored, r.closed = abort, err != nil, true
-	e := ending{err: err, res: r.res, onError: r.onError, onClose: r.onClose, ops: r.pending}
+	e := &r.ending // delivered once: end runs once per request
+	*e = ending{err: err, res: r.res, onError: r.onError, onClose: r.onClose, ops: r.pending}
 	if abort {
 		e.onAbort = r.onAbort
 	}
 	r.onAbort, r.onError, r.onClose = nil, nil, nil
+	for i := range r.pending {
+		r.pending[i].release()
+	}
+	for i := range r.replay {
+		r.replay[i].release()
+	}
 	r.pending, r.replay = nil, nil
 	if res := e.res; res != nil {
 		// The response's events fire with the request's: a listener
@@ -901,14 +950,14 @@ func (r *ClientRequest) end(err error, abort bool) {
 		// Another goroutine runs the request's late calls (a task of the
 		// loop the request was on before a retry): it runs the ending
 		// after them.
-		r.late = append(r.late, func() { r.emitEnding(&e) })
+		r.late = append(r.late, func() { r.emitEnding(e) })
 		r.mu.Unlock()
 		return
 	}
 	r.lateBusy = true
 	r.mu.Unlock()
 	r.runLateCalls(false) // those added before the end first: 'socket' before 'close'
-	r.emitEnding(&e)
+	r.emitEnding(e)
 	r.runLate() // listeners added while the ending ran
 }
 
@@ -1046,6 +1095,7 @@ func rawFields(hs []codec.Header) []string {
 func (h *reqHandler) Response(x *engine.Exchange, resp *codec.Response) {
 	r := h.r()
 	res := &r.resInline
+	r.resSt.onData, r.resSt.onEnd = r.dataInline[:0], r.endInline[:0]
 	res.StatusCode, res.HTTPVersion, res.cr, res.st = resp.Status, version(resp.Minor), r, &r.resSt
 	res.StatusMessage, res.RawHeaders = r.copyHead(resp)
 	if r.ac != nil {
@@ -1185,10 +1235,11 @@ func (h *reqHandler) Close(x *engine.Exchange, err error) {
 
 // clientError maps an engine error to the api's; a is the request's agent.
 func clientError(err error, a *Agent) error {
+	if err == nil || errors.Is(err, engine.ErrAborted) {
+		return nil // Abort: 'abort' and 'close', no error
+	}
 	var kind codec.Error
 	switch {
-	case err == nil, errors.Is(err, engine.ErrAborted):
-		return nil // Abort: 'abort' and 'close', no error
 	case errors.As(err, &kind) && kind == codec.ErrBodyTooLarge:
 		return &BodyLimitError{Limit: a.opts.Limits.MaxBodySize, Setting: "AgentOptions.Limits.MaxBodySize"}
 	case errors.As(err, &kind):
