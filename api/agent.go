@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/loophttp/loophttp/codec"
@@ -56,7 +57,9 @@ type Agent struct {
 	mu     sync.Mutex
 	client *poller.Client
 	pools  map[string]*pool
-	hosts  map[hostPort][2]string // hostNames, remembered
+	hosts  map[hostPort]*hostEntry // hostNames, remembered
+	// lastHost is the entry names returned last.
+	lastHost atomic.Pointer[hostEntry]
 }
 
 // hostPort keys the agent's remembered host names.
@@ -65,23 +68,35 @@ type hostPort struct {
 	port int
 }
 
-// names returns hostNames(host, port), remembering the last few hundred.
+// names returns hostNames(host, port), remembering the last few hundred;
+// the last one asked for is read without a lock (most programs ask for
+// the same server again and again).
 func (a *Agent) names(host string, port int) (addr, hostHeader string) {
+	if n := a.lastHost.Load(); n != nil && n.key == (hostPort{host, port}) {
+		return n.addr, n.header
+	}
 	k := hostPort{host, port}
 	a.mu.Lock()
 	n, ok := a.hosts[k]
 	a.mu.Unlock()
-	if ok {
-		return n[0], n[1]
+	if !ok {
+		addr, hostHeader = hostNames(host, port)
+		n = &hostEntry{key: k, addr: addr, header: hostHeader}
+		a.mu.Lock()
+		if len(a.hosts) >= 256 {
+			clear(a.hosts)
+		}
+		a.hosts[k] = n
+		a.mu.Unlock()
 	}
-	addr, hostHeader = hostNames(host, port)
-	a.mu.Lock()
-	if len(a.hosts) >= 256 {
-		clear(a.hosts)
-	}
-	a.hosts[k] = [2]string{addr, hostHeader}
-	a.mu.Unlock()
-	return addr, hostHeader
+	a.lastHost.Store(n)
+	return n.addr, n.header
+}
+
+// hostEntry is what names remembers of a host and port.
+type hostEntry struct {
+	key          hostPort
+	addr, header string
 }
 
 // pool is the state of one host:port.
@@ -205,7 +220,7 @@ func NewAgent(opts AgentOptions) *Agent {
 	if opts.FreeTimeout == 0 {
 		opts.FreeTimeout = 4 * time.Second
 	}
-	return &Agent{opts: opts, pools: map[string]*pool{}, hosts: map[hostPort][2]string{}}
+	return &Agent{opts: opts, pools: map[string]*pool{}, hosts: map[hostPort]*hostEntry{}}
 }
 
 func (a *Agent) keepAlive() bool { return !a.opts.DisableKeepAlive }
