@@ -113,12 +113,17 @@ const (
 // ClientRequest is an outgoing request (Node's http.ClientRequest). Nothing
 // is sent until Write or End: register listeners before calling them
 // (those of the events that fire once may come later: see OnClose).
-// Every method is safe from any goroutine. Events run on the connection's
-// loop (they must not block), except those of a request that never got a
-// connection (a refused connect, a DNS failure, Abort before the
-// connection), which run on the goroutine that caused them, and those of
-// listeners added after the request closed, which run on a goroutine of
-// their own; the events of one request never run concurrently.
+// Every method is safe from any goroutine. Callbacks (listeners and the
+// callbacks of Write and End) run on the connection's loop, and must not
+// block it; those of a request that has no connection to run them on (a
+// refused connect, a DNS failure, Abort or Destroy before the connection,
+// Agent.Destroy while it waited, a listener added after the request
+// closed) run on its agent's runner, one goroutine that runs them in
+// order. A callback never runs inside a call made on another goroutine,
+// and the callbacks of one request never run concurrently. A call made on
+// the connection's loop, inside one of its events, goes straight to the
+// engine (poller.Conn.InEvent tells exactly); a call from anywhere else
+// is handed to the loop, in call order.
 type ClientRequest struct {
 	Method string // the request method
 	Path   string // the request-target
@@ -142,6 +147,7 @@ type ClientRequest struct {
 	failed   error     // the error the request closed with, once it has
 	stopping *stopCall // Abort or Destroy was called: no retry from then on
 	timeout  time.Duration
+	ahead    int     // ops handed to the loop, or being applied by attach, not yet carried out (sendBound)
 	socketed bool    // OnSocket has fired
 	sock     *Socket // the socket OnSocket fired with
 
@@ -503,8 +509,8 @@ func onOnce(r *ClientRequest, list *[]func(), fired *bool, fn func()) {
 // its connection (a task, or at the end of the event in progress). Once
 // the request is over (its 'close' has been delivered) no other callback
 // of it can run, and its connection may be gone or serving another
-// request: call runs on a goroutine of its own. It is called with r.mu
-// held and releases it.
+// request: call runs on the agent's runner (see runner). It is called
+// with r.mu held and releases it.
 func (r *ClientRequest) lateCall(call func()) {
 	r.late = append(r.late, call)
 	switch {
@@ -513,7 +519,7 @@ func (r *ClientRequest) lateCall(call func()) {
 	case r.closed:
 		r.lateBusy = true
 		r.mu.Unlock()
-		go r.runLate()
+		r.agent.runner.post(r.runLate)
 	default:
 		pc, gen := r.pc, r.pgen
 		r.mu.Unlock()
@@ -571,16 +577,22 @@ const clientHighWater = 64 << 10
 // Write reports false, cb hears ErrContentLengthMismatch, and the request
 // fails with it (as Destroy).
 // cb, if not nil, runs once the engine has taken the data, or with the
-// error that kept it from the wire (ErrWriteAfterEnd, ErrConnectionGone).
-// It reports false when the request has buffered too much: wait for
-// OnDrain.
+// error that kept it from the wire (ErrWriteAfterEnd, ErrConnectionGone),
+// on the loop (see ClientRequest): made on the loop with nothing ahead of
+// it, the data goes to the engine at once and cb runs before Write
+// returns. data is copied into a pooled buffer unless it goes to the
+// engine at once. It reports false when the request has buffered too
+// much: wait for OnDrain.
 func (r *ClientRequest) Write(data []byte, cb func(error)) bool {
 	r.mu.Lock()
 	if r.ended || r.state == reqDone {
-		r.mu.Unlock()
-		if cb != nil {
-			cb(ErrWriteAfterEnd)
+		if cb == nil {
+			r.mu.Unlock()
+			return false
 		}
+		// Never inside the caller's call: after the request's callbacks
+		// in progress, where they run.
+		r.lateCall(func() { cb(ErrWriteAfterEnd) }) // unlocks
 		return false
 	}
 	if n, ok := declaredLength(r.fields); ok && r.given+int64(len(data)) > n {
@@ -647,9 +659,57 @@ func (r *ClientRequest) send(op clientOp) {
 		r.pending = append(r.pending, op)
 		r.mu.Unlock()
 	default:
+		r.sendBound(op) // unlocks
+	}
+}
+
+// sendBound gives op to the bound exchange. On the connection's loop,
+// inside one of its events, with no earlier op still on its way there, it
+// goes straight to the engine; from anywhere else it is handed to the
+// loop, and ops keep the order of the calls. An op whose exchange is over
+// when it gets there is not sent: its callback hears ErrConnectionGone.
+// It is called with r.mu held and releases it.
+func (r *ClientRequest) sendBound(op clientOp) {
+	pc, gen, x, xgen := r.pc, r.pgen, r.x, r.xgen
+	if r.ahead == 0 && pc.InEvent() {
 		r.mu.Unlock()
-		bound := op // only this copy escapes: the cases above keep op inline
-		r.onLoop(func(x *engine.Exchange) { r.apply(x, &bound, false) })
+		if pc.Gen() == gen && x.Open() && x.Gen() == xgen {
+			r.apply(x, &op, false)
+		} else {
+			r.dropped(&op)
+		}
+		return
+	}
+	r.ahead++
+	r.mu.Unlock()
+	bound := op // only this copy escapes: the direct path keeps op inline
+	err := pc.Submit(gen, func() {
+		r.mu.Lock()
+		r.ahead--
+		r.mu.Unlock()
+		if x.Open() && x.Gen() == xgen {
+			r.apply(x, &bound, false)
+		} else {
+			r.dropped(&bound)
+		}
+	})
+	if err != nil {
+		r.mu.Lock()
+		r.ahead--
+		r.mu.Unlock()
+		r.dropped(&bound)
+	}
+}
+
+// dropped settles an op that never reached the engine: its buffer goes
+// back to the pool and its callback hears ErrConnectionGone, after the
+// request's callbacks in progress.
+func (r *ClientRequest) dropped(op *clientOp) {
+	op.release()
+	if cb := op.cb; cb != nil {
+		op.cb = nil
+		r.mu.Lock()
+		r.lateCall(func() { cb(ErrConnectionGone) }) // unlocks
 	}
 }
 
@@ -692,10 +752,10 @@ func (r *ClientRequest) stop(err error, abort bool) {
 		return
 	}
 	r.stopping = &stopCall{err: err, abort: abort}
-	if r.state != reqAttached { // not bound: end here; the agent skips a request that is done
+	if r.state != reqAttached { // not bound: the agent skips a request that is done
 		r.state = reqDone
 		r.mu.Unlock()
-		r.finishStopped()
+		r.agent.runner.post(r.finishStopped) // never inside the caller's call
 		return
 	}
 	r.mu.Unlock()
@@ -839,6 +899,7 @@ func (r *ClientRequest) attach(pc *poller.Conn, ac *agentConn) bool {
 	r.state, r.pc, r.pgen, r.x, r.xgen, r.ac = reqAttached, pc, pc.Gen(), x, x.Gen(), ac
 	ops := r.pending
 	r.pending = nil
+	r.ahead += len(ops) // a Write made meanwhile on the loop queues behind them
 	keep := r.ended && !r.retried
 	if keep {
 		r.replay = ops // the whole request: it may be sent again
@@ -866,6 +927,9 @@ func (r *ClientRequest) attach(pc *poller.Conn, ac *agentConn) bool {
 		}
 		r.apply(x, &ops[i], keep)
 	}
+	r.mu.Lock()
+	r.ahead -= len(ops)
+	r.mu.Unlock()
 	r.runLateOnLoop(pc) // listeners added late while the request waited (a retry)
 	return true
 }
