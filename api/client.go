@@ -614,13 +614,18 @@ func (r *ClientRequest) Write(data []byte, cb func(error)) bool {
 // was written before), starting it if it has not started. cb, if not nil,
 // runs once with the outcome when the request has been handed to the
 // connection (an OnFinish listener that also hears errors). A second End
-// changes nothing and reports ErrWriteAfterEnd. When a Content-Length was
+// changes nothing and reports ErrWriteAfterEnd; its cb, if not nil, hears
+// it too, after the call. When a Content-Length was
 // set and the body, data included, does not meet it, End sends nothing
 // more, reports ErrContentLengthMismatch and fails the request with it.
 func (r *ClientRequest) End(data []byte, cb func(error)) error {
 	r.mu.Lock()
 	if r.ended || r.state == reqDone {
-		r.mu.Unlock()
+		if cb == nil {
+			r.mu.Unlock()
+			return ErrWriteAfterEnd
+		}
+		r.lateCall(func() { cb(ErrWriteAfterEnd) }) // unlocks; never inside the call
 		return ErrWriteAfterEnd
 	}
 	r.ended = true
@@ -814,46 +819,55 @@ func (r *ClientRequest) listeners(list *[]func()) []func() {
 // pool once the engine has taken the data.
 func (r *ClientRequest) apply(x *engine.Exchange, op *clientOp, keep bool) {
 	var err error
+	ok := true
 	if op.end {
 		err = x.End(op.data)
 	} else {
-		var ok bool
 		ok, err = x.Write(op.data)
-		r.mu.Lock()
-		r.queued -= len(op.data)
-		r.full = r.full || !ok && err == nil
-		r.mu.Unlock()
 	}
+	n := len(op.data)
 	if !keep {
 		op.release()
 	}
-	if !x.Open() {
-		r.mu.Lock()
-		retried, failed := r.x != x, r.failed
-		r.mu.Unlock()
-		if retried {
+	open := x.Open()
+	r.mu.Lock() // one lock for the bookkeeping, unless cb runs in between
+	if !op.end {
+		r.queued -= n
+		r.full = r.full || !ok && err == nil
+	}
+	if !open {
+		if r.x != x { // retried
+			r.mu.Unlock()
 			return
 		}
 		if err == nil {
-			err = failed // nil when the exchange simply completed
+			err = r.failed // nil when the exchange simply completed
 		}
 	}
 	if cb := op.cb; cb != nil {
 		op.cb = nil
-		r.call(func() { cb(err) })
-	}
-	if op.end && err == nil {
-		r.mu.Lock()
-		first := !r.finished
-		r.finished = true
-		fns := r.onFinish
-		r.onFinish = nil
 		r.mu.Unlock()
-		if first {
-			r.emit(fns)
-		}
+		r.call(func() { cb(err) })
+		r.mu.Lock()
 	}
-	r.drainIfOwed()
+	var finish []func()
+	first := op.end && err == nil && !r.finished
+	if first {
+		r.finished = true
+		finish, r.onFinish = r.onFinish, nil
+	}
+	due := r.owed && !r.full && r.queued < clientHighWater
+	if due {
+		r.owed = false
+	}
+	drain := r.onDrain
+	r.mu.Unlock()
+	if first {
+		r.emit(finish)
+	}
+	if due {
+		r.emit(drain)
+	}
 }
 
 // drainIfOwed fires OnDrain once the request's buffers have room again.
@@ -929,8 +943,13 @@ func (r *ClientRequest) attach(pc *poller.Conn, ac *agentConn) bool {
 	}
 	r.mu.Lock()
 	r.ahead -= len(ops)
+	// Listeners added late while the request waited (a retry).
+	late := !r.lateBusy && len(r.late) > 0
+	r.lateBusy = r.lateBusy || late
 	r.mu.Unlock()
-	r.runLateOnLoop(pc) // listeners added late while the request waited (a retry)
+	if late {
+		r.runLate()
+	}
 	return true
 }
 
@@ -1019,8 +1038,11 @@ func (r *ClientRequest) end(err error, abort bool) {
 		return
 	}
 	r.lateBusy = true
+	early := len(r.late) > 0
 	r.mu.Unlock()
-	r.runLateCalls(false) // those added before the end first: 'socket' before 'close'
+	if early {
+		r.runLateCalls(false) // those added before the end first: 'socket' before 'close'
+	}
 	r.emitEnding(e)
 	r.runLate() // listeners added while the ending ran
 }

@@ -158,19 +158,27 @@ func clientRound(t *testing.T, round int, mode, host string, port int) {
 		res.OnData(func(c []byte) {
 			got += len(c)
 			res.Pause()
-			go res.Resume()
-			if got >= size/4 {
-				once.Do(func() {
-					switch mode {
-					case "abort":
-						go req.Abort()
-					case "destroy":
-						go req.Destroy(errors.New("enough"))
-					case "agent":
-						go agent.Destroy()
-					}
-				})
+			stopping := false
+			if got >= size/4 && mode != "complete" {
+				once.Do(func() { stopping = true })
 			}
+			if !stopping {
+				go res.Resume()
+				return
+			}
+			// Stop from a goroutine; the body stays paused until the
+			// stop has been handed over, so it cannot end first.
+			go func() {
+				switch mode {
+				case "abort":
+					req.Abort()
+				case "destroy":
+					req.Destroy(errors.New("enough"))
+				case "agent":
+					agent.Destroy()
+				}
+				res.Resume()
+			}()
 		})
 		wg.Wait()
 	})
@@ -224,7 +232,7 @@ func clientRound(t *testing.T, round int, mode, host string, port int) {
 	// that fire once hear them once (or not at all, for one that did not
 	// fire); calls to write fail, and their callbacks run once, not inside
 	// the call.
-	late := []string{"late close", "late socket", "late finish", "late write cb"}
+	late := []string{"late close", "late socket", "late finish", "late write cb", "late end cb"}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -247,7 +255,12 @@ func clientRound(t *testing.T, round int, mode, host string, port int) {
 		mu.Lock()
 		inWrite = false
 		mu.Unlock()
-		if err := req.End(nil, nil); !errors.Is(err, ErrWriteAfterEnd) {
+		if err := req.End(nil, func(err error) {
+			if !errors.Is(err, ErrWriteAfterEnd) {
+				k.fail("End after close called back with %v; want ErrWriteAfterEnd", err)
+			}
+			k.call("late end cb")
+		}); !errors.Is(err, ErrWriteAfterEnd) {
 			k.fail("End after close: %v; want ErrWriteAfterEnd", err)
 		}
 		req.Abort()
@@ -299,7 +312,9 @@ func TestClientWritesKeepOrder(t *testing.T) {
 			res.OnData(func(c []byte) { got = append(got, c...) })
 			res.OnEnd(func() { done <- string(got) })
 		})
+		wrote := make(chan struct{})
 		req.OnSocket(func(*Socket) { // on the loop, before the writes below were sent
+			<-wrote // "2" is pending or handed over by now
 			req.Write([]byte("3"), func(error) {
 				req.Write([]byte("4"), nil) // on the loop, from a write's callback
 				handed := make(chan struct{})
@@ -310,6 +325,7 @@ func TestClientWritesKeepOrder(t *testing.T) {
 		})
 		req.Write([]byte("1"), nil)
 		req.Write([]byte("2"), nil)
+		close(wrote)
 		select {
 		case got := <-done:
 			if got != "123456" {
