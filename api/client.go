@@ -777,12 +777,7 @@ type stopCall struct {
 
 // finishStopped ends a stopped request as its Abort ('abort', 'close')
 // or Destroy ('error', 'close') says, whatever ended its exchange.
-func (r *ClientRequest) finishStopped() {
-	r.mu.Lock()
-	stop := r.stopping
-	r.mu.Unlock()
-	r.end(stop.err, stop.abort)
-}
+func (r *ClientRequest) finishStopped() { r.end(nil, false) }
 
 // onLoop runs fn with the exchange on the bound connection's loop while
 // the exchange lasts; it drops fn otherwise.
@@ -994,14 +989,18 @@ func idempotent(method string) bool {
 // each once; a response cut short hears of it first.
 func (r *ClientRequest) finish(err error) { r.end(err, false) }
 
-// end ends the request: 'abort' (when abort), then as finish says. It
-// records the events as fired, under the lock that listeners are added
+// end ends the request: 'abort' (when abort), then as finish says; a
+// request stopped by Abort or Destroy ends as the stop says, whatever err
+// and abort are. It records the events as fired, under the lock that listeners are added
 // under, so each listener is either called here or by lateCall.
 func (r *ClientRequest) end(err error, abort bool) {
 	r.mu.Lock()
 	if r.closed { // ended already: every event that fires once has fired
 		r.mu.Unlock()
 		return
+	}
+	if stop := r.stopping; stop != nil { // Abort or Destroy decides, whatever ended the exchange
+		err, abort = stop.err, stop.abort
 	}
 	r.state, r.failed = reqDone, err
 	r.aborted, r.errored, r.closed = abort, err != nil, true
@@ -1305,13 +1304,7 @@ func (h *reqHandler) Close(x *engine.Exchange, err error) {
 	if err != nil && r.retry(x, err) {
 		return
 	}
-	r.mu.Lock()
-	stopped := r.stopping != nil
-	r.mu.Unlock()
-	end := func() { r.finish(clientError(err, r.agent)) }
-	if stopped {
-		end = r.finishStopped
-	}
+	end := func() { r.finish(clientError(err, r.agent)) } // a stopped request ends as its stop says
 	if ac == nil {
 		end()
 		return

@@ -95,7 +95,7 @@ func (k *callTally) check(t *testing.T, round int, want []string) {
 // after the request closed: listeners added from goroutines before and
 // after their events, Write and End from a goroutine, `go res.Resume()`
 // after a Pause in 'data' (the body is 256 KiB), Abort, Destroy and
-// Agent.Destroy from goroutines in the middle of the response, and
+// Agent.Destroy from goroutines once the response has begun, and
 // listeners, writes and ends after 'close'. Under -race it must report
 // nothing; every callback runs exactly once (those of events a round's
 // outcome rules out, never), and every body arrives whole.
@@ -120,8 +120,8 @@ func TestClientCallsFromOtherGoroutines(t *testing.T) {
 
 // clientRound runs one request of TestClientCallsFromOtherGoroutines:
 // mode "complete" lets it finish; "abort", "destroy" and "agent" stop it
-// from a goroutine once its body has begun, with Abort, Destroy or the
-// agent's Destroy.
+// from a goroutine once its response head is in, with Abort, Destroy or
+// the agent's Destroy.
 func clientRound(t *testing.T, round int, mode, host string, port int) {
 	const size = 256 << 10
 	agent := testAgent(t, AgentOptions{Loops: 1})
@@ -133,7 +133,6 @@ func clientRound(t *testing.T, round int, mode, host string, port int) {
 		t.Fatal(err)
 	}
 	var got int
-	var once sync.Once
 	req.OnResponse(func(res *IncomingMessage) {
 		k.call("response")
 		if res.Header("x-got") != "2000" {
@@ -153,21 +152,21 @@ func clientRound(t *testing.T, round int, mode, host string, port int) {
 			res.OnClose(func() { k.call("res close") })
 			res.OnEnd(func() { k.call("res end") })
 			res.Pause()
-			res.Resume()
+			if mode == "complete" {
+				res.Resume()
+			} // else the stop below resumes it
 		}()
 		res.OnData(func(c []byte) {
 			got += len(c)
 			res.Pause()
-			stopping := false
-			if got >= size/4 && mode != "complete" {
-				once.Do(func() { stopping = true })
-			}
-			if !stopping {
-				go res.Resume()
-				return
-			}
-			// Stop from a goroutine; the body stays paused until the
-			// stop has been handed over, so it cannot end first.
+			go res.Resume()
+		})
+		wg.Wait()
+		if mode != "complete" {
+			// Stop from a goroutine while the body is paused, before any
+			// of it was delivered (the Pause handed over above comes
+			// first), so it cannot end first.
+			res.Pause()
 			go func() {
 				switch mode {
 				case "abort":
@@ -179,8 +178,7 @@ func clientRound(t *testing.T, round int, mode, host string, port int) {
 				}
 				res.Resume()
 			}()
-		})
-		wg.Wait()
+		}
 	})
 	// The request's methods from another goroutine, racing the start.
 	var wg sync.WaitGroup
