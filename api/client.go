@@ -3,8 +3,10 @@ package api
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -1108,7 +1110,7 @@ func (r *ClientRequest) call(fn func()) {
 		if v == nil {
 			return
 		}
-		r.agent.logger().Error("loophttp: client callback panicked", "panic", v)
+		logClientPanic(r.agent.logger(), v)
 		r.mu.Lock()
 		x := r.x
 		bound := r.state == reqAttached
@@ -1118,6 +1120,14 @@ func (r *ClientRequest) call(fn func()) {
 		}
 	}()
 	fn()
+}
+
+// logClientPanic logs v, a client callback's panic, with the stack of the
+// goroutine that panicked. It is the client's one recover log, kept to
+// one small function so that it can defer to the package's recover
+// helper.
+func logClientPanic(log *slog.Logger, v any) {
+	log.Error("loophttp: client callback panicked", "panic", v, "stack", string(debug.Stack()))
 }
 
 // reqHandler is the engine's view of a ClientRequest: its handler methods
