@@ -13,7 +13,8 @@ import (
 const clientHighWater = 64 << 10
 
 // Write sends a piece of the body (chunked unless a Content-Length header
-// was set), starting the request if it has not started. data is copied.
+// was set), starting the request if it has not started. The caller may
+// reuse data once Write returns.
 // Data that would take the body past the Content-Length set is not sent:
 // Write reports false, cb hears ErrContentLengthMismatch, and the request
 // fails with it (as Destroy).
@@ -21,9 +22,9 @@ const clientHighWater = 64 << 10
 // error that kept it from the wire (ErrWriteAfterEnd, ErrConnectionGone),
 // on the loop (see ClientRequest): made on the loop with nothing ahead of
 // it, the data goes to the engine at once and cb runs before Write
-// returns. data is copied into a pooled buffer unless it goes to the
-// engine at once. It reports false when the request has buffered too
-// much: wait for OnDrain.
+// returns, and data is not copied. Otherwise data is copied into a
+// buffer from bytebufferpool until the engine takes it. It reports false
+// when the request has buffered too much: wait for OnDrain.
 func (r *ClientRequest) Write(data []byte, cb func(error)) bool {
 	r.mu.Lock()
 	if r.ended || r.state == reqDone {
@@ -43,11 +44,10 @@ func (r *ClientRequest) Write(data []byte, cb func(error)) bool {
 		return false
 	}
 	r.given += int64(len(data))
-	p, buf := bodyCopy(data)
-	r.queued += len(p)
+	r.queued += len(data)
 	ok := !r.full && r.queued < clientHighWater
 	r.owed = r.owed || !ok
-	r.send(clientOp{data: p, buf: buf, cb: cb}) // unlocks
+	r.send(clientOp{data: data, cb: cb}) // unlocks
 	return ok
 }
 
@@ -75,8 +75,7 @@ func (r *ClientRequest) End(data []byte, cb func(error)) error {
 		r.mismatch(cb)
 		return ErrContentLengthMismatch
 	}
-	p, buf := bodyCopy(data)
-	r.send(clientOp{data: p, buf: buf, cb: cb, end: true}) // unlocks
+	r.send(clientOp{data: data, cb: cb, end: true}) // unlocks
 	return nil
 }
 
@@ -93,15 +92,18 @@ func (r *ClientRequest) mismatch(cb func(error)) {
 }
 
 // send records op before the connection is bound, or hands it to the
-// connection's loop. It is called with r.mu held and releases it.
+// connection's loop. op.data is the caller's: what is kept beyond the call
+// is copied (bodyCopy). It is called with r.mu held and releases it.
 func (r *ClientRequest) send(op clientOp) {
 	switch r.state {
 	case reqNew:
+		op.data, op.buf = bodyCopy(op.data)
 		r.pending = append(r.pending, op)
 		r.state = reqWaiting
 		r.mu.Unlock()
 		r.agent.acquire(r, false)
 	case reqWaiting:
+		op.data, op.buf = bodyCopy(op.data)
 		r.pending = append(r.pending, op)
 		r.mu.Unlock()
 	default:
@@ -129,6 +131,7 @@ func (r *ClientRequest) sendBound(op clientOp) {
 	r.ahead++
 	r.mu.Unlock()
 	bound := op // only this copy escapes: the direct path keeps op inline
+	bound.data, bound.buf = bodyCopy(op.data)
 	err := pc.Submit(gen, func() {
 		r.mu.Lock()
 		r.ahead--
