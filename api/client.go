@@ -157,21 +157,20 @@ type ClientRequest struct {
 	aborted  bool // 'abort'
 	errored  bool // 'error', with failed
 	closed   bool // 'close'
-	late     []func()
 	lateBusy bool // a goroutine is running the calls in late, or the request's ending
+	late     []func()
 
 	// Set on the loop when bound.
 	pc   *poller.Conn
 	pgen uint32
-	x    *engine.Exchange
 	xgen uint32
+	x    *engine.Exchange
 	ac   *agentConn
 	res  *IncomingMessage
 
 	// Inline storage, so that a plain request allocates nothing besides
 	// itself: its first calls, the first listener of the events most
-	// requests listen to, its response with the head's strings, and what
-	// its end delivers.
+	// requests listen to, and its response with the head's strings.
 	opsInline      [2]clientOp
 	responseInline [1]func(*IncomingMessage)
 	closeInline    [1]func()
@@ -181,7 +180,6 @@ type ClientRequest struct {
 	resSt          msgState
 	rawInline      [16]string
 	arena          [256]byte
-	ending         ending
 
 	onResponse    []func(*IncomingMessage)
 	onSocket      []func(*Socket)

@@ -6,6 +6,7 @@ import (
 	"net"
 	"strconv"
 	"testing"
+	"unsafe"
 
 	"github.com/loophttp/loophttp/codec"
 	"github.com/loophttp/loophttp/engine"
@@ -136,4 +137,14 @@ func (c *allocChain) closed() {
 		return
 	}
 	c.done <- struct{}{}
+}
+
+// TestClientRequestSize pins the size of the ClientRequest every request
+// allocates (its one allocation, with its response inline) to the 1536-byte
+// allocation size class: a field added here costs every request the next
+// class (1792 bytes) unless another gives room.
+func TestClientRequestSize(t *testing.T) {
+	if got, want := unsafe.Sizeof(ClientRequest{}), uintptr(1536); got > want {
+		t.Errorf("unsafe.Sizeof(ClientRequest{}) = %d; want at most %d", got, want)
+	}
 }

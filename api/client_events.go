@@ -188,20 +188,17 @@ func (r *ClientRequest) end(err error, abort bool) {
 	}
 	r.state, r.failed = reqDone, err
 	r.aborted, r.errored, r.closed = abort, err != nil, true
-	e := &r.ending // delivered once: end runs once per request
-	*e = ending{err: err, res: r.res, onError: r.onError, onClose: r.onClose, ops: r.pending}
-	if abort {
-		e.onAbort = r.onAbort
-	}
-	r.onAbort, r.onError, r.onClose = nil, nil, nil
+	// From here on the lists emitEnding reads (onAbort, onError, onClose,
+	// pending) and res no longer change: a listener added now is late
+	// (lateCall), a write fails at once.
 	for i := range r.pending {
-		r.pending[i].release()
+		r.pending[i].release() // their callbacks are still owed
 	}
 	for i := range r.replay {
 		r.replay[i].release()
 	}
-	r.pending, r.replay = nil, nil
-	if res := e.res; res != nil {
+	r.replay = nil
+	if res := r.res; res != nil {
 		// The response's events fire with the request's: a listener
 		// added from now on is late, and runs after those added before.
 		res.st.lmu.Lock()
@@ -216,7 +213,7 @@ func (r *ClientRequest) end(err error, abort bool) {
 		// Another goroutine runs the request's late calls (a task of the
 		// loop the request was on before a retry): it runs the ending
 		// after them.
-		r.late = append(r.late, func() { r.emitEnding(e) })
+		r.late = append(r.late, r.emitEnding)
 		r.mu.Unlock()
 		return
 	}
@@ -226,24 +223,19 @@ func (r *ClientRequest) end(err error, abort bool) {
 	if early {
 		r.runLateCalls(false) // those added before the end first: 'socket' before 'close'
 	}
-	r.emitEnding(e)
+	r.emitEnding()
 	r.runLate() // listeners added while the ending ran
-}
-
-// ending is what end delivers.
-type ending struct {
-	err              error
-	res              *IncomingMessage
-	onAbort, onClose []func()
-	onError          []func(error)
-	ops              []clientOp
 }
 
 // emitEnding runs the callbacks of the request's end: the waiting write
 // callbacks, 'abort', the response's and the request's 'error', 'close'.
-func (r *ClientRequest) emitEnding(e *ending) {
-	err, res, ops, onError, onClose := e.err, e.res, e.ops, e.onError, e.onClose
-	r.emit(e.onAbort)
+// It reads without the lock what end froze (see end): it runs after end,
+// on end's goroutine or after it in the request's late calls.
+func (r *ClientRequest) emitEnding() {
+	err, res, ops, onError, onClose := r.failed, r.res, r.pending, r.onError, r.onClose
+	if r.aborted {
+		r.emit(r.onAbort)
+	}
 	// Write callbacks still waiting hear that the request is gone.
 	for _, op := range ops {
 		if op.cb != nil {
