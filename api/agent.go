@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/loophttp/loophttp/codec"
 	"github.com/loophttp/loophttp/engine"
 	"github.com/loophttp/loophttp/poller"
+	"golang.org/x/sys/unix"
 )
 
 // AgentOptions configure an Agent. The zero value of each field means its
@@ -61,6 +63,8 @@ type Agent struct {
 	// runner runs the callbacks of requests that have no connection to
 	// run them on.
 	runner runner
+	// loopTids are the threads of the client's loops (noteLoop).
+	loopTids []int
 	// lastHost is the entry names returned last.
 	lastHost atomic.Pointer[hostEntry]
 }
@@ -316,6 +320,7 @@ func (a *Agent) dial(p *pool, r *ClientRequest) {
 			return
 		}
 		// On pc's loop, before anything else happens on it.
+		a.noteLoop()
 		ac.pc, ac.gen = pc, pc.Gen()
 		ac.sock = newSocket(pc, nil)
 		pc.Data = ac
@@ -439,11 +444,15 @@ func (h agentHooks) Closed(pc *poller.Conn) {
 
 // Destroy closes every connection of the agent (requests in progress hear
 // ErrAgentDestroyed, then 'close') and stops its event loops; a later
-// request starts them again.
+// request starts them again. Safe from any goroutine. Called on one of
+// the agent's loops (in a callback of one of its requests), it cannot
+// wait for the loops to stop, as it runs on one: it starts the stop and
+// returns, and the rest follows on the loops.
 func (a *Agent) Destroy() {
 	a.mu.Lock()
+	onLoop := slices.Contains(a.loopTids, unix.Gettid())
 	cl := a.client
-	a.client = nil
+	a.client, a.loopTids = nil, nil
 	var waiting []*ClientRequest
 	for _, p := range a.pools {
 		waiting = append(waiting, p.queue...)
@@ -456,7 +465,24 @@ func (a *Agent) Destroy() {
 			a.runner.post(func() { r.finish(ErrAgentDestroyed) })
 		}
 	}
-	if cl != nil {
+	switch {
+	case cl == nil:
+	case onLoop:
+		go func() { _ = cl.Close() }()
+	default:
 		_ = cl.Close()
 	}
+}
+
+// noteLoop records the calling loop's thread as one of the agent's, so
+// that Destroy can tell a call made on it. Loops are locked to their
+// threads, so the thread id tells a loop exactly (as poller.Conn.InEvent
+// does). Called on a loop, for each new connection.
+func (a *Agent) noteLoop() {
+	tid := unix.Gettid()
+	a.mu.Lock()
+	if !slices.Contains(a.loopTids, tid) {
+		a.loopTids = append(a.loopTids, tid)
+	}
+	a.mu.Unlock()
 }

@@ -334,3 +334,26 @@ func TestClientWritesKeepOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestAgentDestroyFromItsLoop: Agent.Destroy called in a callback of one
+// of the agent's own requests, on the loop it would wait for, does not
+// hang: it starts the stop and returns, and the request still closes.
+func TestAgentDestroyFromItsLoop(t *testing.T) {
+	srv := CreateServer(func(req *IncomingMessage, res *ServerResponse) { res.End([]byte("ok"), nil) }, quiet())
+	host, port := splitAddr(t, listen(t, srv))
+	a := testAgent(t, AgentOptions{Loops: 1})
+	returned, closed := make(chan struct{}), make(chan struct{})
+	req, _ := Request(RequestOptions{Host: host, Port: port, Agent: a}, func(*IncomingMessage) {
+		a.Destroy()
+		close(returned)
+	})
+	req.OnClose(func() { close(closed) })
+	req.End(nil, nil)
+	for _, c := range []chan struct{}{returned, closed} {
+		select {
+		case <-c:
+		case <-time.After(10 * time.Second):
+			t.Fatal("Destroy on the agent's loop hung")
+		}
+	}
+}
