@@ -6,12 +6,15 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/loophttp/loophttp/codec"
 	"github.com/loophttp/loophttp/engine"
 	"github.com/loophttp/loophttp/poller"
+	"golang.org/x/sys/unix"
 )
 
 // AgentOptions configure an Agent. The zero value of each field means its
@@ -57,7 +60,14 @@ type Agent struct {
 	mu     sync.Mutex
 	client *poller.Client
 	pools  map[string]*pool
-	hosts  map[hostPort][2]string // hostNames, remembered
+	hosts  map[hostPort]*hostEntry // hostNames, remembered
+	// runner runs the callbacks of requests that have no connection to
+	// run them on.
+	runner runner
+	// loopTids are the threads of the client's loops (noteLoop).
+	loopTids []int
+	// lastHost is the entry names returned last.
+	lastHost atomic.Pointer[hostEntry]
 }
 
 // hostPort keys the agent's remembered host names.
@@ -66,23 +76,35 @@ type hostPort struct {
 	port int
 }
 
-// names returns hostNames(host, port), remembering the last few hundred.
+// names returns hostNames(host, port), remembering the last few hundred;
+// the last one asked for is read without a lock (most programs ask for
+// the same server again and again).
 func (a *Agent) names(host string, port int) (addr, hostHeader string) {
+	if n := a.lastHost.Load(); n != nil && n.key == (hostPort{host, port}) {
+		return n.addr, n.header
+	}
 	k := hostPort{host, port}
 	a.mu.Lock()
 	n, ok := a.hosts[k]
 	a.mu.Unlock()
-	if ok {
-		return n[0], n[1]
+	if !ok {
+		addr, hostHeader = hostNames(host, port)
+		n = &hostEntry{key: k, addr: addr, header: hostHeader}
+		a.mu.Lock()
+		if len(a.hosts) >= 256 {
+			clear(a.hosts)
+		}
+		a.hosts[k] = n
+		a.mu.Unlock()
 	}
-	addr, hostHeader = hostNames(host, port)
-	a.mu.Lock()
-	if len(a.hosts) >= 256 {
-		clear(a.hosts)
-	}
-	a.hosts[k] = [2]string{addr, hostHeader}
-	a.mu.Unlock()
-	return addr, hostHeader
+	a.lastHost.Store(n)
+	return n.addr, n.header
+}
+
+// hostEntry is what names remembers of a host and port.
+type hostEntry struct {
+	key          hostPort
+	addr, header string
 }
 
 // pool is the state of one host:port (and, for https, TLS settings).
@@ -157,13 +179,31 @@ func (ac *agentConn) handOff(r *ClientRequest) bool {
 	}
 	ac.handed = append(ac.handed, r)
 	ac.mu.Unlock()
-	a := ac.pool.parent
-	err := ac.pc.Submit(ac.gen, func() {
-		if ac.take(r) {
-			a.bind(ac, r)
-		}
-	})
+	err := ac.pc.SubmitConn(ac.gen, bindHanded)
 	return err == nil || !ac.take(r)
+}
+
+// bindHanded binds the first request handed to the connection pc (see
+// handOff) on its loop. A package-level function, so that a hand-off
+// allocates no closure.
+func bindHanded(pc *poller.Conn) {
+	ac := pc.Data.(*agentConn)
+	if r := ac.takeFirst(); r != nil {
+		ac.pool.parent.bind(ac, r)
+	}
+}
+
+// takeFirst removes the first request of ac.handed and returns it; nil
+// when the close hook took them all.
+func (ac *agentConn) takeFirst() *ClientRequest {
+	ac.mu.Lock()
+	defer ac.mu.Unlock()
+	if len(ac.handed) == 0 {
+		return nil
+	}
+	r := ac.handed[0]
+	ac.handed = append(ac.handed[:0], ac.handed[1:]...)
+	return r
 }
 
 // take removes r from ac.handed and reports whether it was there.
@@ -190,7 +230,7 @@ func NewAgent(opts AgentOptions) *Agent {
 	if opts.FreeTimeout == 0 {
 		opts.FreeTimeout = 4 * time.Second
 	}
-	return &Agent{opts: opts, pools: map[string]*pool{}, hosts: map[hostPort][2]string{}}
+	return &Agent{opts: opts, pools: map[string]*pool{}, hosts: map[hostPort]*hostEntry{}}
 }
 
 func (a *Agent) keepAlive() bool { return !a.opts.DisableKeepAlive }
@@ -290,6 +330,7 @@ func (a *Agent) dial(p *pool, r *ClientRequest) {
 			return
 		}
 		// On pc's loop, before anything else happens on it.
+		a.noteLoop()
 		ac.pc, ac.gen = pc, pc.Gen()
 		ac.sock = newSocket(pc, nil)
 		pc.Data = ac
@@ -306,7 +347,7 @@ func (a *Agent) dialFailed(p *pool, r *ClientRequest, err error) {
 	p.open--
 	a.mu.Unlock()
 	if r.waiting() {
-		r.finish(err)
+		a.runner.post(func() { r.finish(err) })
 	}
 	a.next(p)
 }
@@ -413,11 +454,15 @@ func (h agentHooks) Closed(pc *poller.Conn) {
 
 // Destroy closes every connection of the agent (requests in progress hear
 // ErrAgentDestroyed, then 'close') and stops its event loops; a later
-// request starts them again.
+// request starts them again. Safe from any goroutine. Called on one of
+// the agent's loops (in a callback of one of its requests), it cannot
+// wait for the loops to stop, as it runs on one: it starts the stop and
+// returns, and the rest follows on the loops.
 func (a *Agent) Destroy() {
 	a.mu.Lock()
+	onLoop := slices.Contains(a.loopTids, unix.Gettid())
 	cl := a.client
-	a.client = nil
+	a.client, a.loopTids = nil, nil
 	var waiting []*ClientRequest
 	for _, p := range a.pools {
 		waiting = append(waiting, p.queue...)
@@ -427,10 +472,27 @@ func (a *Agent) Destroy() {
 	a.mu.Unlock()
 	for _, r := range waiting {
 		if r.waiting() {
-			r.finish(ErrAgentDestroyed)
+			a.runner.post(func() { r.finish(ErrAgentDestroyed) })
 		}
 	}
-	if cl != nil {
+	switch {
+	case cl == nil:
+	case onLoop:
+		go func() { _ = cl.Close() }()
+	default:
 		_ = cl.Close()
 	}
+}
+
+// noteLoop records the calling loop's thread as one of the agent's, so
+// that Destroy can tell a call made on it. Loops are locked to their
+// threads, so the thread id tells a loop exactly (as poller.Conn.InEvent
+// does). Called on a loop, for each new connection.
+func (a *Agent) noteLoop() {
+	tid := unix.Gettid()
+	a.mu.Lock()
+	if !slices.Contains(a.loopTids, tid) {
+		a.loopTids = append(a.loopTids, tid)
+	}
+	a.mu.Unlock()
 }

@@ -2,8 +2,10 @@ package api
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -154,5 +156,29 @@ func TestGetLateListeners(t *testing.T) {
 			go round(j)
 		}
 		wg.Wait()
+	}
+}
+
+// TestClientPanicLogsStack: a client listener's panic is logged with the
+// stack of the goroutine that panicked, and the request closes instead of
+// the program going down.
+func TestClientPanicLogsStack(t *testing.T) {
+	srv := CreateServer(func(req *IncomingMessage, res *ServerResponse) { res.End([]byte("ok"), nil) }, quiet())
+	host, port := splitAddr(t, listen(t, srv))
+	logs := &syncBuffer{}
+	a := NewAgent(AgentOptions{Loops: 1, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	t.Cleanup(a.Destroy)
+	closed := make(chan struct{})
+	req, _ := Request(RequestOptions{Host: host, Port: port, Agent: a}, func(*IncomingMessage) { panic("listener bug") })
+	req.OnClose(func() { close(closed) })
+	req.End(nil, nil)
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the request never closed")
+	}
+	out := logs.String()
+	if !strings.Contains(out, "listener bug") || !strings.Contains(out, "stack=") || !strings.Contains(out, "goroutine ") {
+		t.Fatalf("log %q; want the panic with its stack", out)
 	}
 }

@@ -763,11 +763,24 @@ func TestClientAbortBeforeAndAfterConnect(t *testing.T) {
 	if strings.Join(events, " ") != "abort close" {
 		t.Fatalf("events %v", events)
 	}
+	// Before the connection: 'abort' and 'close' come after Abort
+	// returns (never inside it: the listener would wait for the release
+	// below until it gave up), on the agent's runner.
 	req, _ = Request(RequestOptions{Host: host, Port: port, Agent: a}, nil)
 	events = nil
-	req.OnAbort(func() { events = append(events, "abort") })
-	req.OnClose(func() { events = append(events, "close") })
+	released, done := make(chan struct{}), make(chan struct{})
+	req.OnAbort(func() {
+		select {
+		case <-released:
+			events = append(events, "abort")
+		case <-time.After(10 * time.Second):
+			events = append(events, "abort inside Abort")
+		}
+	})
+	req.OnClose(func() { events = append(events, "close"); close(done) })
 	req.Abort()
+	close(released)
+	<-done
 	if strings.Join(events, " ") != "abort close" {
 		t.Fatalf("events before connect %v", events)
 	}
