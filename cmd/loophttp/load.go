@@ -181,6 +181,15 @@ type loadTarget struct {
 	https            bool
 }
 
+// url is the target as a URL, for the summary.
+func (t loadTarget) url() string {
+	scheme := "http://"
+	if t.https {
+		scheme = "https://"
+	}
+	return scheme + t.host + t.path
+}
+
 func parseTarget(raw string) (loadTarget, error) {
 	// The target is kept as written, as get (api.RequestURL) and curl
 	// send it; the authority alone goes through net/url (IP literals,

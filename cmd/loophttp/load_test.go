@@ -348,3 +348,18 @@ func TestLoadTargetVerbatim(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadSummaryNamesTheScheme: the summary's URL keeps https (it said
+// http:// for every target).
+func TestLoadSummaryNamesTheScheme(t *testing.T) {
+	for _, raw := range []string{"https://127.0.0.1:8443/x?y=1", "http://127.0.0.1:8080/x?y=1"} {
+		tgt, err := parseTarget(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := &loadRun{cfg: &loadConfig{target: tgt}, start: time.Now()}
+		if got := r.result(true).url; got != raw {
+			t.Errorf("summary URL %q, want %q", got, raw)
+		}
+	}
+}

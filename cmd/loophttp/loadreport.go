@@ -39,7 +39,7 @@ var latencyNames = [5]string{"p50", "p90", "p99", "p99.9", "max"}
 // are counted), or until the interrupt. Safe from any goroutine.
 func (r *loadRun) result(interrupted bool) *loadResult {
 	res := &loadResult{
-		url:         "http://" + r.cfg.target.host + r.cfg.target.path,
+		url:         r.cfg.target.url(),
 		conns:       r.cfg.conns,
 		rate:        r.cfg.rate,
 		interrupted: interrupted,
