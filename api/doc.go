@@ -64,20 +64,22 @@
 //
 // # Buffers
 //
-// The request head is copied once into the request's own memory: its
-// strings stay valid as long as the IncomingMessage. Body chunks passed to
+// The request head is copied once into memory never written again: its
+// strings stay valid as long as they are held. Body chunks passed to
 // OnData are borrowed, valid only during the call; bytes.Clone keeps one.
 // Data given to Write and End is copied; the caller may reuse it at once.
-// A request allocates one object (its IncomingMessage and ServerResponse
-// with the copy of the head: 320, 512 or 768 bytes by the size of the
-// head); the rest of an exchange's state is pooled for later requests, so
+// A request allocates one object: its IncomingMessage and ServerResponse
+// with its raw header list (240, 320, 480 or 768 bytes, for up to 1, 3, 8
+// or 16 fields). The copy of the head is cut from 4 KiB chunks each event
+// loop allocates in turn (a head over 1 KiB has its own), tens of
+// requests to a chunk; the rest of an exchange's state is pooled for later requests, so
 // a response used after its exchange is over reports ErrConnectionGone
 // rather than acting on another. An idle connection holds its Socket and
 // the engine's and poller's small per-connection state, nothing of its
 // last exchange.
 //
 // Options.ReuseMessages removes that one allocation, on fasthttp's terms:
-// the IncomingMessage, the ServerResponse and the head's copy (768 bytes,
+// the IncomingMessage, the ServerResponse and the head's copy (896 bytes,
 // kept with the pooled exchange state, not by idle connections) are reused
 // for later requests, so code must not keep them, or
 // strings from them, past the exchange's 'close'. A handler that answers

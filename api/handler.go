@@ -45,58 +45,105 @@ type exchange struct {
 	pins         int         // api frames on the loop's stack using the exchange
 	start        int64       // when the request arrived (Unix ns), with Options.AccessLog
 
-	own atomic.Pointer[largeMessage] // the message reused for each request (Options.ReuseMessages), until retained
+	own atomic.Pointer[reusedMessage] // the message reused for each request (Options.ReuseMessages), until retained
 }
 
 // message is what one request allocates: the request and the response as
-// the user sees them, and (in the types that embed it) inline storage for
-// the copy of the request head and its raw header list, so that a typical
-// request allocates nothing else. None of it is ever written twice, so the
-// strings stay valid as long as the user keeps them, unless
-// Options.ReuseMessages makes a largeMessage the exchange's own, rewritten
-// for each request.
+// the user sees them and (in the types that embed it) inline storage for
+// the raw header list, so that a typical request allocates nothing else.
+// None of it is ever written for another request, so the strings stay
+// valid as long as the user keeps them, unless Options.ReuseMessages
+// makes a reusedMessage the exchange's own, rewritten for each request.
+// The bytes the strings view come from the loop's headArena.
 type message struct {
 	req IncomingMessage
 	res ServerResponse
 }
 
-// The messages by the storage they carry, each filling its allocation size
-// class (a test pins the sizes): a request takes the smallest that holds
-// its head, so small requests allocate less than half of what the largest
-// costs. A head too big even for the largest takes its storage from the
-// heap (IncomingMessage.init).
+// The messages by the number of raw header strings they hold inline, each
+// filling its allocation size class (a test pins the sizes): a request
+// takes the smallest that holds its list. A list too long even for the
+// largest is allocated on its own (IncomingMessage.init).
 type (
-	smallMessage struct {
+	message1 struct {
 		message
-		head [48]byte
-		raw  [4]string
+		raw [2]string
 	}
-	mediumMessage struct {
+	message3 struct {
 		message
-		head [144]byte
-		raw  [10]string
+		raw [6]string
 	}
-	largeMessage struct {
+	message8 struct {
 		message
-		head [304]byte
+		raw [16]string
+	}
+	message16 struct {
+		message
+		raw [32]string
+	}
+	// reusedMessage is the exchange's own message under
+	// Options.ReuseMessages, with room for the head's copy.
+	reusedMessage struct {
+		message
 		raw  [16]string
+		head [304]byte
 	}
 )
 
-// newMessage allocates the message of a request whose head copy takes size
-// bytes and whose raw header list has n strings, and returns it with its
-// inline storage.
-func newMessage(size, n int) (msg *message, head []byte, raw []string) {
+// newMessage allocates the message of a request whose raw header list has
+// n strings, and returns it with its inline storage for the list.
+func newMessage(n int) (msg *message, raw []string) {
 	switch {
-	case size <= 48 && n <= 4:
-		m := new(smallMessage)
-		return &m.message, m.head[:], m.raw[:]
-	case size <= 144 && n <= 10:
-		m := new(mediumMessage)
-		return &m.message, m.head[:], m.raw[:]
+	case n <= 2:
+		m := new(message1)
+		return &m.message, m.raw[:]
+	case n <= 6:
+		m := new(message3)
+		return &m.message, m.raw[:]
+	case n <= 16:
+		m := new(message8)
+		return &m.message, m.raw[:]
 	}
-	m := new(largeMessage)
-	return &m.message, m.head[:], m.raw[:]
+	m := new(message16)
+	return &m.message, m.raw[:]
+}
+
+// headArena is a loop's supply of bytes for the copies of request heads:
+// chunks handed out in order, each byte once, so the strings viewing them
+// never change while the user holds them; a chunk is garbage once no
+// string points into it. Sharing one per loop (not per exchange) keeps
+// the memory of requests held for long to their own bytes plus one
+// chunk. Loop only.
+type headArena struct {
+	free []byte
+}
+
+// arenaChunk is the size of a headArena's chunks: a typical head takes
+// 100 to 400 bytes, so one allocation serves tens of requests.
+const arenaChunk = 4096
+
+// take returns n bytes never handed out before.
+func (a *headArena) take(n int) []byte {
+	if n > len(a.free) {
+		if n > arenaChunk/4 {
+			return make([]byte, n) // a large head: its own allocation
+		}
+		a.free = make([]byte, arenaChunk)
+	}
+	b := a.free[:n:n]
+	a.free = a.free[n:]
+	return b
+}
+
+// arenaOf returns the head arena of the loop st runs on. Loop only.
+func arenaOf(st *engine.Stream) *headArena {
+	l := st.Loop()
+	a, ok := l.Data.(*headArena)
+	if !ok {
+		a = new(headArena)
+		l.Data = a
+	}
+	return a
 }
 
 // exchanges pools the exchanges of servers whose handlers run on the loop
@@ -249,17 +296,19 @@ func (h *serverHandler) Request(st *engine.Stream, req *codec.Request) {
 	}
 }
 
-// newMessage returns the message of a new request and its inline
-// storage: the exchange's own under Options.ReuseMessages (the largest
-// kind, allocated once per exchange and rewritten, unless retained), a new
-// one sized to the head otherwise.
+// newMessage returns the message of a new request and its storage for the
+// head's copy and raw header list: the exchange's own under
+// Options.ReuseMessages (allocated once per exchange and rewritten, unless
+// retained), a new one sized to the header list, with bytes from the
+// loop's arena, otherwise.
 func (h *serverHandler) newMessage(ex *exchange, req *codec.Request) (*message, []byte, []string) {
 	if !h.srv.opts.ReuseMessages || h.srv.pool != nil {
-		return newMessage(len(headBytes(req)), 2*len(req.Headers))
+		msg, raw := newMessage(2 * len(req.Headers))
+		return msg, arenaOf(ex.stream).take(len(headBytes(req))), raw
 	}
 	m := ex.own.Load()
 	if m == nil {
-		m = new(largeMessage)
+		m = new(reusedMessage)
 		ex.own.Store(m)
 	}
 	return &m.message, m.head[:], m.raw[:] // init and Request overwrite what the last request left

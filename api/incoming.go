@@ -117,9 +117,9 @@ func (m *IncomingMessage) lock() *msgState {
 }
 
 // init sets m for the request of ex: every string is a view of the
-// message's own copy of the head (one copy, in its inline storage head
-// when it fits, on the heap otherwise), never of the engine's borrowed
-// bytes. raw is the inline storage for RawHeaders.
+// message's own copy of the head, in store (bytes of the loop's arena, or
+// the reused message's) when it fits, on the heap otherwise, never of the
+// engine's borrowed bytes. raw is the inline storage for RawHeaders.
 func (m *IncomingMessage) init(ex *exchange, req *codec.Request, store []byte, raw []string) {
 	*m = IncomingMessage{st: &ex.reqSt, gen: ex.xgen, Socket: ex.sock, HTTPVersion: version(req.Minor)}
 	head := headBytes(req)
