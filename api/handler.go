@@ -37,13 +37,14 @@ type exchange struct {
 	gen    uint32 // the connection generation it belongs to
 	xgen   uint32 // the request it serves, counted per exchange object
 
-	inCallback   atomic.Bool // the loop is running a user callback of this exchange
-	work         serial      // callbacks queued for the worker pool (Options.Workers)
-	paused       bool        // the loop paused the body while workers catch up (loop only)
-	done         bool        // Handler.Close has been called
-	closePending bool        // Close came while the response was being applied
-	pins         int         // api frames on the loop's stack using the exchange
-	start        int64       // when the request arrived (Unix ns), with Options.AccessLog
+	inCallback   atomic.Bool     // the loop is running a user callback of this exchange
+	work         serial          // callbacks queued for the worker pool (Options.Workers)
+	paused       bool            // the loop paused the body while workers catch up (loop only)
+	done         bool            // Handler.Close has been called
+	closePending bool            // Close came while the response was being applied
+	pins         int             // api frames on the loop's stack using the exchange
+	start        int64           // when the request arrived (Unix ns), with Options.AccessLog
+	limit        *BodyLimitError // a body limit cut the request short: what 'close' brings 'error' with (set by Handler.Close)
 
 	own atomic.Pointer[reusedMessage] // the message reused for each request (Options.ReuseMessages), until retained
 }
@@ -161,7 +162,7 @@ func (s *Socket) nextExchange(st *engine.Stream) *exchange {
 	}
 	ex.xgen++
 	ex.sock, ex.stream, ex.gen = s, st, s.gen
-	ex.paused, ex.done, ex.closePending, ex.pins = false, false, false, 0
+	ex.paused, ex.done, ex.closePending, ex.pins, ex.limit = false, false, false, 0, nil
 	if ex.resSt.ex == nil { // new; a pooled one was cleared when retired
 		ex.reqSt.clear(ex)
 		ex.resSt.clear(ex)
@@ -272,7 +273,7 @@ func (h *serverHandler) Request(st *engine.Stream, req *codec.Request) {
 	msg, head, raw := h.newMessage(ex, req)
 	ex.msg = msg
 	msg.req.init(ex, req, head, raw)
-	msg.res = ServerResponse{StatusCode: 200, st: &ex.resSt, gen: ex.xgen, sock: sock}
+	msg.res.StatusCode, msg.res.st, msg.res.gen, msg.res.sock = 200, &ex.resSt, ex.xgen, sock
 	st.Data = ex
 	sock.current = ex
 	if h.srv.opts.AccessLog != nil {
@@ -296,8 +297,8 @@ func (h *serverHandler) Request(st *engine.Stream, req *codec.Request) {
 	}
 }
 
-// newMessage returns the message of a new request and its storage for the
-// head's copy and raw header list: the exchange's own under
+// newMessage returns the zero message of a new request and its storage
+// for the head's copy and raw header list: the exchange's own under
 // Options.ReuseMessages (allocated once per exchange and rewritten, unless
 // retained), a new one sized to the header list, with bytes from the
 // loop's arena, otherwise.
@@ -311,7 +312,8 @@ func (h *serverHandler) newMessage(ex *exchange, req *codec.Request) (*message, 
 		m = new(reusedMessage)
 		ex.own.Store(m)
 	}
-	return &m.message, m.head[:], m.raw[:] // init and Request overwrite what the last request left
+	m.message = message{} // init and Request set the fields of a zero message
+	return &m.message, m.head[:], m.raw[:]
 }
 
 // handOver gives an upgrade or CONNECT request to its listeners, if there
@@ -424,7 +426,7 @@ func (h *serverHandler) Close(st *engine.Stream, err error) {
 	if l := h.srv.opts.AccessLog; l != nil {
 		logAccess(l, ex, st, err)
 	}
-	ex.resSt.closed(err)
+	ex.limit = ex.resSt.closed(err)
 	if ex.resSt.applying {
 		ex.closePending = true // 'finish' first: apply emits 'close' after it
 		return
@@ -434,7 +436,7 @@ func (h *serverHandler) Close(st *engine.Stream, err error) {
 
 // emitClose fires 'close' on the request and the response.
 func (ex *exchange) emitClose() {
-	limit := ex.limitError()
+	limit := ex.limit
 	if limit != nil {
 		ex.reqSt.lmu.Lock()
 		ex.reqSt.err = limit
@@ -448,18 +450,6 @@ func (ex *exchange) emitClose() {
 		return // nobody listens: no callback to run
 	}
 	ex.deliver(event{kind: evClose})
-}
-
-// limitError returns the error the exchange closed with when a body limit
-// cut its request short, else nil.
-func (ex *exchange) limitError() error {
-	ex.resSt.mu.Lock()
-	err := ex.resSt.gone
-	ex.resSt.mu.Unlock()
-	if le, ok := err.(*BodyLimitError); ok { // as Close stored it (no errors.As: it would allocate)
-		return le
-	}
-	return nil
 }
 
 // event is one thing to tell the user code of an exchange. Events are
@@ -535,7 +525,7 @@ func (ex *exchange) run(e event) {
 	case evDrain:
 		ex.resSt.drained()
 	case evClose:
-		if err := ex.limitError(); err != nil {
+		if err := ex.limit; err != nil {
 			ex.reqSt.emitError(err)
 		}
 		ex.reqSt.emit(&ex.reqSt.onClose)

@@ -116,12 +116,15 @@ func (m *IncomingMessage) lock() *msgState {
 	return s
 }
 
-// init sets m for the request of ex: every string is a view of the
+// init sets m, which is zero, for the request of ex: every string is a view of the
 // message's own copy of the head, in store (bytes of the loop's arena, or
 // the reused message's) when it fits, on the heap otherwise, never of the
 // engine's borrowed bytes. raw is the inline storage for RawHeaders.
 func (m *IncomingMessage) init(ex *exchange, req *codec.Request, store []byte, raw []string) {
-	*m = IncomingMessage{st: &ex.reqSt, gen: ex.xgen, Socket: ex.sock, HTTPVersion: version(req.Minor)}
+	// m is zero: new, or cleared for reuse (serverHandler.newMessage).
+	// Setting fields one by one spares a copy of the whole struct, with
+	// its write barriers, per request.
+	m.st, m.gen, m.Socket, m.HTTPVersion = &ex.reqSt, ex.xgen, ex.sock, version(req.Minor)
 	head := headBytes(req)
 	arena := store[:0]
 	if len(head) > len(store) {

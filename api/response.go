@@ -828,13 +828,16 @@ func (s *resState) drained() {
 }
 
 // closed is called on the loop when the exchange ends; later calls fail.
-func (s *resState) closed(err error) {
+// It returns err when a body limit cut the request short, else nil.
+func (s *resState) closed(err error) *BodyLimitError {
 	s.mu.Lock()
 	if err == nil {
 		err = engine.ErrStreamDone
 	}
 	s.gone = err
 	s.mu.Unlock()
+	le, _ := err.(*BodyLimitError) // as limitError made it (no errors.As: it would allocate)
+	return le
 }
 
 // has reports whether a listener list has listeners.
