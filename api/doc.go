@@ -15,17 +15,43 @@
 // time and in order (body chunks are copied for them, and the connection
 // waits while they catch up). Register request and response
 // listeners (OnData, OnEnd, OnFinish, …) from the request handler.
-// ServerResponse methods, and a server request's Pause and Resume, are
-// safe from any goroutine, during the handler or after it returned, and
-// never run the engine off the loop: calls are recorded and carried
-// out in order on the connection's loop, as the callback in progress of
-// the exchange returns (so a Pause made in OnData, from the callback or
-// from any goroutine while it runs, takes effect before the next chunk),
-// else in a task posted to the loop. A handler may so hand the response to
-// a goroutine or a timer and finish it later. A call for a connection that
-// has gone fails with ErrConnectionGone (its callback gets the error); it
-// never writes to another connection. Server event registration,
-// SetTimeout, Close and Address are safe from any goroutine.
+//
+// The doc of every exported method of the server's types says from which
+// goroutines it may be called and where the callbacks it takes or causes
+// run, in these phrases:
+//
+//   - "Any goroutine": the method may be called from any goroutine, during
+//     the callbacks of its exchange or after they returned. It never runs
+//     a callback inside the call, and a call from another goroutine never
+//     touches the loop's state: it reads and writes the handle's own
+//     state under its lock, and what must reach the engine is carried out
+//     on the loop, in order, as the callback in progress of the exchange
+//     returns (so a Pause made in OnData, from the callback or from any
+//     goroutine while it runs, takes effect before the next chunk), else
+//     in a task posted to the loop.
+//   - "Callbacks' goroutine": call it only from the goroutine running the
+//     exchange's callbacks (the loop, or the exchange's worker), during
+//     one of them.
+//   - "Callbacks on the loop": the callbacks run on the connection's event
+//     loop, or with Options.Workers on the exchange's worker, one at a
+//     time, never on a goroutine of their own while the loop runs. A
+//     callback owed by a connection that is over (the ErrConnectionGone of
+//     a late End, a listener added after 'close') runs in a task of the
+//     loop that served it; once that loop has stopped (the server closed),
+//     on a goroutine of its own, and a task posted just as the loop stops
+//     may be lost with it.
+//
+// A handler may so hand the response to a goroutine or a timer and finish
+// it later. A call for a connection that has gone fails with
+// ErrConnectionGone (its callback gets the error); it never writes to
+// another connection. A panic in a callback is recovered and logged with
+// its stack (one Error record, "loophttp: … panicked"); it costs the
+// connection (a handler's: a 500 if the head had not gone out), never the
+// server. The server's own events have no connection: 'listening' and
+// 'error' run on the goroutine calling Listen, before it returns; 'close'
+// and Close's callback on the goroutine that finishes stopping the server
+// (Close's callback on a goroutine of its own when the server was not
+// running).
 //
 // # Events a late listener cannot miss
 //
@@ -41,8 +67,9 @@
 // progress (or in a task of the loop), on the exchange's worker with
 // Options.Workers; once the exchange is over (its 'close' delivered) its
 // connection may be gone or serving another request, and nothing else of
-// the exchange runs, so it runs on a goroutine of its own (a Socket's,
-// once its close listeners have run). An event that
+// the exchange runs, so it runs in a task of the loop that served it (a
+// Socket's, once its close listeners have run), as "Callbacks on the loop"
+// says. An event that
 // did not fire and never will ('finish' of a response cut short, 'error'
 // of a request that succeeded) is not delivered. The other events ('data',
 // 'drain', 'timeout', 'response', …) reach only the listeners registered

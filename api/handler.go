@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"log/slog"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,7 +35,7 @@ type exchange struct {
 	gen    uint32 // the connection generation it belongs to
 	xgen   uint32 // the request it serves, counted per exchange object
 
-	inCallback   atomic.Bool     // the loop is running a user callback of this exchange
+	cbG          atomic.Uintptr  // the goroutine (curg) running a callback of this exchange on the loop; 0 between callbacks
 	work         serial          // callbacks queued for the worker pool (Options.Workers)
 	paused       bool            // the loop paused the body while workers catch up (loop only)
 	done         bool            // Handler.Close has been called
@@ -202,23 +200,35 @@ func (ex *exchange) unpin() {
 // the exchange's worker queue; else the loop runs it after the callback in
 // progress or in a task (apply), or as it retires the exchange. Once the
 // exchange is retired no other callback of it can run, and its connection
-// may be gone or serving another request: call runs on a goroutine of its
-// own (lateAlone). Safe from any goroutine.
-func (ex *exchange) late(gen uint32, call func()) {
+// may be gone or serving another request: call runs as sock.later says
+// (sock is the socket the listener's handle belongs to). Safe from any
+// goroutine.
+func (ex *exchange) late(gen uint32, sock *Socket, call func()) {
 	s := &ex.resSt
 	s.mu.Lock()
 	if s.gen.Load() != gen {
 		s.mu.Unlock()
-		lateAlone(slog.Default(), call) // retired: the exchange's logger has gone with it
+		sock.later(call)
 		return
 	}
+	s.addLate(call) // unlocks
+}
+
+// addLate is late for the exchange served now, called with mu held; it
+// releases it.
+func (s *resState) addLate(call func()) {
+	ex := s.ex
 	if ex.sock.srv.pool != nil {
 		s.mu.Unlock()
 		ex.post(call)
 		return
 	}
 	s.late = append(s.late, call)
-	if s.gone == nil && !ex.inCallback.Load() && !s.scheduled {
+	own := ex.inOwnCallback()
+	if own {
+		s.ownQueued = true // the loop's goroutine alone writes it
+	}
+	if s.gone == nil && !own && !s.scheduled {
 		// Open, so current: drainSocket applies it. Closed, the loop
 		// retires it soon after (unpin) and runs the call then.
 		if ex.sock.pc.SubmitConn(ex.gen, drainSocket) == nil {
@@ -226,19 +236,6 @@ func (ex *exchange) late(gen uint32, call func()) {
 		}
 	}
 	s.mu.Unlock()
-}
-
-// lateAlone runs call, a late listener of something that has no callback
-// left to run, on a goroutine of its own; a panic is logged, not fatal.
-func lateAlone(log *slog.Logger, call func()) {
-	go func() {
-		defer func() {
-			if v := recover(); v != nil {
-				log.Error("loophttp: listener panicked", "panic", v, "stack", string(debug.Stack()))
-			}
-		}()
-		call()
-	}()
 }
 
 // Opened creates the Socket of a new connection and fires 'connection'.
@@ -483,12 +480,24 @@ func (ex *exchange) deliver(e event) {
 		ex.deliverToPool(e)
 		return
 	}
-	ex.inCallback.Store(true)
+	prev := ex.cbG.Swap(curg()) // a callback in progress when apply delivers more (Resume)
 	defer func() {
-		ex.inCallback.Store(false)
-		ex.resSt.apply()
+		ex.cbG.Store(prev)
+		if ex.resSt.ownQueued {
+			ex.resSt.apply()
+		}
 	}()
 	ex.run(e)
+}
+
+// inOwnCallback reports whether the caller is the goroutine running a
+// callback of the exchange on its loop, exactly (curg): then what it asks
+// of the response is carried out as that callback returns (deliver calls
+// apply), and needs no task. Any other goroutine, or any goroutine where
+// curg cannot tell (exactGoroutine false), gets false. Safe from any
+// goroutine.
+func (ex *exchange) inOwnCallback() bool {
+	return exactGoroutine && ex.cbG.Load() == curg()
 }
 
 // deliverToPool hands e to the worker pool. It is a function of its own so

@@ -102,7 +102,11 @@ type resData struct {
 	accepted  int64 // body bytes Write and End have accepted
 	gone      error
 	applying  bool // apply is on the stack (loop only)
-	bodyN     int  // bytes of bodies in use
+	// ownQueued: the exchange's own callback queued a call or a late
+	// listener, which the apply after the callback carries out. Written
+	// under mu by the loop's goroutine alone, read by it without mu.
+	ownQueued bool
+	bodyN     int // bytes of bodies in use
 	onFinish  []func()
 	onClose   []func()
 	onDrain   []func()
@@ -196,7 +200,7 @@ func (r *ServerResponse) lock() *resState {
 	return s
 }
 
-// Socket returns the connection.
+// Socket returns the connection. Any goroutine.
 func (r *ServerResponse) Socket() *Socket { return r.sock }
 
 // Retain keeps this response and its request out of reuse under
@@ -204,7 +208,7 @@ func (r *ServerResponse) Socket() *Socket { return r.sock }
 // callback returns, from any goroutine, for as long as they are held (as
 // without the option). Call it before the exchange can close: from one of
 // its callbacks, before handing either to a timer or another goroutine.
-// It does nothing without the option.
+// It does nothing without the option. Any goroutine.
 func (r *ServerResponse) Retain() {
 	s := r.lock()
 	if s == nil {
@@ -221,12 +225,13 @@ func (r *ServerResponse) Retain() {
 // case-insensitive); the name keeps the case given. Invalid names or values
 // (CR, LF, NUL or other control characters, non-token names) are refused
 // with an error and never reach the wire; so is any change once the head
-// is decided.
+// is decided. Any goroutine.
 func (r *ServerResponse) SetHeader(name, value string) error {
 	return r.setHeader(name, []string{value})
 }
 
 // SetHeaderValues sets a field sent as one line per value (Set-Cookie).
+// Any goroutine.
 func (r *ServerResponse) SetHeaderValues(name string, values []string) error {
 	return r.setHeader(name, values)
 }
@@ -254,6 +259,7 @@ func (r *ServerResponse) setHeader(name string, values []string) error {
 
 // GetHeader returns the value of a field set with SetHeader or WriteHead
 // (case-insensitive; several values joined with ", "), or "".
+// Any goroutine.
 func (r *ServerResponse) GetHeader(name string) string {
 	s := r.lock()
 	if s == nil {
@@ -270,6 +276,7 @@ func (r *ServerResponse) GetHeader(name string) string {
 }
 
 // HasHeader reports whether a field is set (case-insensitive).
+// Any goroutine.
 func (r *ServerResponse) HasHeader(name string) bool {
 	s := r.lock()
 	if s == nil {
@@ -285,6 +292,7 @@ func (r *ServerResponse) HasHeader(name string) bool {
 }
 
 // GetHeaders returns the fields set so far, keyed by lower-case name.
+// Any goroutine.
 func (r *ServerResponse) GetHeaders() map[string]string {
 	s := r.lock()
 	if s == nil {
@@ -304,6 +312,7 @@ func (r *ServerResponse) GetHeaders() map[string]string {
 }
 
 // RemoveHeader removes a field (case-insensitive); absent is not an error.
+// Any goroutine.
 func (r *ServerResponse) RemoveHeader(name string) error {
 	s := r.lock()
 	if s == nil {
@@ -334,7 +343,7 @@ func removeField(hs []Header, name string) []Header {
 }
 
 // HeadersSent reports whether the head has been decided (Node's
-// headersSent): after the first Write or End.
+// headersSent): after the first Write or End. Any goroutine.
 func (r *ServerResponse) HeadersSent() bool {
 	s := r.lock()
 	if s == nil {
@@ -352,7 +361,7 @@ func (r *ServerResponse) HeadersSent() bool {
 // fields given more than once (Set-Cookie, Vary, …) are all sent, in
 // order. Nothing is sent yet; it may be called again until the first
 // Write or End, and the last status wins. 1xx statuses go through
-// WriteContinue and WriteInformation instead.
+// WriteContinue and WriteInformation instead. Any goroutine.
 func (r *ServerResponse) WriteHead(status int, reason string, headers ...Header) error {
 	if status < 200 || status > 599 {
 		return codec.ErrStatus
@@ -389,6 +398,7 @@ func (r *ServerResponse) WriteHead(status int, reason string, headers ...Header)
 }
 
 // AddTrailers sets trailer fields, sent after the body when it is chunked.
+// Any goroutine.
 func (r *ServerResponse) AddTrailers(headers ...Header) error {
 	s := r.lock()
 	if s == nil {
@@ -413,17 +423,20 @@ func (r *ServerResponse) AddTrailers(headers ...Header) error {
 // is refused: Write reports false, cb hears ErrContentLengthMismatch, the
 // response is over (later calls get ErrWriteAfterEnd) and the connection
 // closes once what was sent before has gone out.
+// Any goroutine; callbacks on the loop.
 func (r *ServerResponse) Write(data []byte, cb func(error)) bool {
 	s := r.lock()
-	if s == nil || s.ended {
-		err := ErrWriteAfterEnd
-		if s == nil {
-			err = ErrConnectionGone
-		} else {
-			s.mu.Unlock()
-		}
+	if s == nil {
 		if cb != nil {
-			go cb(err)
+			r.sock.later(func() { cb(ErrConnectionGone) })
+		}
+		return false
+	}
+	if s.ended {
+		if cb == nil {
+			s.mu.Unlock()
+		} else {
+			s.addLate(func() { cb(ErrWriteAfterEnd) }) // unlocks
 		}
 		return false
 	}
@@ -459,12 +472,12 @@ const writeHighWater = engine.DefaultHighWater
 // data is not sent, 'finish' does not fire, and the connection closes once
 // what was sent before has gone out (the peer sees a short body, never a
 // stalled one). Responses without a body (to HEAD, 204, 304) may declare
-// any length.
+// any length. Any goroutine; callbacks on the loop.
 func (r *ServerResponse) End(data []byte, cb func(error)) error {
 	s := r.lock()
 	if s == nil { // the exchange is over: as for a closed connection
 		if cb != nil {
-			go cb(ErrConnectionGone)
+			r.sock.later(func() { cb(ErrConnectionGone) })
 		}
 		return nil
 	}
@@ -486,6 +499,7 @@ func (r *ServerResponse) End(data []byte, cb func(error)) error {
 }
 
 // WriteContinue sends "100 Continue" (for OnCheckContinue handlers).
+// Any goroutine.
 func (r *ServerResponse) WriteContinue() {
 	s := r.lock()
 	if s == nil {
@@ -498,7 +512,7 @@ func (r *ServerResponse) WriteContinue() {
 }
 
 // WriteInformation sends an interim 1xx response (not 100 or 101; for
-// example 103 Early Hints).
+// example 103 Early Hints). Any goroutine.
 func (r *ServerResponse) WriteInformation(status int, headers ...Header) error {
 	if status < 102 || status > 199 {
 		return codec.ErrStatus
@@ -523,7 +537,7 @@ func (r *ServerResponse) WriteInformation(status int, headers ...Header) error {
 }
 
 // SetTimeout sets the connection's idle timeout (0: off) and adds cb, if
-// not nil, as an OnTimeout listener. Safe from any goroutine.
+// not nil, as an OnTimeout listener. Any goroutine; callbacks on the loop.
 func (r *ServerResponse) SetTimeout(d time.Duration, cb func()) {
 	s := r.lock()
 	if s == nil {
@@ -541,18 +555,20 @@ func (r *ServerResponse) SetTimeout(d time.Duration, cb func()) {
 // OnFinish adds a listener for 'finish': the response has been handed to
 // the connection in full. Added after 'finish' fired, fn runs at once (see
 // doc.go, "Events a late listener cannot miss").
+// Any goroutine; callbacks on the loop.
 func (r *ServerResponse) OnFinish(fn func()) { r.on(onFinish, fn) }
 
 // OnClose adds a listener for 'close': the exchange is over, after
 // 'finish' or because the connection closed first. Added after 'close'
-// fired, fn runs at once.
+// fired, fn runs at once. Any goroutine; callbacks on the loop.
 func (r *ServerResponse) OnClose(fn func()) { r.on(onClose, fn) }
 
 // OnDrain adds a listener for 'drain': output fell below the high-water
-// mark after a Write returned false.
+// mark after a Write returned false. Any goroutine; callbacks on the loop.
 func (r *ServerResponse) OnDrain(fn func()) { r.on(onDrain, fn) }
 
 // OnTimeout adds a listener for 'timeout'.
+// Any goroutine; callbacks on the loop.
 func (r *ServerResponse) OnTimeout(fn func()) { r.on(onTimeout, fn) }
 
 // The response's listener lists, for on.
@@ -571,7 +587,7 @@ func (r *ServerResponse) on(list int, fn func()) {
 	s := r.lock()
 	if s == nil {
 		if list == onClose || list == onFinish && r.finished.Load() {
-			lateAlone(r.sock.logger(), fn)
+			r.sock.later(fn)
 		}
 		return
 	}
@@ -580,9 +596,7 @@ func (r *ServerResponse) on(list int, fn func()) {
 	s.listening.Add(1)
 	if bit != 0 && s.fired.Load()&bit != 0 {
 		s.listening.Add(-1)
-		ex := s.ex
-		s.mu.Unlock()
-		ex.late(r.gen, fn)
+		s.addLate(fn) // unlocks
 		return
 	}
 	*l = append(*l, fn)
@@ -641,10 +655,11 @@ func declaredLength(fields []Header) (int64, bool) {
 // queue records o and makes sure the loop will carry it out: right after
 // the current callback if one of this exchange is running, else through a
 // task. When the exchange or its connection is gone, o fails at once: its
-// callback gets ErrConnectionGone on a goroutine of its own. Called with mu
-// held.
+// callback gets ErrConnectionGone as a late listener would (addLate).
+// Called with mu held.
 func (s *resState) queue(o op) {
-	if s.gone == nil && !s.ex.inCallback.Load() && !s.scheduled {
+	own := s.ex.inOwnCallback()
+	if s.gone == nil && !own && !s.scheduled {
 		sock := s.ex.sock
 		if err := sock.pc.SubmitConn(s.ex.gen, drainSocket); err != nil {
 			s.gone = ErrConnectionGone
@@ -652,24 +667,33 @@ func (s *resState) queue(o op) {
 			s.scheduled = true
 		}
 	}
-	if s.gone != nil && !s.ex.inCallback.Load() {
-		if o.cb != nil {
-			go o.cb(ErrConnectionGone)
+	if s.gone != nil && !own {
+		if cb := o.cb; cb != nil {
+			call := func() { cb(ErrConnectionGone) }
+			if s.ex.sock.srv.pool != nil {
+				s.ex.post(call) // on the exchange's worker
+			} else {
+				s.late = append(s.late, call) // the loop retires the exchange soon and runs it then
+			}
 		}
 		return
 	}
 	s.ops = append(s.ops, o)
+	if own {
+		s.ownQueued = true
+	}
 }
 
 // apply carries out the queued calls on the loop, in order. The head goes
 // out with the first Write or End.
 //
-// It always takes the lock, even when nothing seems queued: a goroutine
-// that saw inCallback set queues without posting a task, relying on this
-// call to see its op, and only the lock orders the two. (An atomic "nothing
-// queued" shortcut here loses such ops; a test with workers caught it.)
+// A call from the exchange's own callback queues without a task, relying
+// on the apply that follows the callback (deliver), which runs only then
+// (ownQueued); a call from any other goroutine posts a task
+// (drainSocket), so nothing it queues waits for a callback to end.
 func (s *resState) apply() {
 	s.mu.Lock()
+	s.ownQueued = false
 	ops := s.ops
 	s.ops, s.spare, s.scheduled = s.spare[:0], nil, false
 	gone := s.gone

@@ -1,9 +1,6 @@
 package api
 
-import (
-	"runtime/debug"
-	"sync"
-)
+import "sync"
 
 // workerPool runs the callbacks of blocking handlers (Options.Workers) on a
 // fixed number of goroutines. Jobs queue without bound: with one exchange
@@ -108,7 +105,7 @@ func (ex *exchange) drainWork() {
 func (ex *exchange) runOnWorker(fn func()) {
 	defer func() {
 		if v := recover(); v != nil {
-			ex.sock.srv.logger().Error("loophttp: handler panicked", "panic", v, "stack", string(debug.Stack()))
+			recovered(ex.sock.srv.logger(), "handler", v)
 			if res := &ex.msg.res; !res.HeadersSent() {
 				_ = res.WriteHead(500, "", Header{"Connection", "close"})
 				_ = res.End(nil, nil)
