@@ -211,8 +211,8 @@ func TestKeepAliveAllocs(t *testing.T) {
 // down): one object of 320 bytes for the TechEmpower plaintext request
 // (3 fields) plus its share of the loop's 4 KiB head arena, about 1/27 of
 // an allocation and 150 bytes; with Options.ReuseMessages nothing (the
-// bounds leave 0.05 allocation per request to the rest of the process:
-// the runtime and the test's timers).
+// bounds leave 0.1 allocation and a few bytes per request to the rest of
+// the process: the runtime and the loops' timers, 0.015 to 0.03 measured).
 func TestDefaultRequestCost(t *testing.T) {
 	if testing.Short() || raceEnabled {
 		t.Skip("counts allocations over a socket (the race detector adds its own)")
@@ -220,7 +220,7 @@ func TestDefaultRequestCost(t *testing.T) {
 	for _, tc := range []struct {
 		reuse           bool
 		allocs, bytesAt float64
-	}{{false, 1.05, 320 + 200}, {true, 0.05, 16}} {
+	}{{false, 1.1, 320 + 200}, {true, 0.1, 32}} {
 		opts := quiet()
 		opts.ReuseMessages = tc.reuse
 		srv := CreateServer(func(req *IncomingMessage, res *ServerResponse) {

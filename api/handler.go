@@ -483,6 +483,9 @@ func (ex *exchange) deliver(e event) {
 	prev := ex.cbG.Swap(curg()) // a callback in progress when apply delivers more (Resume)
 	defer func() {
 		ex.cbG.Store(prev)
+		if ex.resSt.endOwed {
+			ex.resSt.finishEnd()
+		}
 		if ex.resSt.ownQueued {
 			ex.resSt.apply()
 		}

@@ -106,6 +106,12 @@ type resData struct {
 	// listener, which the apply after the callback carries out. Written
 	// under mu by the loop's goroutine alone, read by it without mu.
 	ownQueued bool
+	// An End carried out at once (endNow) whose callback, 'finish' and
+	// 'close' wait for the callback that called it to return (finishEnd).
+	// Loop only.
+	endOwed   bool
+	endErr    error
+	endCB     func(error)
 	bodyN     int // bytes of bodies in use
 	onFinish  []func()
 	onClose   []func()
@@ -178,11 +184,18 @@ func (s *resState) open(gen uint32) { s.gen.Store(gen) }
 // generation) under mu, and the loop rewrites them once retire returns
 // (unpin, nextExchange).
 //
-// It returns the late calls that were still queued: the loop runs them.
+// It returns the late calls that were still queued, and the callbacks of
+// calls queued for a task that never ran (with ErrConnectionGone): the
+// loop runs them.
 func (s *resState) retire() (late []func()) {
 	s.mu.Lock()
 	s.gen.Store(0)
 	late = s.late
+	for _, o := range s.ops { // queued for a task the loop never ran (it closed the connection first)
+		if cb := o.cb; cb != nil {
+			late = append(late, func() { cb(ErrConnectionGone) })
+		}
+	}
 	s.clear(s.ex)
 	s.mu.Unlock()
 	return late
@@ -493,9 +506,55 @@ func (r *ServerResponse) End(data []byte, cb func(error)) error {
 		return ErrContentLengthMismatch
 	}
 	s.accepted += int64(len(data))
+	if s.ex.inOwnCallback() && len(s.ops) == 0 && s.gone == nil && !s.applying {
+		s.endNow(data, cb) // unlocks
+		return nil
+	}
 	s.queue(op{kind: opEnd, data: s.copyBody(data), cb: cb})
 	s.mu.Unlock()
 	return nil
+}
+
+// endNow carries out End at once, for a call from the exchange's own
+// callback on the loop with nothing queued before it: the head and the
+// body go to the engine now, with no queue, while what End
+// owes user code (cb, 'finish', and a 'close' the engine raises
+// meanwhile) waits for the callback to return (finishEnd), as it would
+// from apply. Called with mu held, on the loop; it releases mu.
+func (s *resState) endNow(data []byte, cb func(error)) {
+	status, reason, fields, trailers := s.status, s.reason, s.hdr, s.trailers
+	// The engine's calls make their arguments escape: handing it data
+	// itself would move every caller's body to the heap.
+	body := s.copyBody(data) // a variable of its own: data itself must not escape
+	s.mu.Unlock()
+	st := s.ex.stream
+	s.applying = true // a Close the engine raises below waits (closePending)
+	if !st.HeadSent() {
+		s.sendHead(st, status, reason, fields)
+	}
+	err := st.EndTrailers(body, trailers)
+	s.applying = false
+	s.endOwed, s.endErr, s.endCB = true, err, cb
+}
+
+// finishEnd runs what an End carried out by endNow owes user code, once
+// the callback that called it has returned: cb, then 'finish', then the
+// 'close' the engine raised meanwhile. Loop only.
+func (s *resState) finishEnd() {
+	cb, err := s.endCB, s.endErr
+	s.endOwed, s.endErr, s.endCB = false, nil, nil
+	if cb != nil {
+		cb(err)
+	}
+	if err == nil {
+		s.ex.msg.res.finished.Store(true)
+		s.fired.Or(firedFinish)
+		s.emit(&s.onFinish)
+	}
+	if s.ex.closePending && !s.applying {
+		s.ex.closePending = false
+		s.ex.emitClose()
+	}
 }
 
 // WriteContinue sends "100 Continue" (for OnCheckContinue handlers).

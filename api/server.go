@@ -86,6 +86,9 @@ type Server struct {
 	stop            *stopState  // set by the first Close or Shutdown
 	closeCbs        []func(error)
 	closed          bool // the server has stopped (before the close callbacks run)
+
+	laterMu      sync.Mutex              // guards laterPending
+	laterPending map[*laterTask]struct{} // Socket.later calls posted to a loop, not yet run
 }
 
 // stopState is a server's stop in progress.
@@ -412,6 +415,7 @@ func (s *Server) beginStop() *stopState {
 // and the Close callbacks.
 func (s *Server) finishStop(ps *poller.Server, st *stopState) {
 	_ = ps.Shutdown(st.force)
+	s.runPendingLater() // the loops have stopped: what they had no time for
 	st.cancel()
 	if s.pool != nil {
 		s.pool.stop()
