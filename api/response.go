@@ -22,7 +22,11 @@ type Header struct {
 // http.ServerResponse). Every method is safe from any goroutine, during or
 // after the handler: calls are recorded under the response's lock and
 // carried out, in order, on the connection's loop, right after the
-// current callback returns or in a task posted to the loop.
+// current callback returns or in a task posted to the loop. An End made
+// by the exchange's own callback on the loop (told exactly, by the
+// calling goroutine), with nothing queued before it, goes to the engine at
+// once; its callback, 'finish' and 'close' still wait for the callback to
+// return.
 //
 // StatusCode and StatusMessage are read when the head is decided (the
 // first Write or End); set them before, from the goroutine that then
