@@ -102,3 +102,38 @@ func TestCallbacksOfAFinishedExchange(t *testing.T) {
 	default:
 	}
 }
+
+// TestWorkerCallbacksAfterStop: with Options.Workers, a callback owed
+// after the server stopped (its worker pool with it) still runs, once.
+func TestWorkerCallbacksAfterStop(t *testing.T) {
+	opts := quiet()
+	opts.Workers = 2
+	held := make(chan *ServerResponse, 1)
+	srv := CreateServer(func(req *IncomingMessage, res *ServerResponse) {
+		res.End([]byte("ok"), nil)
+		held <- res
+	}, opts)
+	resp, _ := get(t, listen(t, srv), "/")
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	res := <-held
+	done := make(chan error)
+	srv.Close(func(err error) { done <- err })
+	<-done
+	ran := make(chan error, 2)
+	res.Write([]byte("late"), func(err error) { ran <- err })
+	select {
+	case err := <-ran:
+		if err == nil {
+			t.Error("a Write after End succeeded")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the callback of a Write after the server stopped never ran")
+	}
+	select {
+	case <-ran:
+		t.Fatal("the callback ran twice")
+	default:
+	}
+}

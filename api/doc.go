@@ -37,9 +37,10 @@
 //     time, never on a goroutine of their own while the loop runs. A
 //     callback owed by a connection that is over (the ErrConnectionGone of
 //     a late End, a listener added after 'close') runs in a task of the
-//     loop that served it; once that loop has stopped (the server closed),
-//     on a goroutine of its own, and a task posted just as the loop stops
-//     may be lost with it.
+//     loop that served it, or with Options.Workers on the exchange's
+//     worker; once the server has stopped, on a goroutine of its own (a
+//     task the loop had no time for runs when the server has finished
+//     stopping). Such a callback is never lost and runs once.
 //
 // A handler may so hand the response to a goroutine or a timer and finish
 // it later. A call for a connection that has gone fails with

@@ -24,8 +24,16 @@ func newWorkerPool(n int) *workerPool {
 	return p
 }
 
+// submit queues job for a worker; once the pool has stopped (the server
+// closed), job runs on a goroutine of its own, so that what an exchange
+// still owes its callbacks is never lost.
 func (p *workerPool) submit(job func()) {
 	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		go job()
+		return
+	}
 	p.jobs = append(p.jobs, job)
 	p.mu.Unlock()
 	p.cond.Signal()
