@@ -15,17 +15,44 @@
 // time and in order (body chunks are copied for them, and the connection
 // waits while they catch up). Register request and response
 // listeners (OnData, OnEnd, OnFinish, …) from the request handler.
-// ServerResponse methods, and a server request's Pause and Resume, are
-// safe from any goroutine, during the handler or after it returned, and
-// never run the engine off the loop: calls are recorded and carried
-// out in order on the connection's loop, as the callback in progress of
-// the exchange returns (so a Pause made in OnData, from the callback or
-// from any goroutine while it runs, takes effect before the next chunk),
-// else in a task posted to the loop. A handler may so hand the response to
-// a goroutine or a timer and finish it later. A call for a connection that
-// has gone fails with ErrConnectionGone (its callback gets the error); it
-// never writes to another connection. Server event registration,
-// SetTimeout, Close and Address are safe from any goroutine.
+//
+// The doc of every exported method of the server's types says from which
+// goroutines it may be called and where the callbacks it takes or causes
+// run, in these phrases:
+//
+//   - "Any goroutine": the method may be called from any goroutine, during
+//     the callbacks of its exchange or after they returned. It never runs
+//     a callback inside the call, and a call from another goroutine never
+//     touches the loop's state: it reads and writes the handle's own
+//     state under its lock, and what must reach the engine is carried out
+//     on the loop, in order, as the callback in progress of the exchange
+//     returns (so a Pause made in OnData, from the callback or from any
+//     goroutine while it runs, takes effect before the next chunk), else
+//     in a task posted to the loop.
+//   - "Callbacks' goroutine": call it only from the goroutine running the
+//     exchange's callbacks (the loop, or the exchange's worker), during
+//     one of them.
+//   - "Callbacks on the loop": the callbacks run on the connection's event
+//     loop, or with Options.Workers on the exchange's worker, one at a
+//     time, never on a goroutine of their own while the loop runs. A
+//     callback owed by a connection that is over (the ErrConnectionGone of
+//     a late End, a listener added after 'close') runs in a task of the
+//     loop that served it, or with Options.Workers on the exchange's
+//     worker; once the server has stopped, on a goroutine of its own (a
+//     task the loop had no time for runs when the server has finished
+//     stopping). Such a callback is never lost and runs once.
+//
+// A handler may so hand the response to a goroutine or a timer and finish
+// it later. A call for a connection that has gone fails with
+// ErrConnectionGone (its callback gets the error); it never writes to
+// another connection. A panic in a callback is recovered and logged with
+// its stack (one Error record, "loophttp: … panicked"); it costs the
+// connection (a handler's: a 500 if the head had not gone out), never the
+// server. The server's own events have no connection: 'listening' and
+// 'error' run on the goroutine calling Listen, before it returns; 'close'
+// and Close's callback on the goroutine that finishes stopping the server
+// (Close's callback on a goroutine of its own when the server was not
+// running).
 //
 // # Events a late listener cannot miss
 //
@@ -41,8 +68,9 @@
 // progress (or in a task of the loop), on the exchange's worker with
 // Options.Workers; once the exchange is over (its 'close' delivered) its
 // connection may be gone or serving another request, and nothing else of
-// the exchange runs, so it runs on a goroutine of its own (a Socket's,
-// once its close listeners have run). An event that
+// the exchange runs, so it runs in a task of the loop that served it (a
+// Socket's, once its close listeners have run), as "Callbacks on the loop"
+// says. An event that
 // did not fire and never will ('finish' of a response cut short, 'error'
 // of a request that succeeded) is not delivered. The other events ('data',
 // 'drain', 'timeout', 'response', …) reach only the listeners registered
@@ -64,20 +92,22 @@
 //
 // # Buffers
 //
-// The request head is copied once into the request's own memory: its
-// strings stay valid as long as the IncomingMessage. Body chunks passed to
+// The request head is copied once into memory never written again: its
+// strings stay valid as long as they are held. Body chunks passed to
 // OnData are borrowed, valid only during the call; bytes.Clone keeps one.
 // Data given to Write and End is copied; the caller may reuse it at once.
-// A request allocates one object (its IncomingMessage and ServerResponse
-// with the copy of the head: 320, 512 or 768 bytes by the size of the
-// head); the rest of an exchange's state is pooled for later requests, so
+// A request allocates one object: its IncomingMessage and ServerResponse
+// with its raw header list (240, 320, 480 or 768 bytes, for up to 1, 3, 8
+// or 16 fields). The copy of the head is cut from 4 KiB chunks each event
+// loop allocates in turn (a head over 1 KiB has its own), tens of
+// requests to a chunk; the rest of an exchange's state is pooled for later requests, so
 // a response used after its exchange is over reports ErrConnectionGone
 // rather than acting on another. An idle connection holds its Socket and
 // the engine's and poller's small per-connection state, nothing of its
 // last exchange.
 //
 // Options.ReuseMessages removes that one allocation, on fasthttp's terms:
-// the IncomingMessage, the ServerResponse and the head's copy (768 bytes,
+// the IncomingMessage, the ServerResponse and the head's copy (896 bytes,
 // kept with the pooled exchange state, not by idle connections) are reused
 // for later requests, so code must not keep them, or
 // strings from them, past the exchange's 'close'. A handler that answers

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"log/slog"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,66 +35,114 @@ type exchange struct {
 	gen    uint32 // the connection generation it belongs to
 	xgen   uint32 // the request it serves, counted per exchange object
 
-	inCallback   atomic.Bool // the loop is running a user callback of this exchange
-	work         serial      // callbacks queued for the worker pool (Options.Workers)
-	paused       bool        // the loop paused the body while workers catch up (loop only)
-	done         bool        // Handler.Close has been called
-	closePending bool        // Close came while the response was being applied
-	pins         int         // api frames on the loop's stack using the exchange
-	start        int64       // when the request arrived (Unix ns), with Options.AccessLog
+	cbG          atomic.Uintptr  // the goroutine (curg) running a callback of this exchange on the loop; 0 between callbacks
+	work         serial          // callbacks queued for the worker pool (Options.Workers)
+	paused       bool            // the loop paused the body while workers catch up (loop only)
+	done         bool            // Handler.Close has been called
+	closePending bool            // Close came while the response was being applied
+	pins         int             // api frames on the loop's stack using the exchange
+	start        int64           // when the request arrived (Unix ns), with Options.AccessLog
+	limit        *BodyLimitError // a body limit cut the request short: what 'close' brings 'error' with (set by Handler.Close)
 
-	own atomic.Pointer[largeMessage] // the message reused for each request (Options.ReuseMessages), until retained
+	own atomic.Pointer[reusedMessage] // the message reused for each request (Options.ReuseMessages), until retained
 }
 
 // message is what one request allocates: the request and the response as
-// the user sees them, and (in the types that embed it) inline storage for
-// the copy of the request head and its raw header list, so that a typical
-// request allocates nothing else. None of it is ever written twice, so the
-// strings stay valid as long as the user keeps them, unless
-// Options.ReuseMessages makes a largeMessage the exchange's own, rewritten
-// for each request.
+// the user sees them and (in the types that embed it) inline storage for
+// the raw header list, so that a typical request allocates nothing else.
+// None of it is ever written for another request, so the strings stay
+// valid as long as the user keeps them, unless Options.ReuseMessages
+// makes a reusedMessage the exchange's own, rewritten for each request.
+// The bytes the strings view come from the loop's headArena.
 type message struct {
 	req IncomingMessage
 	res ServerResponse
 }
 
-// The messages by the storage they carry, each filling its allocation size
-// class (a test pins the sizes): a request takes the smallest that holds
-// its head, so small requests allocate less than half of what the largest
-// costs. A head too big even for the largest takes its storage from the
-// heap (IncomingMessage.init).
+// The messages by the number of raw header strings they hold inline, each
+// filling its allocation size class (a test pins the sizes): a request
+// takes the smallest that holds its list. A list too long even for the
+// largest is allocated on its own (IncomingMessage.init).
 type (
-	smallMessage struct {
+	message1 struct {
 		message
-		head [48]byte
-		raw  [4]string
+		raw [2]string
 	}
-	mediumMessage struct {
+	message3 struct {
 		message
-		head [144]byte
-		raw  [10]string
+		raw [6]string
 	}
-	largeMessage struct {
+	message8 struct {
 		message
-		head [304]byte
+		raw [16]string
+	}
+	message16 struct {
+		message
+		raw [32]string
+	}
+	// reusedMessage is the exchange's own message under
+	// Options.ReuseMessages, with room for the head's copy.
+	reusedMessage struct {
+		message
 		raw  [16]string
+		head [304]byte
 	}
 )
 
-// newMessage allocates the message of a request whose head copy takes size
-// bytes and whose raw header list has n strings, and returns it with its
-// inline storage.
-func newMessage(size, n int) (msg *message, head []byte, raw []string) {
+// newMessage allocates the message of a request whose raw header list has
+// n strings, and returns it with its inline storage for the list.
+func newMessage(n int) (msg *message, raw []string) {
 	switch {
-	case size <= 48 && n <= 4:
-		m := new(smallMessage)
-		return &m.message, m.head[:], m.raw[:]
-	case size <= 144 && n <= 10:
-		m := new(mediumMessage)
-		return &m.message, m.head[:], m.raw[:]
+	case n <= 2:
+		m := new(message1)
+		return &m.message, m.raw[:]
+	case n <= 6:
+		m := new(message3)
+		return &m.message, m.raw[:]
+	case n <= 16:
+		m := new(message8)
+		return &m.message, m.raw[:]
 	}
-	m := new(largeMessage)
-	return &m.message, m.head[:], m.raw[:]
+	m := new(message16)
+	return &m.message, m.raw[:]
+}
+
+// headArena is a loop's supply of bytes for the copies of request heads:
+// chunks handed out in order, each byte once, so the strings viewing them
+// never change while the user holds them; a chunk is garbage once no
+// string points into it. Sharing one per loop (not per exchange) keeps
+// the memory of requests held for long to their own bytes plus one
+// chunk. Loop only.
+type headArena struct {
+	free []byte
+}
+
+// arenaChunk is the size of a headArena's chunks: a typical head takes
+// 100 to 400 bytes, so one allocation serves tens of requests.
+const arenaChunk = 4096
+
+// take returns n bytes never handed out before.
+func (a *headArena) take(n int) []byte {
+	if n > len(a.free) {
+		if n > arenaChunk/4 {
+			return make([]byte, n) // a large head: its own allocation
+		}
+		a.free = make([]byte, arenaChunk)
+	}
+	b := a.free[:n:n]
+	a.free = a.free[n:]
+	return b
+}
+
+// arenaOf returns the head arena of the loop st runs on. Loop only.
+func arenaOf(st *engine.Stream) *headArena {
+	l := st.Loop()
+	a, ok := l.Data.(*headArena)
+	if !ok {
+		a = new(headArena)
+		l.Data = a
+	}
+	return a
 }
 
 // exchanges pools the exchanges of servers whose handlers run on the loop
@@ -114,7 +160,7 @@ func (s *Socket) nextExchange(st *engine.Stream) *exchange {
 	}
 	ex.xgen++
 	ex.sock, ex.stream, ex.gen = s, st, s.gen
-	ex.paused, ex.done, ex.closePending, ex.pins = false, false, false, 0
+	ex.paused, ex.done, ex.closePending, ex.pins, ex.limit = false, false, false, 0, nil
 	if ex.resSt.ex == nil { // new; a pooled one was cleared when retired
 		ex.reqSt.clear(ex)
 		ex.resSt.clear(ex)
@@ -154,23 +200,35 @@ func (ex *exchange) unpin() {
 // the exchange's worker queue; else the loop runs it after the callback in
 // progress or in a task (apply), or as it retires the exchange. Once the
 // exchange is retired no other callback of it can run, and its connection
-// may be gone or serving another request: call runs on a goroutine of its
-// own (lateAlone). Safe from any goroutine.
-func (ex *exchange) late(gen uint32, call func()) {
+// may be gone or serving another request: call runs as sock.later says
+// (sock is the socket the listener's handle belongs to). Safe from any
+// goroutine.
+func (ex *exchange) late(gen uint32, sock *Socket, call func()) {
 	s := &ex.resSt
 	s.mu.Lock()
 	if s.gen.Load() != gen {
 		s.mu.Unlock()
-		lateAlone(slog.Default(), call) // retired: the exchange's logger has gone with it
+		sock.later(call)
 		return
 	}
+	s.addLate(call) // unlocks
+}
+
+// addLate is late for the exchange served now, called with mu held; it
+// releases it.
+func (s *resState) addLate(call func()) {
+	ex := s.ex
 	if ex.sock.srv.pool != nil {
 		s.mu.Unlock()
 		ex.post(call)
 		return
 	}
 	s.late = append(s.late, call)
-	if s.gone == nil && !ex.inCallback.Load() && !s.scheduled {
+	own := ex.inOwnCallback()
+	if own {
+		s.ownQueued = true // the loop's goroutine alone writes it
+	}
+	if s.gone == nil && !own && !s.scheduled {
 		// Open, so current: drainSocket applies it. Closed, the loop
 		// retires it soon after (unpin) and runs the call then.
 		if ex.sock.pc.SubmitConn(ex.gen, drainSocket) == nil {
@@ -178,19 +236,6 @@ func (ex *exchange) late(gen uint32, call func()) {
 		}
 	}
 	s.mu.Unlock()
-}
-
-// lateAlone runs call, a late listener of something that has no callback
-// left to run, on a goroutine of its own; a panic is logged, not fatal.
-func lateAlone(log *slog.Logger, call func()) {
-	go func() {
-		defer func() {
-			if v := recover(); v != nil {
-				log.Error("loophttp: listener panicked", "panic", v, "stack", string(debug.Stack()))
-			}
-		}()
-		call()
-	}()
 }
 
 // Opened creates the Socket of a new connection and fires 'connection'.
@@ -225,7 +270,7 @@ func (h *serverHandler) Request(st *engine.Stream, req *codec.Request) {
 	msg, head, raw := h.newMessage(ex, req)
 	ex.msg = msg
 	msg.req.init(ex, req, head, raw)
-	msg.res = ServerResponse{StatusCode: 200, st: &ex.resSt, gen: ex.xgen, sock: sock}
+	msg.res.StatusCode, msg.res.st, msg.res.gen, msg.res.sock = 200, &ex.resSt, ex.xgen, sock
 	st.Data = ex
 	sock.current = ex
 	if h.srv.opts.AccessLog != nil {
@@ -249,20 +294,23 @@ func (h *serverHandler) Request(st *engine.Stream, req *codec.Request) {
 	}
 }
 
-// newMessage returns the message of a new request and its inline
-// storage: the exchange's own under Options.ReuseMessages (the largest
-// kind, allocated once per exchange and rewritten, unless retained), a new
-// one sized to the head otherwise.
+// newMessage returns the zero message of a new request and its storage
+// for the head's copy and raw header list: the exchange's own under
+// Options.ReuseMessages (allocated once per exchange and rewritten, unless
+// retained), a new one sized to the header list, with bytes from the
+// loop's arena, otherwise.
 func (h *serverHandler) newMessage(ex *exchange, req *codec.Request) (*message, []byte, []string) {
 	if !h.srv.opts.ReuseMessages || h.srv.pool != nil {
-		return newMessage(len(headBytes(req)), 2*len(req.Headers))
+		msg, raw := newMessage(2 * len(req.Headers))
+		return msg, arenaOf(ex.stream).take(len(headBytes(req))), raw
 	}
 	m := ex.own.Load()
 	if m == nil {
-		m = new(largeMessage)
+		m = new(reusedMessage)
 		ex.own.Store(m)
 	}
-	return &m.message, m.head[:], m.raw[:] // init and Request overwrite what the last request left
+	m.message = message{} // init and Request set the fields of a zero message
+	return &m.message, m.head[:], m.raw[:]
 }
 
 // handOver gives an upgrade or CONNECT request to its listeners, if there
@@ -375,7 +423,7 @@ func (h *serverHandler) Close(st *engine.Stream, err error) {
 	if l := h.srv.opts.AccessLog; l != nil {
 		logAccess(l, ex, st, err)
 	}
-	ex.resSt.closed(err)
+	ex.limit = ex.resSt.closed(err)
 	if ex.resSt.applying {
 		ex.closePending = true // 'finish' first: apply emits 'close' after it
 		return
@@ -385,7 +433,7 @@ func (h *serverHandler) Close(st *engine.Stream, err error) {
 
 // emitClose fires 'close' on the request and the response.
 func (ex *exchange) emitClose() {
-	limit := ex.limitError()
+	limit := ex.limit
 	if limit != nil {
 		ex.reqSt.lmu.Lock()
 		ex.reqSt.err = limit
@@ -399,18 +447,6 @@ func (ex *exchange) emitClose() {
 		return // nobody listens: no callback to run
 	}
 	ex.deliver(event{kind: evClose})
-}
-
-// limitError returns the error the exchange closed with when a body limit
-// cut its request short, else nil.
-func (ex *exchange) limitError() error {
-	ex.resSt.mu.Lock()
-	err := ex.resSt.gone
-	ex.resSt.mu.Unlock()
-	if le, ok := err.(*BodyLimitError); ok { // as Close stored it (no errors.As: it would allocate)
-		return le
-	}
-	return nil
 }
 
 // event is one thing to tell the user code of an exchange. Events are
@@ -444,12 +480,27 @@ func (ex *exchange) deliver(e event) {
 		ex.deliverToPool(e)
 		return
 	}
-	ex.inCallback.Store(true)
+	prev := ex.cbG.Swap(curg()) // a callback in progress when apply delivers more (Resume)
 	defer func() {
-		ex.inCallback.Store(false)
-		ex.resSt.apply()
+		ex.cbG.Store(prev)
+		if ex.resSt.endOwed {
+			ex.resSt.finishEnd()
+		}
+		if ex.resSt.ownQueued {
+			ex.resSt.apply()
+		}
 	}()
 	ex.run(e)
+}
+
+// inOwnCallback reports whether the caller is the goroutine running a
+// callback of the exchange on its loop, exactly (curg): then what it asks
+// of the response is carried out as that callback returns (deliver calls
+// apply), and needs no task. Any other goroutine, or any goroutine where
+// curg cannot tell (exactGoroutine false), gets false. Safe from any
+// goroutine.
+func (ex *exchange) inOwnCallback() bool {
+	return exactGoroutine && ex.cbG.Load() == curg()
 }
 
 // deliverToPool hands e to the worker pool. It is a function of its own so
@@ -486,7 +537,7 @@ func (ex *exchange) run(e event) {
 	case evDrain:
 		ex.resSt.drained()
 	case evClose:
-		if err := ex.limitError(); err != nil {
+		if err := ex.limit; err != nil {
 			ex.reqSt.emitError(err)
 		}
 		ex.reqSt.emit(&ex.reqSt.onClose)

@@ -116,12 +116,15 @@ func (m *IncomingMessage) lock() *msgState {
 	return s
 }
 
-// init sets m for the request of ex: every string is a view of the
-// message's own copy of the head (one copy, in its inline storage head
-// when it fits, on the heap otherwise), never of the engine's borrowed
-// bytes. raw is the inline storage for RawHeaders.
+// init sets m, which is zero, for the request of ex: every string is a view of the
+// message's own copy of the head, in store (bytes of the loop's arena, or
+// the reused message's) when it fits, on the heap otherwise, never of the
+// engine's borrowed bytes. raw is the inline storage for RawHeaders.
 func (m *IncomingMessage) init(ex *exchange, req *codec.Request, store []byte, raw []string) {
-	*m = IncomingMessage{st: &ex.reqSt, gen: ex.xgen, Socket: ex.sock, HTTPVersion: version(req.Minor)}
+	// m is zero: new, or cleared for reuse (serverHandler.newMessage).
+	// Setting fields one by one spares a copy of the whole struct, with
+	// its write barriers, per request.
+	m.st, m.gen, m.Socket, m.HTTPVersion = &ex.reqSt, ex.xgen, ex.sock, version(req.Minor)
 	head := headBytes(req)
 	arena := store[:0]
 	if len(head) > len(store) {
@@ -182,12 +185,13 @@ func methodName(b []byte, take func([]byte) string) string {
 
 // Header returns the value of the named field (ASCII case-insensitive), with
 // repeated fields joined as Node joins them (see Headers), or "".
+// Any goroutine.
 func (m *IncomingMessage) Header(name string) string {
 	return joinField(m.RawHeaders, strings.ToLower(name))
 }
 
 // HeaderValues returns every value of the named field in received order
-// (for Set-Cookie and other repeated fields).
+// (for Set-Cookie and other repeated fields). Any goroutine.
 func (m *IncomingMessage) HeaderValues(name string) []string {
 	var vs []string
 	for i := 0; i+1 < len(m.RawHeaders); i += 2 {
@@ -202,6 +206,7 @@ func (m *IncomingMessage) HeaderValues(name string) []string {
 // repeats of single-value fields (Host, Content-Type, …) keep the first;
 // Cookie repeats are joined with "; "; others with ", " (Set-Cookie too:
 // HeaderValues gives them one by one). The map is built on first use.
+// Callbacks' goroutine.
 func (m *IncomingMessage) Headers() map[string]string {
 	if m.headers == nil {
 		m.headers = make(map[string]string, len(m.RawHeaders)/2)
@@ -249,12 +254,14 @@ func joinField(raw []string, name string) string {
 }
 
 // Trailer returns the value of a trailer field (case-insensitive), or "".
+// Any goroutine.
 func (m *IncomingMessage) Trailer(name string) string {
 	return joinField(m.RawTrailers, strings.ToLower(name))
 }
 
 // OnData adds a listener for 'data': a piece of the body. chunk is
 // borrowed: valid only during the call (bytes.Clone keeps it).
+// Any goroutine; callbacks on the loop.
 func (m *IncomingMessage) OnData(fn func(chunk []byte)) {
 	if s := m.lock(); s != nil {
 		register(s, &s.onData, 0, fn)
@@ -265,11 +272,12 @@ func (m *IncomingMessage) OnData(fn func(chunk []byte)) {
 // OnEnd adds a listener for 'end': the body is complete (it fires for
 // requests without a body too). Added after 'end' fired, fn runs at once
 // (see doc.go, "Events a late listener cannot miss").
+// Any goroutine; callbacks on the loop.
 func (m *IncomingMessage) OnEnd(fn func()) {
 	s := m.lock()
 	if s == nil {
 		if m.Complete { // the exchange is over: 'end' fired, or never will
-			lateAlone(m.Socket.logger(), fn)
+			m.Socket.later(fn)
 		}
 		return
 	}
@@ -282,11 +290,11 @@ func (m *IncomingMessage) OnEnd(fn func()) {
 
 // OnClose adds a listener for 'close': the exchange is over, normally or
 // because the connection closed. Added after 'close' fired, fn runs at
-// once.
+// once. Any goroutine; callbacks on the loop.
 func (m *IncomingMessage) OnClose(fn func()) {
 	s := m.lock()
 	if s == nil { // the exchange is over and retired: 'close' fired
-		lateAlone(m.Socket.logger(), fn)
+		m.Socket.later(fn)
 		return
 	}
 	added := register(s, &s.onClose, firedClose, fn)
@@ -298,6 +306,7 @@ func (m *IncomingMessage) OnClose(fn func()) {
 
 // OnTimeout adds a listener for 'timeout': the connection was idle for its
 // timeout before this request was complete.
+// Any goroutine; callbacks on the loop.
 func (m *IncomingMessage) OnTimeout(fn func()) {
 	if s := m.lock(); s != nil {
 		register(s, &s.onTimeout, 0, fn)
@@ -331,13 +340,14 @@ func (m *IncomingMessage) late(call func()) {
 	m.st.lmu.Lock()
 	ex := m.st.ex
 	m.st.lmu.Unlock()
-	ex.late(m.gen, call)
+	ex.late(m.gen, m.Socket, call)
 }
 
 // SetTimeout sets the connection's idle timeout (0: off) and adds cb, if not
 // nil, as an OnTimeout listener (once, unlike IoT.js, which ran it twice).
 // On a client's response the timeout is the request's idle timer (see
 // ClientRequest.SetTimeout), and cb runs each time it fires.
+// Any goroutine; callbacks on the loop.
 func (m *IncomingMessage) SetTimeout(d time.Duration, cb func()) {
 	if cb != nil {
 		m.OnTimeout(cb)
@@ -350,7 +360,7 @@ func (m *IncomingMessage) SetTimeout(d time.Duration, cb func()) {
 // hears it too). On a server's request: a limit cut the body short after
 // the response had begun (a *BodyLimitError, just before 'close'; the
 // connection closes). Added after 'error' fired, fn gets the error at
-// once.
+// once. Any goroutine; callbacks on the loop.
 func (m *IncomingMessage) OnError(fn func(error)) {
 	s := m.lock()
 	if s == nil {
@@ -366,16 +376,16 @@ func (m *IncomingMessage) OnError(fn func(error)) {
 	}
 }
 
-// Pause stops delivering the body: the connection is not read further
-// until Resume (the engine stops taking input and the poller stops reading
-// the socket, so TCP flow control holds the peer). Safe from any
-// goroutine; only the loop ever touches the engine. On a server's
-// request, made while the loop runs one of the exchange's callbacks (from
-// the callback itself or from any goroutine), it is carried out on the
-// loop as that callback returns, before the next chunk; otherwise, or with
-// a worker pool, in a task of the loop, in order with the response's
-// calls. On a client's response, made inside the connection's own event
-// it takes effect at once, from anywhere else it is handed to the loop.
+// Pause stops delivering the body: the connection is not read further until
+// Resume (the engine stops taking input and the poller stops reading the
+// socket, so TCP flow control holds the peer). Only the loop ever touches
+// the engine. On a server's request, made while the loop runs one of the
+// exchange's callbacks (from the callback itself or from any goroutine), it
+// is carried out on the loop as that callback returns, before the next
+// chunk; otherwise, or with a worker pool, in a task of the loop, in order
+// with the response's calls. On a client's response, made inside the
+// connection's own event it takes effect at once, from anywhere else it is
+// handed to the loop. Any goroutine.
 func (m *IncomingMessage) Pause() {
 	if m.cr != nil {
 		m.cr.pause(true)
@@ -384,8 +394,8 @@ func (m *IncomingMessage) Pause() {
 	m.bodyCall(opPause)
 }
 
-// Resume delivers the body again after Pause. Safe from any goroutine, on
-// the terms of Pause.
+// Resume delivers the body again after Pause, on the terms of Pause. Any
+// goroutine.
 func (m *IncomingMessage) Resume() {
 	if m.cr != nil {
 		m.cr.pause(false)

@@ -21,7 +21,11 @@ type Header struct {
 // http.ServerResponse). Every method is safe from any goroutine, during or
 // after the handler: calls are recorded under the response's lock and
 // carried out, in order, on the connection's loop, right after the
-// current callback returns or in a task posted to the loop.
+// current callback returns or in a task posted to the loop. An End made
+// by the exchange's own callback on the loop (told exactly, by the
+// calling goroutine), with nothing queued before it, goes to the engine at
+// once; its callback, 'finish' and 'close' still wait for the callback to
+// return.
 //
 // StatusCode and StatusMessage are read when the head is decided (the
 // first Write or End); set them before, from the goroutine that then
@@ -101,7 +105,17 @@ type resData struct {
 	accepted  int64 // body bytes Write and End have accepted
 	gone      error
 	applying  bool // apply is on the stack (loop only)
-	bodyN     int  // bytes of bodies in use
+	// ownQueued: the exchange's own callback queued a call or a late
+	// listener, which the apply after the callback carries out. Written
+	// under mu by the loop's goroutine alone, read by it without mu.
+	ownQueued bool
+	// An End carried out at once (endNow) whose callback, 'finish' and
+	// 'close' wait for the callback that called it to return (finishEnd).
+	// Loop only.
+	endOwed   bool
+	endErr    error
+	endCB     func(error)
+	bodyN     int // bytes of bodies in use
 	onFinish  []func()
 	onClose   []func()
 	onDrain   []func()
@@ -173,11 +187,18 @@ func (s *resState) open(gen uint32) { s.gen.Store(gen) }
 // generation) under mu, and the loop rewrites them once retire returns
 // (unpin, nextExchange).
 //
-// It returns the late calls that were still queued: the loop runs them.
+// It returns the late calls that were still queued, and the callbacks of
+// calls queued for a task that never ran (with ErrConnectionGone): the
+// loop runs them.
 func (s *resState) retire() (late []func()) {
 	s.mu.Lock()
 	s.gen.Store(0)
 	late = s.late
+	for _, o := range s.ops { // queued for a task the loop never ran (it closed the connection first)
+		if cb := o.cb; cb != nil {
+			late = append(late, func() { cb(ErrConnectionGone) })
+		}
+	}
 	s.clear(s.ex)
 	s.mu.Unlock()
 	return late
@@ -195,7 +216,7 @@ func (r *ServerResponse) lock() *resState {
 	return s
 }
 
-// Socket returns the connection.
+// Socket returns the connection. Any goroutine.
 func (r *ServerResponse) Socket() *Socket { return r.sock }
 
 // Retain keeps this response and its request out of reuse under
@@ -203,7 +224,7 @@ func (r *ServerResponse) Socket() *Socket { return r.sock }
 // callback returns, from any goroutine, for as long as they are held (as
 // without the option). Call it before the exchange can close: from one of
 // its callbacks, before handing either to a timer or another goroutine.
-// It does nothing without the option.
+// It does nothing without the option. Any goroutine.
 func (r *ServerResponse) Retain() {
 	s := r.lock()
 	if s == nil {
@@ -220,12 +241,13 @@ func (r *ServerResponse) Retain() {
 // case-insensitive); the name keeps the case given. Invalid names or values
 // (CR, LF, NUL or other control characters, non-token names) are refused
 // with an error and never reach the wire; so is any change once the head
-// is decided.
+// is decided. Any goroutine.
 func (r *ServerResponse) SetHeader(name, value string) error {
 	return r.setHeader(name, []string{value})
 }
 
 // SetHeaderValues sets a field sent as one line per value (Set-Cookie).
+// Any goroutine.
 func (r *ServerResponse) SetHeaderValues(name string, values []string) error {
 	return r.setHeader(name, values)
 }
@@ -253,6 +275,7 @@ func (r *ServerResponse) setHeader(name string, values []string) error {
 
 // GetHeader returns the value of a field set with SetHeader or WriteHead
 // (case-insensitive; several values joined with ", "), or "".
+// Any goroutine.
 func (r *ServerResponse) GetHeader(name string) string {
 	s := r.lock()
 	if s == nil {
@@ -269,6 +292,7 @@ func (r *ServerResponse) GetHeader(name string) string {
 }
 
 // HasHeader reports whether a field is set (case-insensitive).
+// Any goroutine.
 func (r *ServerResponse) HasHeader(name string) bool {
 	s := r.lock()
 	if s == nil {
@@ -284,6 +308,7 @@ func (r *ServerResponse) HasHeader(name string) bool {
 }
 
 // GetHeaders returns the fields set so far, keyed by lower-case name.
+// Any goroutine.
 func (r *ServerResponse) GetHeaders() map[string]string {
 	s := r.lock()
 	if s == nil {
@@ -303,6 +328,7 @@ func (r *ServerResponse) GetHeaders() map[string]string {
 }
 
 // RemoveHeader removes a field (case-insensitive); absent is not an error.
+// Any goroutine.
 func (r *ServerResponse) RemoveHeader(name string) error {
 	s := r.lock()
 	if s == nil {
@@ -333,7 +359,7 @@ func removeField(hs []Header, name string) []Header {
 }
 
 // HeadersSent reports whether the head has been decided (Node's
-// headersSent): after the first Write or End.
+// headersSent): after the first Write or End. Any goroutine.
 func (r *ServerResponse) HeadersSent() bool {
 	s := r.lock()
 	if s == nil {
@@ -351,7 +377,7 @@ func (r *ServerResponse) HeadersSent() bool {
 // fields given more than once (Set-Cookie, Vary, …) are all sent, in
 // order. Nothing is sent yet; it may be called again until the first
 // Write or End, and the last status wins. 1xx statuses go through
-// WriteContinue and WriteInformation instead.
+// WriteContinue and WriteInformation instead. Any goroutine.
 func (r *ServerResponse) WriteHead(status int, reason string, headers ...Header) error {
 	if status < 200 || status > 599 {
 		return codec.ErrStatus
@@ -388,6 +414,7 @@ func (r *ServerResponse) WriteHead(status int, reason string, headers ...Header)
 }
 
 // AddTrailers sets trailer fields, sent after the body when it is chunked.
+// Any goroutine.
 func (r *ServerResponse) AddTrailers(headers ...Header) error {
 	s := r.lock()
 	if s == nil {
@@ -412,17 +439,20 @@ func (r *ServerResponse) AddTrailers(headers ...Header) error {
 // is refused: Write reports false, cb hears ErrContentLengthMismatch, the
 // response is over (later calls get ErrWriteAfterEnd) and the connection
 // closes once what was sent before has gone out.
+// Any goroutine; callbacks on the loop.
 func (r *ServerResponse) Write(data []byte, cb func(error)) bool {
 	s := r.lock()
-	if s == nil || s.ended {
-		err := ErrWriteAfterEnd
-		if s == nil {
-			err = ErrConnectionGone
-		} else {
-			s.mu.Unlock()
-		}
+	if s == nil {
 		if cb != nil {
-			go cb(err)
+			r.sock.later(func() { cb(ErrConnectionGone) })
+		}
+		return false
+	}
+	if s.ended {
+		if cb == nil {
+			s.mu.Unlock()
+		} else {
+			s.addLate(func() { cb(ErrWriteAfterEnd) }) // unlocks
 		}
 		return false
 	}
@@ -458,12 +488,12 @@ const writeHighWater = engine.DefaultHighWater
 // data is not sent, 'finish' does not fire, and the connection closes once
 // what was sent before has gone out (the peer sees a short body, never a
 // stalled one). Responses without a body (to HEAD, 204, 304) may declare
-// any length.
+// any length. Any goroutine; callbacks on the loop.
 func (r *ServerResponse) End(data []byte, cb func(error)) error {
 	s := r.lock()
 	if s == nil { // the exchange is over: as for a closed connection
 		if cb != nil {
-			go cb(ErrConnectionGone)
+			r.sock.later(func() { cb(ErrConnectionGone) })
 		}
 		return nil
 	}
@@ -479,12 +509,17 @@ func (r *ServerResponse) End(data []byte, cb func(error)) error {
 		return ErrContentLengthMismatch
 	}
 	s.accepted += int64(len(data))
+	if s.ex.inOwnCallback() && len(s.ops) == 0 && s.gone == nil && !s.applying {
+		s.endNow(data, cb) // unlocks
+		return nil
+	}
 	s.queue(op{kind: opEnd, data: s.copyBody(data), cb: cb})
 	s.mu.Unlock()
 	return nil
 }
 
 // WriteContinue sends "100 Continue" (for OnCheckContinue handlers).
+// Any goroutine.
 func (r *ServerResponse) WriteContinue() {
 	s := r.lock()
 	if s == nil {
@@ -497,7 +532,7 @@ func (r *ServerResponse) WriteContinue() {
 }
 
 // WriteInformation sends an interim 1xx response (not 100 or 101; for
-// example 103 Early Hints).
+// example 103 Early Hints). Any goroutine.
 func (r *ServerResponse) WriteInformation(status int, headers ...Header) error {
 	if status < 102 || status > 199 {
 		return codec.ErrStatus
@@ -522,7 +557,7 @@ func (r *ServerResponse) WriteInformation(status int, headers ...Header) error {
 }
 
 // SetTimeout sets the connection's idle timeout (0: off) and adds cb, if
-// not nil, as an OnTimeout listener. Safe from any goroutine.
+// not nil, as an OnTimeout listener. Any goroutine; callbacks on the loop.
 func (r *ServerResponse) SetTimeout(d time.Duration, cb func()) {
 	s := r.lock()
 	if s == nil {
@@ -540,18 +575,20 @@ func (r *ServerResponse) SetTimeout(d time.Duration, cb func()) {
 // OnFinish adds a listener for 'finish': the response has been handed to
 // the connection in full. Added after 'finish' fired, fn runs at once (see
 // doc.go, "Events a late listener cannot miss").
+// Any goroutine; callbacks on the loop.
 func (r *ServerResponse) OnFinish(fn func()) { r.on(onFinish, fn) }
 
 // OnClose adds a listener for 'close': the exchange is over, after
 // 'finish' or because the connection closed first. Added after 'close'
-// fired, fn runs at once.
+// fired, fn runs at once. Any goroutine; callbacks on the loop.
 func (r *ServerResponse) OnClose(fn func()) { r.on(onClose, fn) }
 
 // OnDrain adds a listener for 'drain': output fell below the high-water
-// mark after a Write returned false.
+// mark after a Write returned false. Any goroutine; callbacks on the loop.
 func (r *ServerResponse) OnDrain(fn func()) { r.on(onDrain, fn) }
 
 // OnTimeout adds a listener for 'timeout'.
+// Any goroutine; callbacks on the loop.
 func (r *ServerResponse) OnTimeout(fn func()) { r.on(onTimeout, fn) }
 
 // The response's listener lists, for on.
@@ -570,7 +607,7 @@ func (r *ServerResponse) on(list int, fn func()) {
 	s := r.lock()
 	if s == nil {
 		if list == onClose || list == onFinish && r.finished.Load() {
-			lateAlone(r.sock.logger(), fn)
+			r.sock.later(fn)
 		}
 		return
 	}
@@ -579,9 +616,7 @@ func (r *ServerResponse) on(list int, fn func()) {
 	s.listening.Add(1)
 	if bit != 0 && s.fired.Load()&bit != 0 {
 		s.listening.Add(-1)
-		ex := s.ex
-		s.mu.Unlock()
-		ex.late(r.gen, fn)
+		s.addLate(fn) // unlocks
 		return
 	}
 	*l = append(*l, fn)
@@ -635,226 +670,4 @@ func declaredLength(fields []Header) (int64, bool) {
 		}
 	}
 	return 0, false
-}
-
-// queue records o and makes sure the loop will carry it out: right after
-// the current callback if one of this exchange is running, else through a
-// task. When the exchange or its connection is gone, o fails at once: its
-// callback gets ErrConnectionGone on a goroutine of its own. Called with mu
-// held.
-func (s *resState) queue(o op) {
-	if s.gone == nil && !s.ex.inCallback.Load() && !s.scheduled {
-		sock := s.ex.sock
-		if err := sock.pc.SubmitConn(s.ex.gen, drainSocket); err != nil {
-			s.gone = ErrConnectionGone
-		} else {
-			s.scheduled = true
-		}
-	}
-	if s.gone != nil && !s.ex.inCallback.Load() {
-		if o.cb != nil {
-			go o.cb(ErrConnectionGone)
-		}
-		return
-	}
-	s.ops = append(s.ops, o)
-}
-
-// apply carries out the queued calls on the loop, in order. The head goes
-// out with the first Write or End.
-//
-// It always takes the lock, even when nothing seems queued: a goroutine
-// that saw inCallback set queues without posting a task, relying on this
-// call to see its op, and only the lock orders the two. (An atomic "nothing
-// queued" shortcut here loses such ops; a test with workers caught it.)
-func (s *resState) apply() {
-	s.mu.Lock()
-	ops := s.ops
-	s.ops, s.spare, s.scheduled = s.spare[:0], nil, false
-	gone := s.gone
-	status, reason := s.status, s.reason
-	fields := s.hdr // fixed once the head is decided: read without the lock below
-	trailers := s.trailers
-	s.mu.Unlock()
-
-	st := s.ex.stream
-	outer := !s.applying // a Resume below may deliver events, which apply again
-	s.applying = true
-	defer func() {
-		clear(ops) // drop the references to bodies and callbacks
-		s.mu.Lock()
-		s.spare = ops[:0]
-		owed := s.drainOwed()
-		late := s.late
-		s.late = nil
-		s.mu.Unlock()
-		if owed {
-			s.emit(&s.onDrain)
-		}
-		if len(late) > 0 {
-			s.runLate(late)
-		}
-		if !outer {
-			return
-		}
-		s.applying = false
-		if s.ex.closePending {
-			s.ex.closePending = false
-			s.ex.emitClose()
-		}
-	}()
-	for _, o := range ops {
-		if gone != nil || s.ex.done {
-			if o.cb != nil {
-				o.cb(ErrConnectionGone)
-			}
-			continue
-		}
-		switch o.kind {
-		case opPause:
-			st.Pause()
-		case opResume:
-			st.Resume() // may deliver body events, and apply their calls, at once
-		case opContinue:
-			st.WriteContinue()
-		case opMismatch:
-			s.endMismatched(st, status, reason, fields, o.cb)
-		case opInformation:
-			_ = st.WriteInformation(o.status, o.fields)
-		case opWrite, opEnd:
-			if !st.HeadSent() {
-				s.sendHead(st, status, reason, fields)
-			}
-			var err error
-			if o.kind == opWrite {
-				var ok bool
-				ok, err = st.Write(o.data)
-				s.mu.Lock()
-				s.queued -= len(o.data)
-				if !ok && err == nil {
-					s.overWater = true
-				}
-				s.mu.Unlock()
-			} else {
-				err = st.EndTrailers(o.data, trailers)
-			}
-			if o.cb != nil {
-				o.cb(err)
-			}
-			if o.kind == opEnd && err == nil {
-				s.ex.msg.res.finished.Store(true)
-				s.fired.Or(firedFinish)
-				s.emit(&s.onFinish)
-			}
-		}
-	}
-}
-
-// endMismatched ends a response whose body broke its declared length: the
-// head goes out if it has not, no more body, and the connection closes
-// once the output has gone (engine.ServerConn.Shutdown: the end of the
-// response closes it). Loop only.
-func (s *resState) endMismatched(st *engine.Stream, status int, reason string, fields []Header, cb func(error)) {
-	if !st.HeadSent() {
-		s.sendHead(st, status, reason, fields)
-	}
-	s.ex.sock.pc.Engine().Shutdown()
-	_ = st.End(nil)
-	if cb != nil {
-		cb(ErrContentLengthMismatch)
-	}
-}
-
-// runLate runs late, the late calls taken from the exchange's queue, then
-// those queued meanwhile, in order, on the loop. Loop only.
-func (s *resState) runLate(late []func()) {
-	for len(late) > 0 {
-		for _, call := range late {
-			call()
-		}
-		s.mu.Lock()
-		late = s.late
-		s.late = nil
-		s.mu.Unlock()
-	}
-}
-
-// sendHead hands the decided head to the engine, field by field. The
-// fields were validated when set (SetHeader, WriteHead), so the engine
-// does not check them again. It still refuses framing it cannot honour
-// (Content-Length beside Transfer-Encoding, a coding other than chunked):
-// that field is left out and logged, and the rest go out.
-func (s *resState) sendHead(st *engine.Stream, status int, reason string, fields []Header) {
-	if err := st.ResetHead(status, reason); err != nil {
-		s.ex.sock.srv.logger().Warn("loophttp: response head refused", "err", err)
-		return
-	}
-	for _, f := range fields {
-		if err := st.AddCheckedField(f.Name, f.Value); err != nil {
-			s.ex.sock.srv.logger().Warn("loophttp: response field left out", "name", f.Name, "err", err)
-		}
-	}
-}
-
-// drainIfOwed fires OnDrain when a Write reported false and everything
-// queued has since gone to the connection without the engine being over its
-// mark. Loop only.
-func (s *resState) drainIfOwed() {
-	s.mu.Lock()
-	owed := s.drainOwed()
-	s.mu.Unlock()
-	if owed {
-		s.emit(&s.onDrain)
-	}
-}
-
-// drainOwed reports whether OnDrain is owed now, and if so marks it paid.
-// Called with mu held.
-func (s *resState) drainOwed() bool {
-	owed := s.needDrain && !s.overWater && s.queued < writeHighWater && s.gone == nil
-	if owed {
-		s.needDrain = false
-	}
-	return owed
-}
-
-// drained is called on the loop when the engine's output has drained.
-func (s *resState) drained() {
-	s.mu.Lock()
-	s.overWater = false
-	s.mu.Unlock()
-	s.drainIfOwed()
-}
-
-// closed is called on the loop when the exchange ends; later calls fail.
-func (s *resState) closed(err error) {
-	s.mu.Lock()
-	if err == nil {
-		err = engine.ErrStreamDone
-	}
-	s.gone = err
-	s.mu.Unlock()
-}
-
-// has reports whether a listener list has listeners.
-func (s *resState) has(list *[]func()) bool {
-	if s.listening.Load() == 0 {
-		return false
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(*list) > 0
-}
-
-// emit runs the listeners of an event on the loop.
-func (s *resState) emit(list *[]func()) {
-	if s.listening.Load() == 0 {
-		return
-	}
-	s.mu.Lock()
-	fns := *list
-	s.mu.Unlock()
-	for _, fn := range fns {
-		fn()
-	}
 }

@@ -100,6 +100,9 @@ type Server struct {
 	stop            *stopState  // set by the first Close or Shutdown
 	closeCbs        []func(error)
 	closed          bool // the server has stopped (before the close callbacks run)
+
+	laterMu      sync.Mutex              // guards laterPending
+	laterPending map[*laterTask]struct{} // Socket.later calls posted to a loop, not yet run
 }
 
 // stopState is a server's stop in progress.
@@ -125,6 +128,7 @@ func CreateServer(handler func(*IncomingMessage, *ServerResponse), opts *Options
 
 // OnRequest adds a listener for Node's 'request' event: a request head is
 // complete. The body follows through req.OnData and req.OnEnd.
+// Any goroutine; callbacks on the loop.
 func (s *Server) OnRequest(fn func(*IncomingMessage, *ServerResponse)) {
 	s.mu.Lock()
 	s.onRequest = append(s.onRequest, fn)
@@ -145,33 +149,42 @@ func (s *Server) publishRequestListeners() {
 }
 
 // OnConnection adds a listener for 'connection': a TCP connection opened,
-// before any byte is read.
+// before any byte is read. Any goroutine; callbacks on the loop.
 func (s *Server) OnConnection(fn func(*Socket)) { add(s, &s.onConnection, fn) }
 
 // OnClose adds a listener for 'close': the server has closed (after Close,
 // once the last connection has gone).
+// Any goroutine; fn runs on the goroutine that finishes stopping the
+// server.
 func (s *Server) OnClose(fn func()) { add(s, &s.onClose, fn) }
 
 // OnListening adds a listener for 'listening'.
+// Any goroutine; fn runs on the goroutine calling Listen, before it
+// returns.
 func (s *Server) OnListening(fn func()) { add(s, &s.onListening, fn) }
 
 // OnError adds a listener for 'error' (listen errors).
+// Any goroutine; fn runs on the goroutine calling Listen, before it
+// returns.
 func (s *Server) OnError(fn func(error)) { add(s, &s.onError, fn) }
 
 // OnClientError adds a listener for 'clientError': a connection sent a
 // malformed request (it has been answered with 400, 413, 414, 431, 501 or
 // 505 and is being closed; err is a codec.Error).
+// Any goroutine; callbacks on the loop.
 func (s *Server) OnClientError(fn func(error, *Socket)) { add(s, &s.onClientError, fn) }
 
 // OnTimeout adds a listener for 'timeout': a connection was idle for
 // Timeout while a request was in progress. With a listener (here, on the
 // request or on the response) the connection is kept; the listener should
 // end it. Without any, the connection is destroyed.
+// Any goroutine; callbacks on the loop.
 func (s *Server) OnTimeout(fn func(*Socket)) { add(s, &s.onTimeout, fn) }
 
 // OnCheckContinue sets the handler for 'checkContinue': requests with
 // "Expect: 100-continue" go to it instead of OnRequest, and it decides
 // with res.WriteContinue or a final status. Set it before Listen.
+// Any goroutine; callbacks on the loop.
 func (s *Server) OnCheckContinue(fn func(*IncomingMessage, *ServerResponse)) {
 	s.mu.Lock()
 	s.onCheckContinue = fn
@@ -195,6 +208,7 @@ func add[F any](s *Server, list *[]F, fn F) {
 // request is an ordinary request; if bytes followed it before its answer
 // ended (data for the new protocol), the connection closes after the
 // answer and they are never parsed as requests.
+// Any goroutine; callbacks on the loop.
 func (s *Server) OnUpgrade(fn func(req *IncomingMessage, sock *Socket, head []byte)) {
 	add(s, &s.onUpgrade, fn)
 }
@@ -204,6 +218,7 @@ func (s *Server) OnUpgrade(fn func(req *IncomingMessage, sock *Socket, head []by
 // Established\r\n\r\n", and relays bytes). Without a listener CONNECT is an
 // ordinary request whose answer closes the connection: bytes after its head
 // (tunnel data sent early) are never parsed as requests.
+// Any goroutine; callbacks on the loop.
 func (s *Server) OnConnect(fn func(req *IncomingMessage, sock *Socket, head []byte)) {
 	add(s, &s.onConnect, fn)
 }
@@ -211,6 +226,7 @@ func (s *Server) OnConnect(fn func(req *IncomingMessage, sock *Socket, head []by
 // SetTimeout sets the idle timeout of connections accepted from now on
 // (0 turns it off) and, when cb is not nil, adds it as an OnTimeout
 // listener. Like Node, not IoT.js: 0 means off.
+// Any goroutine; callbacks on the loop.
 func (s *Server) SetTimeout(d time.Duration, cb func(*Socket)) {
 	s.mu.Lock()
 	s.timeout = d
@@ -221,6 +237,7 @@ func (s *Server) SetTimeout(d time.Duration, cb func(*Socket)) {
 }
 
 // Timeout returns the idle timeout (default 2 minutes; 0 is off).
+// Any goroutine.
 func (s *Server) Timeout() time.Duration {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -238,6 +255,8 @@ var ErrNotRunning = engine.NewError(engine.ErrClosed, "api: Not running")
 // port; backlog 0 means 511) and starts serving. cb, when not nil, is added
 // as an OnListening listener. A bind failure is returned (wrapping the
 // errno, e.g. syscall.EADDRINUSE) and passed to the OnError listeners.
+// Any goroutine; cb and the 'listening' (or 'error') listeners run on the
+// calling goroutine, before Listen returns.
 func (s *Server) Listen(port int, host string, backlog int, cb func()) error {
 	if host == "" {
 		host = "0.0.0.0"
@@ -316,6 +335,7 @@ type Address struct {
 
 // Address returns where the server listens, or nil when it does not
 // (before Listen, and once Close or Shutdown has stopped it).
+// Any goroutine.
 func (s *Server) Address() *Address {
 	s.mu.Lock()
 	ps, closed := s.ps, s.closed
@@ -334,20 +354,23 @@ func (s *Server) Address() *Address {
 	return &Address{Address: a.IP.String(), Family: fam, Port: a.Port}
 }
 
-// Close stops the server as Node's server.close does, on top of
-// Shutdown: the listening socket closes at once (new connects are
-// refused), idle keep-alive connections close, the request in progress on
-// each other connection is answered with Connection: close; once the last
-// connection has closed the server stops, the OnClose listeners run and cb
-// (if not nil) is called with nil, at once, with no connection left. cb
-// gets ErrNotRunning when the server was not listening or has closed
-// already. Safe from any goroutine.
+// Close stops the server as Node's server.close does, on top of Shutdown:
+// the listening socket closes at once (new connects are refused), idle
+// keep-alive connections close, the request in progress on each other
+// connection is answered with Connection: close; once the last connection
+// has closed the server stops, the OnClose listeners run and cb (if not
+// nil) is called with nil, at once, with no connection left. cb gets
+// ErrNotRunning when the server was not listening or has closed already.
+// Any goroutine; cb and the 'close' listeners run on the goroutine that
+// finishes stopping the server (cb on a goroutine of its own when the
+// server was not running).
 func (s *Server) Close(cb func(error)) {
 	s.mu.Lock()
 	if s.ps == nil || s.closed {
 		s.mu.Unlock()
 		if cb != nil {
-			go cb(ErrNotRunning)
+			// No loop runs for a server that does not listen.
+			go runGuarded(s.logger(), "close callback", func() { cb(ErrNotRunning) })
 		}
 		return
 	}
@@ -361,18 +384,19 @@ func (s *Server) Close(cb func(error)) {
 // Shutdown stops the server gracefully, as Go's http.Server.Shutdown: it
 // closes the listening socket at once, so that new connects are refused;
 // closes idle keep-alive connections (one that answered a request in the
-// last 500 ms once it has been idle that long, so that a request already
-// on its way, from a client that stalled a moment, is answered rather than
-// met by a close; one that has sent no request yet after a second); answers the request in progress on each
-// other connection, and a request that has begun arriving, with
-// Connection: close (pipelined requests behind it are never read); waits
-// until every connection has closed with its output drained; and returns
-// nil once the server has stopped (the OnClose listeners and Close
-// callbacks then run). When ctx ends first, the connections left are
-// closed at once and ctx's error is returned once they have gone. It
-// returns ErrNotRunning when the server is not listening. Calls after the
-// first wait for the same stop. Safe from any goroutine but an event
-// loop's (it waits for the loops).
+// last 500 ms once it has been idle that long, so that a request already on
+// its way, from a client that stalled a moment, is answered rather than met
+// by a close; one that has sent no request yet after a second); answers the
+// request in progress on each other connection, and a request that has
+// begun arriving, with Connection: close (pipelined requests behind it are
+// never read); waits until every connection has closed with its output
+// drained; and returns nil once the server has stopped (the OnClose
+// listeners and Close callbacks then run). When ctx ends first, the
+// connections left are closed at once and ctx's error is returned once they
+// have gone. It returns ErrNotRunning when the server is not listening.
+// Calls after the first wait for the same stop. Any goroutine but an event
+// loop's (it waits for the loops); the 'close' listeners run on the
+// goroutine that finishes stopping the server.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	running := s.ps != nil
@@ -409,6 +433,7 @@ func (s *Server) beginStop() *stopState {
 // and the Close callbacks.
 func (s *Server) finishStop(ps *poller.Server, st *stopState) {
 	_ = ps.Shutdown(st.force)
+	s.runPendingLater() // the loops have stopped: what they had no time for
 	st.cancel()
 	if s.pool != nil {
 		s.pool.stop()
@@ -427,9 +452,9 @@ func (s *Server) finishStop(ps *poller.Server, st *stopState) {
 	}
 }
 
-// CloseIdleConnections closes, at once, every connection with no request
-// in progress and nothing of one received (Node 18's
-// server.closeIdleConnections). Safe from any goroutine.
+// CloseIdleConnections closes, at once, every connection with no request in
+// progress and nothing of one received (Node 18's
+// server.closeIdleConnections). Any goroutine.
 func (s *Server) CloseIdleConnections() {
 	s.mu.Lock()
 	ps := s.ps
@@ -439,10 +464,10 @@ func (s *Server) CloseIdleConnections() {
 	}
 }
 
-// CloseAllConnections closes every connection at once, requests in
-// progress included: their responses are cut short and their 'close'
-// events fire (Node 18's server.closeAllConnections). The server goes on
-// listening. Safe from any goroutine.
+// CloseAllConnections closes every connection at once, requests in progress
+// included: their responses are cut short and their 'close' events fire
+// (Node 18's server.closeAllConnections). The server goes on listening. Any
+// goroutine.
 func (s *Server) CloseAllConnections() {
 	s.mu.Lock()
 	ps := s.ps

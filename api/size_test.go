@@ -22,9 +22,11 @@ func TestMessageSizes(t *testing.T) {
 		name      string
 		got, want uintptr
 	}{
-		{"smallMessage", unsafe.Sizeof(smallMessage{}), 320},
-		{"mediumMessage", unsafe.Sizeof(mediumMessage{}), 512},
-		{"largeMessage", unsafe.Sizeof(largeMessage{}), 768},
+		{"message1", unsafe.Sizeof(message1{}), 240},
+		{"message3", unsafe.Sizeof(message3{}), 304},           // in the 320-byte class
+		{"message8", unsafe.Sizeof(message8{}), 464},           // in the 480-byte class
+		{"message16", unsafe.Sizeof(message16{}), 720},         // 768 with the malloc header of objects over 512 bytes
+		{"reusedMessage", unsafe.Sizeof(reusedMessage{}), 768}, // 896 with the header; one per pooled exchange
 	} {
 		if c.got != c.want {
 			t.Errorf("unsafe.Sizeof(%s{}) = %d; want %d", c.name, c.got, c.want)

@@ -155,7 +155,7 @@ func (s *Socket) emitClose(err error) {
 
 // addLate has call, a listener of an event that has fired, run at once:
 // by the loop after the close listeners it is running, or, the connection
-// being gone, on a goroutine of its own. Called with e.mu held; it
+// being gone, as later says. Called with e.mu held; it
 // releases it.
 func (s *Socket) addLate(e *socketExtra, call func()) {
 	if e.emitting {
@@ -164,19 +164,19 @@ func (s *Socket) addLate(e *socketExtra, call func()) {
 		return
 	}
 	e.mu.Unlock()
-	lateAlone(s.logger(), call)
+	s.later(call)
 }
 
-// RemoteAddress returns the peer's IP address.
+// RemoteAddress returns the peer's IP address. Any goroutine.
 func (s *Socket) RemoteAddress() string { return ipOf(s.remote) }
 
-// RemotePort returns the peer's port.
+// RemotePort returns the peer's port. Any goroutine.
 func (s *Socket) RemotePort() int { return portOf(s.remote) }
 
-// LocalAddress returns the local IP address.
+// LocalAddress returns the local IP address. Any goroutine.
 func (s *Socket) LocalAddress() string { return ipOf(s.local) }
 
-// LocalPort returns the local port.
+// LocalPort returns the local port. Any goroutine.
 func (s *Socket) LocalPort() int { return portOf(s.local) }
 
 func ipOf(a *net.TCPAddr) string {
@@ -193,10 +193,10 @@ func portOf(a *net.TCPAddr) int {
 	return a.Port
 }
 
-// OnClose adds a listener for the socket's 'close'. Safe from any
-// goroutine. Added after 'close' fired, fn runs at once: after the close
-// listeners the loop is running, else on a goroutine of its own (the
-// connection is gone).
+// OnClose adds a listener for the socket's 'close'. Added after 'close'
+// fired, fn runs at once: after the close listeners the loop is running,
+// else in a task of the loop, the connection being gone. Any goroutine;
+// callbacks on the loop.
 func (s *Socket) OnClose(fn func()) {
 	e := s.more()
 	e.mu.Lock()
@@ -209,8 +209,9 @@ func (s *Socket) OnClose(fn func()) {
 }
 
 // OnError adds a listener for the socket's 'error': the connection failed
-// (a reset, a write error), before 'close'. Safe from any goroutine; added
-// after 'error' fired, fn gets the error at once (as OnClose).
+// (a reset, a write error), before 'close'. Added after 'error' fired, fn
+// gets the error at once (as OnClose). Any goroutine; callbacks on the
+// loop.
 func (s *Socket) OnError(fn func(error)) {
 	e := s.more()
 	e.mu.Lock()
@@ -228,7 +229,8 @@ func (s *Socket) OnError(fn func(error)) {
 
 // OnData adds a listener for the bytes of an upgraded connection (after
 // OnUpgrade or OnConnect). chunk is borrowed, valid only during the call.
-// Safe from any goroutine; bytes that arrived before it are not repeated.
+// Bytes that arrived before it are not repeated. Any goroutine; callbacks
+// on the loop.
 func (s *Socket) OnData(fn func(chunk []byte)) {
 	e := s.more()
 	e.mu.Lock()
@@ -239,8 +241,8 @@ func (s *Socket) OnData(fn func(chunk []byte)) {
 }
 
 // Write sends raw bytes on an upgraded connection (after OnUpgrade or
-// OnConnect); data is copied. Safe from any goroutine. It reports false
-// when the socket is not upgraded or has closed.
+// OnConnect); data is copied. It reports false when the socket is not
+// upgraded or has closed. Any goroutine.
 func (s *Socket) Write(data []byte) bool {
 	if s.closed.Load() {
 		return false
@@ -253,8 +255,8 @@ func (s *Socket) Write(data []byte) bool {
 	}) == nil
 }
 
-// OnTimeout adds a listener for the socket's 'timeout'. Safe from any
-// goroutine.
+// OnTimeout adds a listener for the socket's 'timeout'. Any goroutine;
+// callbacks on the loop.
 func (s *Socket) OnTimeout(fn func()) {
 	e := s.more()
 	e.mu.Lock()
@@ -265,7 +267,8 @@ func (s *Socket) OnTimeout(fn func()) {
 }
 
 // SetTimeout sets the socket's idle timeout (0 turns it off) and adds cb,
-// if not nil, as an OnTimeout listener. Safe from any goroutine.
+// if not nil, as an OnTimeout listener. Any goroutine; callbacks on the
+// loop.
 func (s *Socket) SetTimeout(d time.Duration, cb func()) {
 	s.onLoop(func() {
 		if cb != nil {
@@ -282,8 +285,8 @@ func (s *Socket) SetTimeout(d time.Duration, cb func()) {
 }
 
 // Destroy closes the connection now; a client request on it ends with
-// ErrSocketDestroyed. Safe from any goroutine; a no-op once the connection
-// has closed.
+// ErrSocketDestroyed. A no-op once the connection has closed. Any
+// goroutine.
 func (s *Socket) Destroy() {
 	s.onLoop(func() {
 		if r := s.request; r != nil && r.x != nil && r.x.Open() {
@@ -293,8 +296,8 @@ func (s *Socket) Destroy() {
 	})
 }
 
-// End closes the connection after the output has been written. Safe from
-// any goroutine.
+// End closes the connection after the output has been written. Any
+// goroutine.
 func (s *Socket) End() {
 	s.onLoop(func() {
 		if st := s.x().upgraded; st != nil {
@@ -306,11 +309,11 @@ func (s *Socket) End() {
 }
 
 // SetNoDelay is accepted for compatibility: loophttp always sets
-// TCP_NODELAY.
+// TCP_NODELAY. Any goroutine.
 func (s *Socket) SetNoDelay(bool) {}
 
 // SetKeepAlive is accepted for compatibility; TCP keep-alive probes are not
-// configured per socket.
+// configured per socket. Any goroutine.
 func (s *Socket) SetKeepAlive(bool, time.Duration) {}
 
 // onLoop runs fn on the connection's loop, unless the connection is gone.
@@ -374,13 +377,9 @@ func (s *Socket) drainCurrent() {
 // safely runs a connection-level listener, recovering a panic so that the
 // connection, not the server, pays for it.
 func (s *Socket) safely(fn func()) {
-	defer func() {
-		if v := recover(); v != nil {
-			s.logger().Error("loophttp: listener panicked", "panic", v)
-			s.pc.Close()
-		}
-	}()
-	fn()
+	if !runGuarded(s.logger(), "listener", fn) {
+		s.pc.Close()
+	}
 }
 
 // logger returns the server's logger, or the default one on a client.

@@ -8,11 +8,11 @@ import "github.com/loophttp/loophttp/poller"
 type Stats = poller.Stats
 
 // Stats returns a snapshot of the server's counters since Listen, summed
-// over its event loops; the zero Stats before Listen. Counting is always
-// on and costs the loops plain increments: each loop owns its counters
-// and copies them on the loop when asked, so Stats waits for every loop
-// to get to it (a loop blocked in a handler delays it). Safe from any
-// goroutine, a handler included.
+// over its event loops; the zero Stats before Listen. Counting is always on
+// and costs the loops plain increments: each loop owns its counters and
+// copies them on the loop when asked, so Stats waits for every loop to get
+// to it (a loop blocked in a handler delays it). Any goroutine, a handler
+// included.
 func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	ps := s.ps

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
+	"reflect"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,25 +15,82 @@ import (
 )
 
 // poke calls the methods of a request, its response and its socket that
-// change nothing a test looks at, from whatever goroutine it runs on.
+// change nothing a test looks at, from whatever goroutine it runs on,
+// during the exchange or after it (where they fail as for a closed
+// connection). With the methods the rounds call themselves (pokedElsewhere)
+// it covers every exported method: TestPokeCoversEveryMethod checks.
 func poke(req *IncomingMessage, res *ServerResponse) {
 	res.GetHeader("Content-Type")
 	res.HasHeader("X-Early")
 	res.GetHeaders()
 	res.HeadersSent()
+	res.RemoveHeader("X-None")
+	res.SetHeaderValues("X-Multi", []string{"a", "b"}) // may lose to End: ErrHeadersSent
+	res.WriteHead(200, "")                             // the status the round sends anyway
+	res.AddTrailers(Header{"X-Trailer", "t"})          // sent only with a chunked body
+	res.WriteInformation(103, Header{"Link", "</a>"})  // interim: the client skips it
+	res.WriteContinue()
+	res.Retain() // nothing without ReuseMessages
 	res.OnDrain(func() {})
 	res.OnTimeout(func() {})
 	res.SetTimeout(time.Minute, nil)
+	_ = res.Socket()
 	req.SetTimeout(time.Minute, nil)
 	req.OnTimeout(func() {})
+	req.OnError(func(error) {})
+	req.OnData(func([]byte) {})
 	req.Header("host")
+	req.HeaderValues("host")
+	req.Trailer("x-none")
 	s := req.Socket
 	s.RemoteAddress()
+	s.RemotePort()
+	s.LocalAddress()
 	s.LocalPort()
 	s.OnClose(func() {})
 	s.OnError(func(error) {})
 	s.OnTimeout(func() {})
+	s.OnData(func([]byte) {})
+	s.Write([]byte("x")) // refused: not an upgraded socket
 	s.SetNoDelay(true)
+	s.SetKeepAlive(true, time.Minute)
+	s.SetTimeout(time.Minute, nil)
+}
+
+// pokedElsewhere lists the exported methods the rounds of
+// callsFromOtherGoroutines call themselves, from goroutines (or, for
+// Headers, from the callbacks' goroutine its doc allows), and Socket.End,
+// which closes the connection and has a test of its own.
+var pokedElsewhere = map[string]bool{
+	"IncomingMessage.OnClose": true, "IncomingMessage.OnEnd": true, "IncomingMessage.Pause": true,
+	"IncomingMessage.Resume": true, "IncomingMessage.Headers": true,
+	"ServerResponse.SetHeader": true, "ServerResponse.OnFinish": true, "ServerResponse.OnClose": true,
+	"ServerResponse.Write": true, "ServerResponse.End": true,
+	"Socket.Destroy": true, "Socket.End": true,
+}
+
+// TestPokeCoversEveryMethod: every exported method of IncomingMessage,
+// ServerResponse and Socket is called by poke or listed in
+// pokedElsewhere, so a method added later fails here until the
+// any-goroutine test calls it.
+func TestPokeCoversEveryMethod(t *testing.T) {
+	src, err := os.ReadFile("threading_test.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := string(src)
+	body = body[strings.Index(body, "func poke("):]
+	body = body[:strings.Index(body, "\n}\n")]
+	for _, v := range []any{&IncomingMessage{}, &ServerResponse{}, &Socket{}} {
+		typ := reflect.TypeOf(v)
+		for i := 0; i < typ.NumMethod(); i++ {
+			name := typ.Method(i).Name
+			full := typ.Elem().Name() + "." + name
+			if !pokedElsewhere[full] && !strings.Contains(body, "."+name+"(") {
+				t.Errorf("%s is neither called by poke nor listed in pokedElsewhere", full)
+			}
+		}
+	}
 }
 
 // exchangeCounts counts the server-side callbacks of one request.
@@ -69,7 +129,11 @@ func callsFromOtherGoroutines(t *testing.T, opts *Options) {
 		go res.OnFinish(func() { c.goFinish.Add(1) })
 		go req.OnClose(func() { c.goClose.Add(1) })
 		go poke(req, res) // the other methods, from a goroutine, while the exchange runs
-		req.OnClose(func() { c.reqClose.Add(1) })
+		req.Headers()     // the callbacks' goroutine only
+		req.OnClose(func() {
+			c.reqClose.Add(1)
+			go poke(req, res) // and after it: they fail as for a closed connection
+		})
 		res.OnClose(func() { c.resClose.Add(1) })
 		res.OnFinish(func() { c.finish.Add(1) })
 		if req.Method == "GET" {

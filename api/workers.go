@@ -1,9 +1,6 @@
 package api
 
-import (
-	"runtime/debug"
-	"sync"
-)
+import "sync"
 
 // workerPool runs the callbacks of blocking handlers (Options.Workers) on a
 // fixed number of goroutines. Jobs queue without bound: with one exchange
@@ -27,8 +24,16 @@ func newWorkerPool(n int) *workerPool {
 	return p
 }
 
+// submit queues job for a worker; once the pool has stopped (the server
+// closed), job runs on a goroutine of its own, so that what an exchange
+// still owes its callbacks is never lost.
 func (p *workerPool) submit(job func()) {
 	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		go job()
+		return
+	}
 	p.jobs = append(p.jobs, job)
 	p.mu.Unlock()
 	p.cond.Signal()
@@ -108,7 +113,7 @@ func (ex *exchange) drainWork() {
 func (ex *exchange) runOnWorker(fn func()) {
 	defer func() {
 		if v := recover(); v != nil {
-			ex.sock.srv.logger().Error("loophttp: handler panicked", "panic", v, "stack", string(debug.Stack()))
+			recovered(ex.sock.srv.logger(), "handler", v)
 			if res := &ex.msg.res; !res.HeadersSent() {
 				_ = res.WriteHead(500, "", Header{"Connection", "close"})
 				_ = res.End(nil, nil)

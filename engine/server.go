@@ -32,6 +32,11 @@ type Loop struct {
 	dateSet  bool
 	draining bool // the server stops: every request taken from now on is its connection's last (Drain)
 
+	// Data belongs to the handler: per-loop state it keeps across
+	// connections (package api keeps the arena its request copies come
+	// from). Loop only.
+	Data any
+
 	stats Stats // the counters of the loop's connections (stats.go); last, off the hot fields' cache lines
 }
 

@@ -68,6 +68,9 @@ func (s *Stream) begin(req *codec.Request, gen uint32) {
 // poller, its *poller.Conn).
 func (s *Stream) Conn() Conn { return s.c.conn }
 
+// Loop returns the loop the stream's connection runs on (for its Data).
+func (s *Stream) Loop() *Loop { return s.c.loop }
+
 // Gen returns the number of this exchange on its connection; a stale
 // reference to a reused Stream can be told by a changed Gen.
 func (s *Stream) Gen() uint32 { return s.gen }
