@@ -1,9 +1,6 @@
 package api
 
 import (
-	"log/slog"
-	"runtime/debug"
-
 	"github.com/loophttp/loophttp/engine"
 	"github.com/loophttp/loophttp/poller"
 )
@@ -284,7 +281,7 @@ func (r *ClientRequest) call(fn func()) {
 		if v == nil {
 			return
 		}
-		logClientPanic(r.agent.logger(), v)
+		recovered(r.agent.logger(), "client callback", v)
 		r.mu.Lock()
 		x := r.x
 		bound := r.state == reqAttached
@@ -294,12 +291,4 @@ func (r *ClientRequest) call(fn func()) {
 		}
 	}()
 	fn()
-}
-
-// logClientPanic logs v, a client callback's panic, with the stack of the
-// goroutine that panicked. It is the client's one recover log, kept to
-// one small function so that it can defer to the package's recover
-// helper.
-func logClientPanic(log *slog.Logger, v any) {
-	log.Error("loophttp: client callback panicked", "panic", v, "stack", string(debug.Stack()))
 }

@@ -40,7 +40,12 @@
 //     loop that served it, or with Options.Workers on the exchange's
 //     worker; once the server has stopped, on a goroutine of its own (a
 //     task the loop had no time for runs when the server has finished
-//     stopping). Such a callback is never lost and runs once.
+//     stopping). Such a callback is never lost and runs once. On the
+//     client, a request's callbacks run on its connection's loop; those of
+//     a request with no connection to run them (Abort or Destroy before it
+//     connected, a failed connect, Agent.Destroy, a listener added after
+//     'close') run on its agent's runner, one goroutine that lives while
+//     it has work and runs them in order.
 //
 // A handler may so hand the response to a goroutine or a timer and finish
 // it later. A call for a connection that has gone fails with
