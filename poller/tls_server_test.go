@@ -366,11 +366,36 @@ func TestTLSManyStalledHandshakes(t *testing.T) {
 		return float64(n.Load())
 	}
 	best := func() float64 { return max(rate(), rate(), rate()) } // see bestRate
-	base := best()
 	hello := clientHello(t)
+	// As TestReliabilitySlowloris: the full run holds the 80%; the
+	// short one, under -race on a shared 2-core machine, a floor that
+	// starvation still breaks (without the eviction of silent handshakes
+	// the rate fell to 47%). Other tests share the machine and can take a
+	// window's CPU, so up to three attempts are made (each with its own
+	// reference rate): starvation fails all three.
+	floor := 0.8
+	if !fullRun() {
+		floor = 0.6
+	}
+	var base, under float64
+	for attempt := 1; attempt <= 3; attempt++ {
+		base, under = stalledHandshakesRates(t, s.Addr().String(), hello, best)
+		t.Logf("attempt %d: full handshakes + request: %.0f/s alone, %.0f/s beside 2,000 stalled handshakes", attempt, base, under)
+		if under >= floor*base {
+			return
+		}
+	}
+	t.Fatalf("healthy rate %.0f/s beside the stalled handshakes; want at least %.0f%% of %.0f/s", under, floor*100, base)
+}
+
+// stalledHandshakesRates measures best() alone, then beside 2,000 peers
+// that connect to addr and send nothing, half of hello, or hello whole, and
+// closes them.
+func stalledHandshakesRates(t *testing.T, addr string, hello []byte, best func() float64) (base, under float64) {
+	base = best()
 	var stalled []net.Conn
 	for i := 0; i < 2000; i++ {
-		c, err := net.Dial("tcp", s.Addr().String())
+		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatalf("stalled peer %d: %v", i, err)
 		}
@@ -388,19 +413,7 @@ func TestTLSManyStalledHandshakes(t *testing.T) {
 			c.Close()
 		}
 	}()
-	under := best()
-	t.Logf("full handshakes + request: %.0f/s alone, %.0f/s beside 2,000 stalled handshakes", base, under)
-	// As TestReliabilitySlowloris: the full run holds the 80%; the
-	// short one, under -race on a shared 2-core machine, a floor that
-	// starvation still breaks (without the eviction of silent handshakes
-	// the rate fell to 47%).
-	floor := 0.8
-	if !fullRun() {
-		floor = 0.6
-	}
-	if under < floor*base {
-		t.Fatalf("healthy rate %.0f/s beside the stalled handshakes; want at least %.0f%% of %.0f/s", under, floor*100, base)
-	}
+	return base, best()
 }
 
 // TestTLSIdleConnectionHoldsNoBuffer: an idle TLS keep-alive connection
