@@ -55,6 +55,7 @@ func poke(req *IncomingMessage, res *ServerResponse) {
 	s.SetNoDelay(true)
 	s.SetKeepAlive(true, time.Minute)
 	s.SetTimeout(time.Minute, nil)
+	s.TLS() // nil: a plain connection
 }
 
 // pokedElsewhere lists the exported methods the rounds of
