@@ -273,6 +273,7 @@ func (h *serverHandler) Request(st *engine.Stream, req *codec.Request) {
 	msg.res.StatusCode, msg.res.st, msg.res.gen, msg.res.sock = 200, &ex.resSt, ex.xgen, sock
 	st.Data = ex
 	sock.current = ex
+	sock.noteTLS()
 	if h.srv.opts.AccessLog != nil {
 		ex.start = time.Now().UnixNano()
 	}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"crypto/tls"
 	"log/slog"
 	"net"
 	"sync"
@@ -32,13 +33,15 @@ type Socket struct {
 	current *exchange      // the exchange in progress (server)
 	request *ClientRequest // the request in progress (client)
 
-	extra atomic.Pointer[socketExtra] // nil until a listener is added or the socket is upgraded
+	extra atomic.Pointer[socketExtra] // nil until a listener is added, the socket is upgraded or a TLS handshake is done
 }
 
 // newSocket returns the Socket of pc's connection, which has just opened;
 // srv is nil for a client's. Loop only.
 func newSocket(pc *poller.Conn, srv *Server) *Socket {
-	return &Socket{pc: pc, gen: pc.Gen(), srv: srv, remote: tcpAddr(pc.RemoteAddr()), local: tcpAddr(pc.LocalAddr())}
+	s := &Socket{pc: pc, gen: pc.Gen(), srv: srv, remote: tcpAddr(pc.RemoteAddr()), local: tcpAddr(pc.LocalAddr())}
+	s.noteTLS() // a client's handshake is done before its connection opens
+	return s
 }
 
 // tcpAddr returns a if it is a TCP address, else nil.
@@ -50,6 +53,9 @@ func tcpAddr(a net.Addr) *net.TCPAddr {
 // socketExtra is the part of a Socket most connections never use.
 type socketExtra struct {
 	upgraded *engine.Stream // set once the socket is a byte pipe (upgrade, CONNECT); loop only
+	// tls is a copy of the TLS state, taken on the loop once the
+	// handshake is done (noteTLS), read by TLS from any goroutine.
+	tls atomic.Pointer[tls.ConnectionState]
 
 	mu        sync.Mutex // guards what follows (listeners are added from any goroutine)
 	onClose   []func()

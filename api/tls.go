@@ -22,15 +22,29 @@ import (
 // tls.CipherSuiteName name the numbers), or nil for a plain connection,
 // one whose handshake is not done (a TLS server's OnConnection fires at
 // the TCP connect, before it; its requests come after), and one that has
-// closed. Safe from any goroutine: on the connection's loop (its events,
-// and handlers when Options.Workers is 0) it reads the state at once;
-// elsewhere it asks the loop and waits for the answer, so a loop must not
-// call it for another loop's socket.
+// closed. Any goroutine: it reads a copy the loop took when the handshake
+// was done (by a client's connection when it opened, by a server's at its
+// first request), never the loop's state, and never waits.
 func (s *Socket) TLS() *tls.ConnectionState {
-	if s.closed.Load() {
+	e := s.extra.Load()
+	if e == nil || s.closed.Load() {
 		return nil
 	}
-	return s.pc.TLSOf(s.gen)
+	return e.tls.Load()
+}
+
+// noteTLS takes the copy TLS returns, once the handshake is done, while
+// the socket is open. Loop only.
+func (s *Socket) noteTLS() {
+	if !s.pc.IsTLS() || s.closed.Load() {
+		return
+	}
+	if e := s.extra.Load(); e != nil && e.tls.Load() != nil {
+		return
+	}
+	if st, ok := s.pc.TLS(); ok {
+		s.more().tls.Store(&st)
+	}
 }
 
 // TLSOptions are the TLS settings of an https request (Node's https.request

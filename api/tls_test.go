@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/loophttp/loophttp/internal/testcert"
 )
@@ -174,5 +175,41 @@ func TestHTTPSURLAndHost(t *testing.T) {
 	}
 	if _, err := Request(RequestOptions{Agent: a, Protocol: "ftp:"}, nil); err == nil {
 		t.Fatal("protocol ftp: accepted")
+	}
+}
+
+// TestHTTPSSocketTLSNeverWaitsForTheLoop: Socket.TLS from another goroutine
+// answers while the connection's loop is busy (here, in the handler,
+// waiting for that goroutine). It used to ask the loop and wait for its
+// answer, which deadlocked this handler, and any two loops asking each
+// other's sockets.
+func TestHTTPSSocketTLSNeverWaitsForTheLoop(t *testing.T) {
+	opts := quiet()
+	opts.TLS = testcert.Server()
+	srv := CreateServer(func(req *IncomingMessage, res *ServerResponse) {
+		got := make(chan *tls.ConnectionState)
+		go func() { got <- req.Socket.TLS() }()
+		select {
+		case st := <-got:
+			if st == nil {
+				res.End([]byte("none"), nil)
+				return
+			}
+			res.End([]byte(tls.VersionName(st.Version)), nil)
+		case <-time.After(5 * time.Second):
+			res.End([]byte("Socket.TLS waited for the loop"), nil)
+		}
+	}, opts)
+	addr := listen(t, srv)
+	tr := &http.Transport{TLSClientConfig: testcert.Client()}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Get("https://" + addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := tls.VersionName(resp.TLS.Version); string(body) != want {
+		t.Fatalf("got %q; want %q", body, want)
 	}
 }

@@ -5,9 +5,6 @@ import (
 	"crypto/tls"
 	"net"
 	"time"
-
-	"github.com/panjf2000/gnet/v2"
-	"golang.org/x/sys/unix"
 )
 
 // clientHandshake runs a client's TLS handshake over the dialed socket nc,
@@ -63,40 +60,6 @@ func (c *Conn) TLS() (tls.ConnectionState, bool) {
 		return tls.ConnectionState{}, false
 	}
 	return c.tls.connectionState()
-}
-
-// TLSOf returns the TLS state of the connection of generation gen, or nil
-// when it is a plain one, its handshake is not done, or it has closed (or
-// the Conn holds another connection now). Safe from any goroutine: off the
-// loop it posts a task to the loop and waits for its answer (a loop must
-// not ask another loop this way).
-func (c *Conn) TLSOf(gen uint32) *tls.ConnectionState {
-	l := c.loop
-	read := func() *tls.ConnectionState {
-		if c.life.Load() != gen<<1|1 {
-			return nil
-		}
-		st, ok := c.TLS()
-		if !ok {
-			return nil
-		}
-		return &st
-	}
-	if unix.Gettid() == l.tid {
-		return read()
-	}
-	if c.life.Load() != gen<<1|1 {
-		return nil
-	}
-	got := make(chan *tls.ConnectionState, 1)
-	err := l.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
-		got <- read() // always answers, the connection gone or not
-		return nil
-	}))
-	if err != nil {
-		return nil // the loops have stopped
-	}
-	return <-got
 }
 
 // IsTLS reports whether the connection is a TLS one (its handshake done
