@@ -45,6 +45,11 @@ type AgentOptions struct {
 	// Logger receives recovered panics and the loops' log; nil means
 	// slog.Default().
 	Logger *slog.Logger
+	// HighWater is the one high-water mark of a request's output, in bytes
+	// (default engine.DefaultHighWater, 64 KiB): Write returns false, and
+	// 'drain' is owed, once the output waiting for the socket, or the body
+	// written from other goroutines and waiting for the loop, reaches it.
+	HighWater int
 }
 
 // Agent pools client connections per scheme, host and port (Node's http.Agent): a
@@ -255,7 +260,7 @@ func (a *Agent) loops() (*poller.Client, error) {
 	cl, err := poller.NewClient(poller.ClientConfig{
 		Loops:       a.opts.Loops,
 		DialTimeout: a.opts.DialTimeout,
-		Engine:      engine.ClientConfig{Limits: a.opts.Limits, Logger: a.opts.Logger},
+		Engine:      engine.ClientConfig{Limits: a.opts.Limits, Logger: a.opts.Logger, HighWater: a.highWater()},
 		Logger:      a.opts.Logger,
 	}, agentHooks{a})
 	if err != nil {
@@ -496,3 +501,7 @@ func (a *Agent) noteLoop() {
 	}
 	a.mu.Unlock()
 }
+
+// highWater is AgentOptions.HighWater resolved. Any goroutine (the options
+// do not change).
+func (a *Agent) highWater() int { return orHighWater(a.opts.HighWater) }

@@ -191,7 +191,7 @@ func (s *resState) drainIfOwed() {
 // drainOwed reports whether OnDrain is owed now, and if so marks it paid.
 // Called with mu held.
 func (s *resState) drainOwed() bool {
-	owed := s.needDrain && !s.overWater && s.queued < writeHighWater && s.gone == nil
+	owed := s.needDrain && !s.overWater && s.queued < s.highWater && s.gone == nil
 	if owed {
 		s.needDrain = false
 	}

@@ -8,10 +8,6 @@ import (
 	"github.com/loophttp/loophttp/poller"
 )
 
-// clientHighWater is how much request body may wait for the connection
-// before Write reports false.
-const clientHighWater = 64 << 10
-
 // Write sends a piece of the body (chunked unless a Content-Length header
 // was set), starting the request if it has not started. The caller may
 // reuse data once Write returns.
@@ -45,7 +41,7 @@ func (r *ClientRequest) Write(data []byte, cb func(error)) bool {
 	}
 	r.given += int64(len(data))
 	r.queued += len(data)
-	ok := !r.full && r.queued < clientHighWater
+	ok := !r.full && r.queued < r.agent.highWater()
 	r.owed = r.owed || !ok
 	r.send(clientOp{data: data, cb: cb}) // unlocks
 	return ok
@@ -288,7 +284,7 @@ func (r *ClientRequest) apply(x *engine.Exchange, op *clientOp, keep bool) {
 		r.finished = true
 		finish, r.onFinish = r.onFinish, nil
 	}
-	due := r.owed && !r.full && r.queued < clientHighWater
+	due := r.owed && !r.full && r.queued < r.agent.highWater()
 	if due {
 		r.owed = false
 	}
@@ -305,7 +301,7 @@ func (r *ClientRequest) apply(x *engine.Exchange, op *clientOp, keep bool) {
 // drainIfOwed fires OnDrain once the request's buffers have room again.
 func (r *ClientRequest) drainIfOwed() {
 	r.mu.Lock()
-	due := r.owed && !r.full && r.queued < clientHighWater
+	due := r.owed && !r.full && r.queued < r.agent.highWater()
 	if due {
 		r.owed = false
 	}

@@ -165,6 +165,7 @@ func (s *Socket) nextExchange(st *engine.Stream) *exchange {
 		ex.reqSt.clear(ex)
 		ex.resSt.clear(ex)
 	}
+	ex.resSt.highWater = s.srv.highWater
 	ex.reqSt.open(ex.xgen)
 	ex.resSt.open(ex.xgen)
 	return ex

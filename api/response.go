@@ -99,6 +99,7 @@ type resData struct {
 	scheduled bool  // a drain task has been posted to the loop
 	overWater bool  // the engine found the output over its high-water mark
 	queued    int   // body bytes queued and not yet applied
+	highWater int   // the server's Options.HighWater, resolved
 	needDrain bool  // a Write reported false: OnDrain is owed
 	checkLen  bool  // the decided head declares the body's length (declared)
 	declared  int64 // the Content-Length of the decided head, when checkLen
@@ -466,17 +467,13 @@ func (r *ServerResponse) Write(data []byte, cb func(error)) bool {
 	s.accepted += int64(len(data))
 	s.queue(op{kind: opWrite, data: s.copyBody(data), cb: cb})
 	s.queued += len(data)
-	ok := !s.overWater && s.queued < writeHighWater
+	ok := !s.overWater && s.queued < s.highWater
 	if !ok {
 		s.needDrain = true
 	}
 	s.mu.Unlock()
 	return ok
 }
-
-// writeHighWater bounds the body bytes queued for the loop before Write
-// reports false (the engine's own mark applies to what it has taken).
-const writeHighWater = engine.DefaultHighWater
 
 // End sends data (if any) as the last body bytes and ends the response;
 // cb, if not nil, is called once when the response has been handed to the

@@ -31,6 +31,12 @@ type Options struct {
 	Limits           codec.Limits
 	HeadersTimeout   time.Duration // slowloris guard (default 60 s; engine.Disabled: off)
 	KeepAliveTimeout time.Duration // idle between requests (default 5 s; engine.Disabled: off)
+	// HighWater is the one high-water mark of a response's output, in
+	// bytes (default engine.DefaultHighWater, 64 KiB): Write returns false,
+	// and 'drain' is owed, once the output waiting for the socket, or the
+	// body written from other goroutines and waiting for the loop, reaches
+	// it. Negative is invalid (Listen fails).
+	HighWater int
 	// Workers, when positive, runs handlers and the request's events on
 	// that many goroutines instead of the event loop, for handlers that
 	// block (one exchange's callbacks still run one at a time, in order).
@@ -79,7 +85,8 @@ const DefaultTimeout = 120 * time.Second
 // SetTimeout are safe from any goroutine; the events run on the event loop
 // of the connection concerned and must not block.
 type Server struct {
-	opts Options
+	opts      Options
+	highWater int // Options.HighWater resolved
 
 	hot atomic.Pointer[requestListeners] // nil until a listener is set
 
@@ -119,6 +126,7 @@ func CreateServer(handler func(*IncomingMessage, *ServerResponse), opts *Options
 	if opts != nil {
 		s.opts = *opts
 	}
+	s.highWater = orHighWater(s.opts.HighWater)
 	if handler != nil {
 		s.onRequest = append(s.onRequest, handler)
 	}
@@ -276,6 +284,7 @@ func (s *Server) Listen(port int, host string, backlog int, cb func()) error {
 		Limits:           s.opts.Limits,
 		HeadersTimeout:   s.opts.HeadersTimeout,
 		KeepAliveTimeout: s.opts.KeepAliveTimeout,
+		HighWater:        s.opts.HighWater,
 		IdleTimeout:      orDisabled(idle), // Node's server timeout; 0 is off
 		ManualContinue:   true,             // the api answers 100-continue itself
 		Logger:           s.opts.Logger,
@@ -489,4 +498,13 @@ func orDisabled(d time.Duration) time.Duration {
 		return engine.Disabled
 	}
 	return d
+}
+
+// orHighWater returns the high-water mark an Options.HighWater or
+// AgentOptions.HighWater of hw means.
+func orHighWater(hw int) int {
+	if hw <= 0 {
+		return engine.DefaultHighWater
+	}
+	return hw
 }
