@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# End-to-end comparison of `loophttp serve` with the gnet ceiling, fasthttp,
-# net/http and nbio's nbhttp, all answering "Hello, World!" as text/plain.
+# End-to-end comparison of `loophttp serve`, the README's api server (default
+# options) and the engine-level server with the gnet ceiling, fasthttp,
+# CloudWeGo Hertz, nbio's nbhttp and net/http, all answering "Hello, World!"
+# as text/plain, each peer configured as its maintainers do for throughput.
 #
 # Usage: benchmarks/run.sh [rounds] [seconds] [idle-connections]
 #   rounds            interleaved rounds of every mode and server (default 5)
 #   seconds           length of one measured wrk run (default 8)
 #   idle-connections  connections for the memory measurement (default 10000; 0 skips it)
 # Environment:
-#   SERVERS  servers to run (default "loophttp ceiling fasthttp nethttp nbio";
-#            "plaintext" and "api" add cmd/plaintext at the engine and api level)
-#   MODES    modes to run (default "ka64 ka256 pipe16")
+#   SERVERS  servers to run (default "loophttp api plaintext ceiling fasthttp
+#            hertz nbio nethttp"; "api" is cmd/plaintext -api -loops 0, the
+#            README's server with default options, "plaintext" the engine level)
+#   MODES    modes to run (default "ka256 pipe16"; "ka64" is also known)
 #   OUT      directory for the results (default benchmarks/results)
 #   QUIET_BUSY, QUIET_WAIT  see below (default 25 %, 30 s)
 #
@@ -38,8 +41,8 @@ cd "$here"
 rounds=${1:-5}
 secs=${2:-8}
 idle=${3:-10000}
-servers=${SERVERS:-loophttp ceiling fasthttp nethttp nbio}
-modes=${MODES:-ka64 ka256 pipe16}
+servers=${SERVERS:-loophttp api plaintext ceiling fasthttp hertz nbio nethttp}
+modes=${MODES:-ka256 pipe16}
 out=${OUT:-$here/results}
 mkdir -p "$out"
 
@@ -62,7 +65,7 @@ trap 'exit 130' INT TERM
 
 echo "building" >&2
 (cd "$repo" && go build -o "$bin/loophttp" ./cmd/loophttp)
-for c in ceiling fasthttpd nethttpd nbiod plaintext idleconns report; do
+for c in ceiling fasthttpd hertzd nethttpd nbiod plaintext idleconns report; do
   go build -o "$bin/$c" "./cmd/$c"
 done
 
@@ -74,10 +77,11 @@ start() {
     loophttp) cmd=("$bin/loophttp" serve -addr 127.0.0.1:0 -loops 1 -quiet) ;;
     ceiling) cmd=("$bin/ceiling" -addr 127.0.0.1:0) ;;
     fasthttp) cmd=("$bin/fasthttpd" -addr 127.0.0.1:0) ;;
+    hertz) cmd=("$bin/hertzd" -addr 127.0.0.1:0) ;;
     nethttp) cmd=("$bin/nethttpd" -addr 127.0.0.1:0) ;;
     nbio) cmd=("$bin/nbiod" -addr 127.0.0.1:0) ;;
     plaintext) cmd=("$bin/plaintext" -addr 127.0.0.1:0 -loops 1) ;;
-    api) cmd=("$bin/plaintext" -api -addr 127.0.0.1:0 -loops 1) ;;
+    api) cmd=("$bin/plaintext" -api -addr 127.0.0.1:0 -loops 0) ;;
     *) echo "unknown server $1" >&2; exit 1 ;;
   esac
   : >"$bin/server.out"
@@ -127,6 +131,10 @@ quiet() {
   done
 }
 hz=$(getconf CLK_TCK)
+# steal_line: the steal ticks of all CPUs and their share of all ticks since boot
+steal_line() {
+  awk '/^cpu /{t=0; for (i=2; i<=NF; i++) t+=$i; printf "%d ticks of %d (%.2f%% since boot)", $9, t, 100 * $9 / t}' /proc/stat
+}
 
 wrk_run() { # mode seconds url
   case $1 in
@@ -182,7 +190,10 @@ measure() { # round mode server
   echo "cpu: $(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo), $(nproc) CPUs"
   echo "wrk: $(wrk -v 2>&1 | head -1)"
   echo "load at start: $(cat /proc/loadavg)"
+  echo "steal at start: $(steal_line)"
 } >"$out/machine.txt"
+n_runs=$(( rounds * $(wc -w <<<"$modes") * $(wc -w <<<"$servers") ))
+echo "$n_runs runs of about $((secs + 3)) s each, then the idle-memory runs" >&2
 
 read -r -a srv <<<"$servers"
 for round in $(seq "$rounds"); do
@@ -213,6 +224,10 @@ if [ "$idle" -gt 0 ]; then
     }' <<<"$line" >>"$idlecsv"
   done
 fi
-echo "load at end: $(cat /proc/loadavg)" >>"$out/machine.txt"
+{
+  echo "load at end: $(cat /proc/loadavg)"
+  echo "steal at end: $(steal_line)"
+  echo "end: $(date -u '+%Y-%m-%d %H:%M UTC')"
+} >>"$out/machine.txt"
 
 "$bin/report" -runs "$runs" -idle "$idlecsv" -machine "$out/machine.txt" -png "$out/chart.png" | tee "$out/summary.md"

@@ -1,7 +1,10 @@
 // Command plaintext serves loophttp's trivial plaintext handler on the
 // engine and poller layers (no api layer): every request gets
 // "Hello, World!" as text/plain. It is the loophttp side of the end-to-end
-// benchmarks against the ceiling server.
+// benchmarks against the ceiling server. With -api it serves the same answer
+// through the api layer instead, as the README's server does; with -api
+// -loops 0 it passes nil options to api.CreateServer, exactly the README's
+// server.
 package main
 
 import (
@@ -39,7 +42,7 @@ func (plaintext) Close(s *engine.Stream, err error) {}
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
-	loops := flag.Int("loops", 1, "event loops")
+	loops := flag.Int("loops", 1, "event loops (with -api, 0 serves with the api's default options)")
 	pin := flag.Bool("pin", false, "pin each loop to a CPU")
 	profile := flag.String("cpuprofile", "", "write a CPU profile to this file until interrupted")
 	useAPI := flag.Bool("api", false, "serve through the Node-style api layer instead of the engine directly")
@@ -54,39 +57,63 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	start := startEngine
+	if *useAPI {
+		start = startAPI
+	}
+	shutdown, a, err := start(*addr, *loops, *pin)
+	if err != nil {
+		log.Fatal(err)
+	}
+	name := "plaintext"
+	if *useAPI {
+		name = "plaintext (api)"
+	}
+	fmt.Println(name, "listening on", a)
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, os.Interrupt)
-	if *useAPI {
-		serveAPI(*addr, *loops, *pin, stop)
-		return
-	}
-	srv, err := poller.Start(poller.Config{Addr: *addr, Loops: *loops, PinCPU: *pin}, plaintext{}, nil)
-	if err != nil {
-		log.Fatal(err)
-	}
-	fmt.Println("plaintext listening on", srv.Addr())
 	<-stop
-	_ = srv.Shutdown(context.Background())
+	shutdown()
 }
 
-// serveAPI serves the same answer through api.CreateServer.
-func serveAPI(addr string, loops int, pin bool, stop chan os.Signal) {
+// startEngine serves the answer at the engine level; the returned function
+// shuts the server down.
+func startEngine(addr string, loops int, pin bool) (func(), string, error) {
+	srv, err := poller.Start(poller.Config{Addr: addr, Loops: loops, PinCPU: pin}, plaintext{}, nil)
+	if err != nil {
+		return nil, "", err
+	}
+	return func() { _ = srv.Shutdown(context.Background()) }, srv.Addr().String(), nil
+}
+
+// startAPI serves the same answer through api.CreateServer; the returned
+// function closes the server and waits until it has.
+func startAPI(addr string, loops int, pin bool) (func(), string, error) {
 	host, portStr, err := net.SplitHostPort(addr)
 	if err != nil {
-		log.Fatal(err)
+		return nil, "", err
 	}
-	port, _ := strconv.Atoi(portStr)
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return nil, "", err
+	}
+	// With -loops 0 and no -pin: nil, the default options, as in the
+	// README's server (the default loop count is GOMAXPROCS).
+	var opts *api.Options
+	if loops != 0 || pin {
+		opts = &api.Options{Loops: loops, PinCPU: pin}
+	}
 	srv := api.CreateServer(func(req *api.IncomingMessage, res *api.ServerResponse) {
 		_ = res.SetHeader("Content-Type", "text/plain")
 		_ = res.End(body, nil)
-	}, &api.Options{Loops: loops, PinCPU: pin})
+	}, opts)
 	if err := srv.Listen(port, host, 0, nil); err != nil {
-		log.Fatal(err)
+		return nil, "", err
 	}
 	a := srv.Address()
-	fmt.Println("plaintext (api) listening on", net.JoinHostPort(a.Address, strconv.Itoa(a.Port)))
-	<-stop
-	done := make(chan error)
-	srv.Close(func(err error) { done <- err })
-	<-done
+	return func() {
+		done := make(chan error, 1)
+		srv.Close(func(err error) { done <- err })
+		<-done
+	}, net.JoinHostPort(a.Address, strconv.Itoa(a.Port)), nil
 }

@@ -36,9 +36,10 @@ var (
 		"ceiling":   {127, 127, 127, 255},
 		"fasthttp":  {255, 127, 14, 255},
 		"nbio":      {44, 160, 44, 255},
+		"hertz":     {188, 189, 34, 255},
 		"nethttp":   {214, 39, 40, 255},
 	}
-	shortNames = map[string]string{"nethttp": "net/http", "plaintext": "engine", "api": "api"}
+	shortNames = map[string]string{"loophttp": "serve", "nethttp": "net/http", "plaintext": "engine", "api": "api"}
 )
 
 type bar struct {

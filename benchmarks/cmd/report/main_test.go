@@ -28,6 +28,7 @@ func TestReport(t *testing.T) {
 1,pipe16,loophttp,800,1,800,,0.00,1.0,0
 1,pipe16,ceiling,1000,1,1000,,0.00,1.0,0
 1,pipe16,fasthttp,500,1,500,,0.00,1.0,0
+1,pipe16,api,450,1,450,,0.00,1.0,0
 `)
 	write(idlePath, `server,connections,open_s,rss_before_kib,rss_after_kib,bytes_per_conn,server_fds_added
 loophttp,1000,0.1,1000,1900,922,1000
@@ -51,10 +52,12 @@ fasthttp,1000,0.1,1000,3000,2048,1000
 	s.write(&out, "date: today\n")
 	for _, want := range []string{
 		"| keep-alive, 64 conns | loophttp serve | 93 | 93 | 1.00 ms | 0.93x (0.90–0.95) |",
-		"| pipelined 16, 256 conns: at least 0.70x the ceiling | 0.80x | yes |",
-		"| pipelined 16, 256 conns: at least 1.30x fasthttp | 1.60x | yes |",
-		"| keep-alive, 64 conns: at least 0.95x the ceiling | 0.93x | no |",
-		"| at most 1 KiB per idle connection | 922 bytes | yes |",
+		"| loophttp serve, pipelined 16, 256 conns: at least 0.60x the ceiling | 0.80x | yes |",
+		"| loophttp serve, pipelined 16, 256 conns: at least 1.30x fasthttp | 1.60x | yes |",
+		"| loophttp serve, keep-alive, 64 conns: at least 0.90x the ceiling | 0.93x (0.90–0.95) | yes |",
+		"| loophttp serve, keep-alive, 64 conns: at least 1.05x fasthttp | 1.04x (0.95–1.12) | no |",
+		"| loophttp api, default options, pipelined 16, 256 conns: at least 1.00x fasthttp | 0.90x | no |",
+		"| loophttp serve: at most 1 KiB per idle connection | 922 bytes | yes |",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("missing %q in:\n%s", want, out.String())
