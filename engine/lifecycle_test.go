@@ -203,3 +203,27 @@ func TestEOFWaitsForOutput(t *testing.T) {
 		t.Fatal("not closed once the output drained after end of file")
 	}
 }
+
+// TestBadHeadDropsItsInputAtOnce: input that ends in a malformed head is
+// dropped in the same event that answers it, as the lingering close drops
+// all later input. It was left buffered until the next read, so a
+// connection that had just passed MaxUnread's check held more than
+// MaxUnread (found by FuzzEngine).
+func TestBadHeadDropsItsInputAtOnce(t *testing.T) {
+	h := newHarness(t, Config{MaxUnread: 4096})
+	head := "GET / HTTP/1.1\r\nHost: a\r\nX-Long: " + strings.Repeat("v", 4000)
+	h.send(head) // incomplete: kept, under MaxUnread
+	if n := len(h.conn.In); n != len(head) {
+		t.Fatalf("%d bytes buffered after the incomplete head; want %d", n, len(head))
+	}
+	h.send("\x01\r\n\r\n") // a control character: 400
+	if !strings.HasPrefix(string(h.conn.Out), "HTTP/1.1 400 ") {
+		t.Fatalf("response %q; want a 400", h.conn.Out)
+	}
+	if h.conn.Closed {
+		t.Fatal("closed at once; want the lingering close")
+	}
+	if n := len(h.conn.In); n != 0 {
+		t.Fatalf("%d bytes of the bad head still buffered; want them dropped with the answer", n)
+	}
+}

@@ -413,7 +413,9 @@ func (c *ServerConn) readHead() bool {
 	n, err := codec.ParseRequest(in, req, &c.loop.cfg.Limits)
 	if err != nil {
 		c.protocolError(err, nil)
-		return false
+		// The lingering close drops the bad input in the next step, in
+		// this event: left buffered, it could pass MaxUnread.
+		return c.phase == phaseClosing
 	}
 	if n == 0 {
 		c.parsedLen = int32(len(in))
@@ -513,7 +515,7 @@ func (c *ServerConn) readBody(deliver bool) bool {
 	n, data, done, err := s.dec.Decode(in, &c.loop.cfg.Limits)
 	if err != nil {
 		c.protocolError(err, s)
-		return false
+		return c.phase == phaseClosing // as in readHead
 	}
 	if deliver && len(data) > 0 {
 		s.bodySeen = true
