@@ -82,18 +82,8 @@ func TestHTTPSSocketTLSFromAnotherGoroutine(t *testing.T) {
 			res.End([]byte(tls.VersionName(st.Version)), nil)
 		}()
 	}, opts)
-	addr := listen(t, srv)
-	tr := &http.Transport{TLSClientConfig: testcert.Client()}
+	tr := getsVersionName(t, listen(t, srv))
 	defer tr.CloseIdleConnections()
-	resp, err := (&http.Client{Transport: tr}).Get("https://" + addr + "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if want := tls.VersionName(resp.TLS.Version); string(body) != want {
-		t.Fatalf("got %q; want %q", body, want)
-	}
 	// Once the connection has closed, TLS answers nil at once.
 	sock := <-socks
 	closed := make(chan struct{})
@@ -200,9 +190,16 @@ func TestHTTPSSocketTLSNeverWaitsForTheLoop(t *testing.T) {
 			res.End([]byte("Socket.TLS waited for the loop"), nil)
 		}
 	}, opts)
-	addr := listen(t, srv)
-	tr := &http.Transport{TLSClientConfig: testcert.Client()}
+	tr := getsVersionName(t, listen(t, srv))
 	defer tr.CloseIdleConnections()
+}
+
+// getsVersionName makes a GET over https to addr and checks that the body
+// is the name of the TLS version negotiated. It returns the transport,
+// whose idle connection the caller closes.
+func getsVersionName(t *testing.T, addr string) *http.Transport {
+	t.Helper()
+	tr := &http.Transport{TLSClientConfig: testcert.Client()}
 	resp, err := (&http.Client{Transport: tr}).Get("https://" + addr + "/")
 	if err != nil {
 		t.Fatal(err)
@@ -212,4 +209,5 @@ func TestHTTPSSocketTLSNeverWaitsForTheLoop(t *testing.T) {
 	if want := tls.VersionName(resp.TLS.Version); string(body) != want {
 		t.Fatalf("got %q; want %q", body, want)
 	}
+	return tr
 }
