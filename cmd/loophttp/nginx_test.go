@@ -44,13 +44,36 @@ func findInterop(t *testing.T, name, script string) string {
 // with request buffering on or off, and returns its base URL.
 func startNginx(t *testing.T, upstream string, buffering bool) string {
 	bin := findInterop(t, "nginx", ".ci/interop-nginx")
-	dir := t.TempDir()
+	onOff := map[bool]string{true: "on", false: "off"}[buffering]
+	return "http://" + runNginx(t, bin, t.TempDir(), func(port string) string {
+		return fmt.Sprintf(`
+	upstream loophttp {
+		server %[1]s;
+		keepalive 16;
+	}
+	server {
+		listen 127.0.0.1:%[2]s;
+		client_max_body_size 100m;
+		location / {
+			proxy_pass http://loophttp;
+			proxy_http_version 1.1;
+			proxy_set_header Connection "";
+			proxy_request_buffering %[3]s;
+		}
+	}`, upstream, port, onOff)
+	})
+}
+
+// runNginx runs nginx (bin) with its files in dir and the http block's
+// servers made by servers from the port picked, until the test ends, and
+// returns the address it listens on once it does. nginx's error.log is
+// shown when the test failed.
+func runNginx(t *testing.T, bin, dir string, servers func(port string) string) string {
 	port := freePort(t)
 	user := ""
 	if os.Geteuid() == 0 {
 		user = "user root;" // the workers write temporary files in dir
 	}
-	onOff := map[bool]string{true: "on", false: "off"}[buffering]
 	conf := fmt.Sprintf(`%s
 worker_processes 1;
 daemon off;
@@ -64,22 +87,9 @@ http {
 	fastcgi_temp_path %[2]s/fastcgi;
 	uwsgi_temp_path %[2]s/uwsgi;
 	scgi_temp_path %[2]s/scgi;
-	upstream loophttp {
-		server %[3]s;
-		keepalive 16;
-	}
-	server {
-		listen 127.0.0.1:%[4]s;
-		client_max_body_size 100m;
-		location / {
-			proxy_pass http://loophttp;
-			proxy_http_version 1.1;
-			proxy_set_header Connection "";
-			proxy_request_buffering %[5]s;
-		}
-	}
+%[3]s
 }
-`, user, dir, upstream, port, onOff)
+`, user, dir, servers(port))
 	path := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
@@ -99,7 +109,7 @@ http {
 	})
 	addr := "127.0.0.1:" + port
 	waitListening(t, addr)
-	return "http://" + addr
+	return addr
 }
 
 func TestNginxInFront(t *testing.T) {

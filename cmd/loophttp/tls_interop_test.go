@@ -270,43 +270,15 @@ func TestTLSInteropClientAgainstNginx(t *testing.T) {
 	for name, b := range files {
 		os.WriteFile(filepath.Join(www, name), b, 0o644)
 	}
-	port := freePort(t)
-	user := ""
-	if os.Geteuid() == 0 {
-		user = "user root;"
-	}
-	conf := fmt.Sprintf(`%s
-worker_processes 1;
-daemon off;
-pid %[2]s/nginx.pid;
-error_log %[2]s/error.log warn;
-events { worker_connections 64; }
-http {
-	access_log off;
-	client_body_temp_path %[2]s/body;
-	proxy_temp_path %[2]s/proxy;
-	fastcgi_temp_path %[2]s/fastcgi;
-	uwsgi_temp_path %[2]s/uwsgi;
-	scgi_temp_path %[2]s/scgi;
+	addr := runNginx(t, bin, dir, func(port string) string {
+		return fmt.Sprintf(`
 	server {
-		listen 127.0.0.1:%[3]s ssl;
-		ssl_certificate %[4]s;
-		ssl_certificate_key %[5]s;
-		root %[6]s;
-	}
-}
-`, user, dir, port, certFile, keyFile, www)
-	confFile := filepath.Join(dir, "nginx.conf")
-	os.WriteFile(confFile, []byte(conf), 0o644)
-	cmd := exec.Command(bin, "-c", confFile, "-e", filepath.Join(dir, "error.log"))
-	var errOut bytes.Buffer
-	cmd.Stderr = &errOut
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	addr := net.JoinHostPort("127.0.0.1", port)
-	waitListening(t, addr)
+		listen 127.0.0.1:%s ssl;
+		ssl_certificate %s;
+		ssl_certificate_key %s;
+		root %s;
+	}`, port, certFile, keyFile, www)
+	})
 	agent := api.NewAgent(api.AgentOptions{Loops: 1})
 	defer agent.Destroy()
 	roots := certPool(t, certFile)
