@@ -6,9 +6,12 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/panjf2000/gnet/v2"
 )
 
 // startReuseport starts a server with SO_REUSEPORT and 2 loops (gnet then
@@ -119,4 +122,50 @@ func TestEngineSurvivesTheListenerClose(t *testing.T) {
 	if got := readResponses(t, r, 1); got[0] != "hi" {
 		t.Fatalf("after the listener closed: %q", got)
 	}
+}
+
+// TestNoDrainBeforeTheListenersClose: Shutdown marks the server stopping,
+// then closes its listening sockets, which takes milliseconds (settle). A
+// tick in that window must not drain the connections: a client told
+// "Connection: close" then reconnects, its connect meets a listening
+// socket about to close, and the kernel resets it (2 requests of a
+// rolling restart were lost so). The test puts the server in that window
+// (stopping set, listeners open), runs a tick on every loop, and asks on
+// a keep-alive connection: the answer must keep the connection.
+func TestNoDrainBeforeTheListenersClose(t *testing.T) {
+	s := startServer(t, Config{}, newEcho())
+	c, err := net.Dial("tcp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r := bufio.NewReader(c)
+	ask := func() *http.Response {
+		t.Helper()
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+		resp, err := http.ReadResponse(r, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	ask() // the connection is open on its loop
+
+	s.stopping.Store(true) // as Shutdown does before closing the listeners
+	ticked := make(chan struct{}, 16)
+	loops := 0
+	s.loops.each(func(l *loop) gnet.Runnable { return l.tickTask })
+	s.loops.each(func(*loop) gnet.Runnable {
+		loops++ // each calls this on the caller's goroutine
+		return gnet.RunnableFunc(func(context.Context) error { ticked <- struct{}{}; return nil })
+	})
+	for range loops {
+		<-ticked // a loop runs its tasks in order: its tick is done
+	}
+	if resp := ask(); resp.Close {
+		t.Fatal("a tick before the listeners closed drained the connection: its answer says Connection: close")
+	}
+	s.stopping.Store(false) // the test's cleanup stops the server for real
 }

@@ -52,7 +52,7 @@ func newLoop(srv *Server, el gnet.EventLoop, now time.Time) *loop {
 	l.srv = srv
 	l.hsTask = l.newHandshakeTask()
 	l.eng = engine.NewLoop(&srv.cfg.Engine, &srv.date)
-	if srv.stopping.Load() {
+	if srv.draining.Load() {
 		l.eng.Drain()
 	}
 	return l
@@ -88,7 +88,7 @@ func (l *loop) open(gc gnet.Conn, now time.Time) *Conn {
 	c.gc = gc
 	c.begin()
 	l.stats.opened++
-	if l.srv.stopping.Load() {
+	if l.srv.draining.Load() {
 		l.eng.Drain() // before the sweep's task comes: its request is its last
 	}
 	if l.srv.tlsCfg != nil {
@@ -168,7 +168,7 @@ func (l *loop) tick(now time.Time) {
 	if len(l.hsWait) > 0 {
 		l.resumeHandshakes(true) // a slot freed while its task was lost; or make room
 	}
-	if l.srv != nil && l.srv.stopping.Load() {
+	if l.srv != nil && l.srv.draining.Load() {
 		l.sweep(now)
 	}
 }

@@ -83,10 +83,15 @@ type Server struct {
 	booted   chan error
 	claimed  chan error // the listeners are known (listener.go)
 	done     chan error
-	firstLn  int           // a duplicate of gnet's first listener, from OnBoot to the first tick
-	ticked   bool          // OnTick has run; owned by gnet's ticker goroutine
-	lns      []listenSock  // the listening sockets; guarded by claimedMu
-	stopping atomic.Bool   // Shutdown has begun
+	firstLn  int          // a duplicate of gnet's first listener, from OnBoot to the first tick
+	ticked   bool         // OnTick has run; owned by gnet's ticker goroutine
+	lns      []listenSock // the listening sockets; guarded by claimedMu
+	stopping atomic.Bool  // Shutdown has begun
+	// draining: Shutdown has closed the listening sockets, and the loops
+	// drain the connections. Not before: a client told Connection: close
+	// reconnects, and a connect that meets a listening socket about to
+	// close is reset by the kernel.
+	draining atomic.Bool
 	emptied  chan struct{} // a signal: the last connection closed while stopping
 	nextCPU  atomic.Int32
 	open     atomic.Int64 // connections between OnOpen and OnClose
@@ -330,6 +335,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return ErrServerClosed
 	}
 	s.closeListeners()
+	s.draining.Store(true)
 	var transit map[uint64]bool
 	if a, ok := s.addr.(*net.TCPAddr); ok && !s.cfg.ReusePort {
 		transit = portSockets(a.Port) // listener.go
