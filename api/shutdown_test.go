@@ -400,8 +400,29 @@ func serverSockets(t *testing.T, port int) string {
 
 // TestCloseCallbackPromptAndAddressNil: the close callback comes as soon
 // as the last connection has gone (it came 500 ms later, from gnet's
-// polling stop), and Address is nil from then on.
+// polling stop), and Address is nil from then on. The lag is a time on a
+// shared machine: a run fails only when three servers in a row are late
+// (one was, at 519 ms, on a loaded CI machine); the 500 ms of the polling
+// stop fail every attempt.
 func TestCloseCallbackPromptAndAddressNil(t *testing.T) {
+	max := bound(100*time.Millisecond, 300*time.Millisecond)
+	var lags []time.Duration
+	for range 3 {
+		lag := closeCallbackLag(t)
+		if lag <= max {
+			return
+		}
+		lags = append(lags, lag)
+	}
+	t.Errorf("close callback %v after the last connection closed, in 3 attempts; want within %v", lags, max)
+}
+
+// closeCallbackLag closes a server while a request is in progress and
+// returns how long after its last connection closed the close callback
+// came; it fails the test if the callback brings an error or Address is
+// not nil in it.
+func closeCallbackLag(t *testing.T) time.Duration {
+	t.Helper()
 	srv, addr := startStopServer(t, func(req *IncomingMessage, res *ServerResponse) {
 		time.AfterFunc(100*time.Millisecond, func() { res.End([]byte("ok"), nil) })
 	}, 2)
@@ -429,9 +450,7 @@ func TestCloseCallbackPromptAndAddressNil(t *testing.T) {
 	if d.addr != nil {
 		t.Errorf("Address() in the close callback = %+v; want nil", d.addr)
 	}
-	if lag, max := d.at.Sub(closedAt), bound(100*time.Millisecond, 300*time.Millisecond); lag > max {
-		t.Errorf("close callback %v after the last connection closed; want within %v", lag, max)
-	}
+	return d.at.Sub(closedAt)
 }
 
 // TestLocalAddressOfAcceptedSockets: on a server listening on port 0 (and
