@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/loophttp/loophttp/codec"
+	"github.com/loophttp/loophttp/internal/fakeconn"
 )
 
 // The connection lifecycle at engine level: when the transport should
@@ -225,5 +226,26 @@ func TestBadHeadDropsItsInputAtOnce(t *testing.T) {
 	}
 	if n := len(h.conn.In); n != 0 {
 		t.Fatalf("%d bytes of the bad head still buffered; want them dropped with the answer", n)
+	}
+}
+
+// TestLastRequestMarksOneConnection: LastRequest makes the next request of
+// its connection the last (Connection: close, then the close), and no
+// other connection's of the loop, as Loop.Drain would.
+func TestLastRequestMarksOneConnection(t *testing.T) {
+	h := newHarness(t, Config{})
+	other := &fakeconn.Conn{}
+	osc := h.sc.loop.NewServerConn(other, &recorder{t: t})
+	osc.Open(h.clock.now)
+
+	h.sc.LastRequest()
+	h.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	if out := string(h.conn.Out); !strings.Contains(out, "Connection: close\r\n") || !h.conn.Ended() {
+		t.Fatalf("marked connection: %q, ended %v; want its answer with Connection: close, then the close", out, h.conn.Ended())
+	}
+	other.Feed([]byte("GET / HTTP/1.1\r\nHost: a\r\n\r\n"))
+	osc.OnData(h.clock.now)
+	if out := string(other.Out); strings.Contains(out, "Connection: close") || other.Ended() {
+		t.Fatalf("other connection of the loop: %q, ended %v; want it kept", out, other.Ended())
 	}
 }

@@ -187,6 +187,7 @@ type ServerConn struct {
 	inProcess  bool // process is on the stack: nested calls only mark work
 	overWater  bool // output is above HighWater; waiting for OnDrain
 	closeAfter bool // close once the current response has ended
+	lastOne    bool // the next request taken is the connection's last (LastRequest)
 	idleKeep   bool // the handler kept the connection on an idle timeout
 	panicked   bool
 }
@@ -330,6 +331,12 @@ func (c *ServerConn) Shutdown() {
 	}
 }
 
+// LastRequest makes the next request the connection takes its last: its
+// response carries Connection: close, then the connection closes. It is
+// Loop.Drain for one connection (one accepted while its server stops).
+// It cannot be undone.
+func (c *ServerConn) LastRequest() { c.lastOne = true }
+
 // Idle reports whether the connection is between requests with nothing of
 // the next one received and no output waiting, since when (Unix
 // nanoseconds: the end of the last response, or the open), and whether
@@ -449,7 +456,7 @@ func (c *ServerConn) startRequest(req *codec.Request, n int) {
 	// A CONNECT the handler does not turn into a tunnel ends the
 	// connection: the client may have sent tunnel data after the head,
 	// which must never be read as requests (RFC 9110 §9.3.6).
-	c.closeAfter = c.loop.draining || !req.KeepAlive || s.isConnect || s.upgrade && c.bytesAfter(req, n)
+	c.closeAfter = c.lastOne || c.loop.draining || !req.KeepAlive || s.isConnect || s.upgrade && c.bytesAfter(req, n)
 	s.framing, s.remaining = req.Framing, req.ContentLength
 	if req.ExpectOther {
 		// RFC 9110 §10.1.1: an expectation we cannot meet gets 417.

@@ -88,8 +88,11 @@ func (l *loop) open(gc gnet.Conn, now time.Time) *Conn {
 	c.gc = gc
 	c.begin()
 	l.stats.opened++
-	if l.srv.draining.Load() {
-		l.eng.Drain() // before the sweep's task comes: its request is its last
+	if l.srv.stopping.Load() {
+		// Accepted while the server stops: its first request is its last
+		// (the loop's other connections are drained once the listening
+		// sockets have closed, by the sweep).
+		c.sc.LastRequest()
 	}
 	if l.srv.tlsCfg != nil {
 		l.openTLS(c, now) // before the engine arms its timer: the layer holds it
