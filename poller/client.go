@@ -191,7 +191,7 @@ func (cl *Client) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	prev := c.enter()
 	p.done(c, nil)
 	c.afterEvent()
-	l.cur = prev
+	l.cur.Store(prev)
 	return nil, gnet.None
 }
 

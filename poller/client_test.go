@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"net"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -213,4 +215,48 @@ func TestClientCloseAbortsExchanges(t *testing.T) {
 	})
 	ln.Close()
 	wg.Wait()
+}
+
+// TestInEventAfterTheLoopStopped: once a client's loops have stopped,
+// their threads serve other goroutines (gnet unlocks them), which then
+// share the thread id a loop recorded; InEvent from them is false and
+// reads nothing the loop wrote without synchronisation (the race detector
+// caught a Resume, from a goroutine a loop callback had started, reading
+// the loop's current connection after an Agent.Destroy). Goroutines
+// started on the loops keep asking while the client closes and after.
+func TestInEventAfterTheLoopStopped(t *testing.T) {
+	srv := startServer(t, Config{}, newEcho())
+	cl := newTestClient(t, nil)
+	var conns []*Conn
+	for range 4 { // both loops, most likely
+		conns = append(conns, dialConn(t, cl, srv.Addr().String(), &idleOwner{idle: make(chan *engine.ClientConn, 4)}))
+	}
+	var wg sync.WaitGroup
+	var wrong atomic.Int32
+	for _, c := range conns {
+		runOnLoop(t, c, func() error {
+			for range 25 {
+				wg.Add(1)
+				go func() { // no happens-before edge from the loop's later writes
+					defer wg.Done()
+					for range 4000 {
+						for _, c := range conns {
+							if c.InEvent() {
+								wrong.Add(1)
+							}
+						}
+						runtime.Gosched()
+					}
+				}()
+			}
+			return nil
+		})
+	}
+	if err := cl.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if n := wrong.Load(); n != 0 {
+		t.Fatalf("InEvent true %d times on goroutines that are not loops", n)
+	}
 }

@@ -152,7 +152,7 @@ func (c *Conn) Submit(gen uint32, fn func()) error {
 			c.m().SetNow(time.Now())
 			fn()
 			c.afterEvent()
-			c.loop.cur = prev
+			c.loop.cur.Store(prev)
 		}
 		return nil
 	}))
@@ -173,7 +173,7 @@ func (c *Conn) SubmitConn(gen uint32, fn func(*Conn)) error {
 			c.m().SetNow(time.Now())
 			fn(c)
 			c.afterEvent()
-			c.loop.cur = prev
+			c.loop.cur.Store(prev)
 		}
 		return nil
 	}))
@@ -393,7 +393,7 @@ func (c *Conn) onTimer(now time.Time) {
 		c.m().OnTimer(now)
 	}
 	c.afterEvent()
-	c.loop.cur = prev
+	c.loop.cur.Store(prev)
 }
 
 // traffic hands the input of gc's connection to its state machine and
@@ -414,7 +414,7 @@ func traffic(gc gnet.Conn) gnet.Action {
 		c.cc.OnData(time.Now())
 	}
 	c.afterEvent()
-	c.loop.cur = prev
+	c.loop.cur.Store(prev)
 	return gnet.None
 }
 
@@ -422,7 +422,8 @@ func traffic(gc gnet.Conn) gnet.Action {
 // connection of the event it interrupts (nil at the top); the caller
 // restores it when the event ends.
 func (c *Conn) enter() (prev *Conn) {
-	prev, c.loop.cur = c.loop.cur, c
+	prev = c.loop.cur.Load()
+	c.loop.cur.Store(c)
 	return prev
 }
 
@@ -436,7 +437,7 @@ func (c *Conn) enter() (prev *Conn) {
 // gettid(2), about 100 ns); only then is the loop's current event read.
 func (c *Conn) InEvent() bool {
 	l := c.loop
-	return unix.Gettid() == l.tid && l.cur == c
+	return unix.Gettid() == l.tid && l.cur.Load() == c
 }
 
 // closing ends gc's connection in its state machine, for a close from
@@ -490,7 +491,7 @@ func sockErr(gc gnet.Conn, err error) error {
 
 // done returns a closed Conn to its loop's pool.
 func (c *Conn) done(gc gnet.Conn) {
-	c.loop.cur = c.loop.closePrev
+	c.loop.cur.Store(c.loop.closePrev)
 	c.loop.closeErr = nil
 	c.loop.close(c)
 	gc.SetContext(nil)

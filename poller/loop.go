@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -33,8 +34,11 @@ type loop struct {
 	epollHint []int        // epoll sets of the process when the loops started
 	noPause   bool         // gnet's epoll set cannot be found: reading is never paused
 	log       *slog.Logger
-	tid       int   // the loop's OS thread (gnet locks each loop to one): Conn.InEvent
-	cur       *Conn // the connection whose event is running, or nil
+	tid       int // the loop's OS thread (gnet locks each loop to one while it runs): Conn.InEvent
+	// cur is the connection whose event is running, or nil. Written by
+	// the loop alone; atomic because Conn.InEvent reads it from
+	// goroutines that share the loop's thread once the loop has stopped.
+	cur       atomic.Pointer[Conn]
 	closePrev *Conn // cur before the close being reported (closing, done)
 	tickTask  gnet.Runnable
 	out       []byte      // output of the event in progress (see Conn.Write)
@@ -210,7 +214,7 @@ func (c *Conn) shutdown() {
 	c.sc.SetNow(time.Now())
 	c.sc.Shutdown()
 	c.afterEvent()
-	c.loop.cur = prev
+	c.loop.cur.Store(prev)
 }
 
 // closeIdle closes the loop's idle connections at once (Server.CloseIdle),
@@ -231,7 +235,7 @@ func (l *loop) closeAll(context.Context) error {
 		prev := c.enter()
 		c.sc.OnClose(time.Now()) // the exchange in progress ends: not an EOF to answer
 		c.Close()
-		c.loop.cur = prev
+		c.loop.cur.Store(prev)
 	}
 	return nil
 }

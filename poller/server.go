@@ -241,7 +241,7 @@ func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		s.hooks.Opened(c)
 	}
 	c.afterEvent()
-	l.cur = prev
+	l.cur.Store(prev)
 	return nil, gnet.None
 }
 
