@@ -38,9 +38,10 @@
 //     callback owed by a connection that is over (the ErrConnectionGone of
 //     a late End, a listener added after 'close') runs in a task of the
 //     loop that served it, or with Options.Workers on the exchange's
-//     worker; once the server has stopped, on a goroutine of its own (a
-//     task the loop had no time for runs when the server has finished
-//     stopping). Such a callback is never lost and runs once. On the
+//     worker; once the server has stopped, on the server's event
+//     goroutine (below; a task the loop had no time for runs there when
+//     the server has finished stopping). Such a callback is never lost
+//     and runs once. On the
 //     client, a request's callbacks run on its connection's loop; those of
 //     a request with no connection to run them (Abort or Destroy before it
 //     connected, a failed connect, Agent.Destroy, a listener added after
@@ -53,16 +54,18 @@
 // another connection. A panic in a callback is recovered and logged with
 // its stack (one Error record, "loophttp: … panicked"); it costs the
 // connection (a handler's: a 500 if the head had not gone out), never the
-// server. The server's own events have no connection: 'listening' and
-// 'error' run on the goroutine calling Listen, before it returns; 'close'
-// and Close's callback on the goroutine that finishes stopping the server
-// (Close's callback on a goroutine of its own when the server was not
-// running).
+// server. The server's own events have no connection: 'listening',
+// 'error', 'close' and Close's callback run on the server's event
+// goroutine, one goroutine that lives while it has work and runs them in
+// the order they came, never inside the call that caused them (Listen
+// returns before its 'listening' or 'error' runs, as Node emits them on a
+// later tick). Like a loop, it must not be blocked by a callback.
 //
 // # Events a late listener cannot miss
 //
 // The events that fire once are delivered to a listener added after they
-// fired, at once, as a resolved promise calls a late then: an
+// fired, at once, as a resolved promise calls a late then: a Server's
+// 'close' (OnClose, on the server's event goroutine), an
 // IncomingMessage's 'end', 'error' and 'close' (OnEnd, OnError, OnClose),
 // the response's 'finish' and 'close'
 // (ServerResponse.OnFinish, OnClose), a ClientRequest's 'socket',

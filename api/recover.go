@@ -33,9 +33,9 @@ func runGuarded(log *slog.Logger, what string, fn func()) (ok bool) {
 
 // later runs call, a callback of an exchange or of the connection that is
 // over, once: on the server connection's loop in a task of its own; once
-// the loop has stopped (its server closed), on a goroutine of its own. A
-// task the loop had no time to run before it stopped runs when the
-// server has finished stopping (Server.finishStop), on that goroutine. A
+// the loop has stopped (its server closed), on the server's event
+// goroutine. A task the loop had no time to run before it stopped runs
+// there too, once the server has finished stopping (Server.finishStop). A
 // client's connection (its loop belongs to the agent) and a nil s (a
 // message that never had a connection) run call on a goroutine of its
 // own. A panic is logged (runGuarded) and costs nothing more. Safe from
@@ -54,7 +54,7 @@ func (s *Socket) later(call func()) {
 	srv.laterPending[t] = struct{}{}
 	srv.laterMu.Unlock()
 	if s.pc.SubmitLoop(func() { t.run(srv) }) != nil {
-		go t.run(srv)
+		srv.events.post(func() { t.run(srv) }) // the loop has stopped
 	}
 }
 
@@ -77,8 +77,7 @@ func (t *laterTask) run(srv *Server) {
 }
 
 // runPendingLater runs the calls of Socket.later that no loop ran, once
-// the loops have stopped. On the goroutine that finishes stopping the
-// server.
+// the loops have stopped. On the server's event goroutine.
 func (s *Server) runPendingLater() {
 	s.laterMu.Lock()
 	pending := make([]*laterTask, 0, len(s.laterPending))

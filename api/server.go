@@ -107,6 +107,12 @@ type Server struct {
 	stop            *stopState  // set by the first Close or Shutdown
 	closeCbs        []func(error)
 	closed          bool // the server has stopped (before the close callbacks run)
+	closeFired      bool // 'close' has been posted to events: a late listener is posted at once
+
+	// events runs the server's own events, which have no connection
+	// ('listening', 'error', 'close', Close's callbacks, and callbacks a
+	// stopped server's loops had no time for), in the order posted.
+	events runner
 
 	laterMu      sync.Mutex              // guards laterPending
 	laterPending map[*laterTask]struct{} // Socket.later calls posted to a loop, not yet run
@@ -161,20 +167,39 @@ func (s *Server) publishRequestListeners() {
 func (s *Server) OnConnection(fn func(*Socket)) { add(s, &s.onConnection, fn) }
 
 // OnClose adds a listener for 'close': the server has closed (after Close,
-// once the last connection has gone).
-// Any goroutine; fn runs on the goroutine that finishes stopping the
-// server.
-func (s *Server) OnClose(fn func()) { add(s, &s.onClose, fn) }
+// once the last connection has gone). Added after 'close' fired, fn runs
+// once, at once (never inside OnClose).
+// Any goroutine; fn runs on the server's event goroutine.
+func (s *Server) OnClose(fn func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closeFired {
+		s.events.post(func() { runGuarded(s.logger(), "close listener", fn) })
+		return
+	}
+	s.onClose = append(s.onClose, fn)
+}
 
 // OnListening adds a listener for 'listening'.
-// Any goroutine; fn runs on the goroutine calling Listen, before it
-// returns.
+// Any goroutine; fn runs on the server's event goroutine.
 func (s *Server) OnListening(fn func()) { add(s, &s.onListening, fn) }
 
 // OnError adds a listener for 'error' (listen errors).
-// Any goroutine; fn runs on the goroutine calling Listen, before it
-// returns.
+// Any goroutine; fn runs on the server's event goroutine.
 func (s *Server) OnError(fn func(error)) { add(s, &s.onError, fn) }
+
+// emitServer posts a server event: each of fns, called by call, runs on
+// the server's event goroutine, in order, a panic logged and recovered.
+func emitServer[F any](s *Server, what string, fns []F, call func(F)) {
+	if len(fns) == 0 {
+		return
+	}
+	s.events.post(func() {
+		for _, fn := range fns {
+			runGuarded(s.logger(), what, func() { call(fn) })
+		}
+	})
+}
 
 // OnClientError adds a listener for 'clientError': a connection sent a
 // malformed request (it has been answered with 400, 413, 414, 431, 501 or
@@ -264,7 +289,7 @@ var ErrNotRunning = engine.NewError(engine.ErrClosed, "api: Not running")
 // as an OnListening listener. A bind failure is returned (wrapping the
 // errno, e.g. syscall.EADDRINUSE) and passed to the OnError listeners.
 // Any goroutine; cb and the 'listening' (or 'error') listeners run on the
-// calling goroutine, before Listen returns.
+// server's event goroutine, after Listen has returned.
 func (s *Server) Listen(port int, host string, backlog int, cb func()) error {
 	if host == "" {
 		host = "0.0.0.0"
@@ -312,17 +337,13 @@ func (s *Server) Listen(port int, host string, backlog int, cb func()) error {
 			s.pool = nil
 		}
 		err = fmt.Errorf("api: listen: %w", err)
-		for _, fn := range listeners(s, &s.onError) {
-			fn(err)
-		}
+		emitServer(s, "error listener", listeners(s, &s.onError), func(fn func(error)) { fn(err) })
 		return err
 	}
 	s.mu.Lock()
 	s.ps = ps
 	s.mu.Unlock()
-	for _, fn := range listeners(s, &s.onListening) {
-		fn()
-	}
+	emitServer(s, "listening listener", listeners(s, &s.onListening), func(fn func()) { fn() })
 	return nil
 }
 
@@ -378,8 +399,7 @@ func (s *Server) Close(cb func(error)) {
 	if s.ps == nil || s.closed {
 		s.mu.Unlock()
 		if cb != nil {
-			// No loop runs for a server that does not listen.
-			go runGuarded(s.logger(), "close callback", func() { cb(ErrNotRunning) })
+			s.events.post(func() { runGuarded(s.logger(), "close callback", func() { cb(ErrNotRunning) }) })
 		}
 		return
 	}
@@ -438,27 +458,24 @@ func (s *Server) beginStop() *stopState {
 	return st
 }
 
-// finishStop runs a stop: the poller's Shutdown, then the 'close' event
-// and the Close callbacks.
+// finishStop runs a stop: the poller's Shutdown, then it posts the
+// callbacks the loops had no time for, the 'close' event and the Close
+// callbacks to the server's event goroutine.
 func (s *Server) finishStop(ps *poller.Server, st *stopState) {
 	_ = ps.Shutdown(st.force)
-	s.runPendingLater() // the loops have stopped: what they had no time for
+	s.events.post(s.runPendingLater) // the loops have stopped: what they had no time for, before 'close'
 	st.cancel()
 	if s.pool != nil {
 		s.pool.stop()
 	}
 	s.mu.Lock()
-	s.closed = true
-	cbs := s.closeCbs
+	s.closed, s.closeFired = true, true
+	cbs, fns := s.closeCbs, s.onClose
 	s.closeCbs = nil
+	emitServer(s, "close listener", fns, func(fn func()) { fn() })
+	emitServer(s, "close callback", cbs, func(cb func(error)) { cb(nil) })
 	s.mu.Unlock()
 	close(st.done)
-	for _, fn := range listeners(s, &s.onClose) {
-		fn()
-	}
-	for _, cb := range cbs {
-		cb(nil)
-	}
 }
 
 // CloseIdleConnections closes, at once, every connection with no request in

@@ -345,14 +345,17 @@ func TestListenErrorAndAddress(t *testing.T) {
 		t.Fatalf("address %+v", a.Address())
 	}
 	b := CreateServer(nil, quiet())
-	var onErr error
-	b.OnError(func(err error) { onErr = err })
+	onErr := make(chan error, 1)
+	b.OnError(func(err error) { onErr <- err })
 	_, port, _ := net.SplitHostPort(addr)
 	var p int
 	fmt.Sscan(port, &p)
 	err := b.Listen(p, "127.0.0.1", 0, nil)
-	if !errors.Is(err, syscall.EADDRINUSE) || onErr == nil {
-		t.Fatalf("second listen: %v (OnError %v); want EADDRINUSE", err, onErr)
+	if !errors.Is(err, syscall.EADDRINUSE) {
+		t.Fatalf("second listen: %v; want EADDRINUSE", err)
+	}
+	if heard := <-onErr; !errors.Is(heard, syscall.EADDRINUSE) {
+		t.Fatalf("OnError heard %v; want EADDRINUSE", heard)
 	}
 }
 
