@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -134,27 +133,42 @@ func (a *headArena) take(n int) []byte {
 	return b
 }
 
-// arenaOf returns the head arena of the loop st runs on. Loop only.
-func arenaOf(st *engine.Stream) *headArena {
-	l := st.Loop()
-	a, ok := l.Data.(*headArena)
-	if !ok {
-		a = new(headArena)
-		l.Data = a
-	}
-	return a
+// loopState is what the api keeps per event loop, in the engine loop's
+// Data: the arena of request heads, and the exchanges retired on the loop
+// for its next requests (only servers whose handlers run on the loop reuse
+// them: worker callbacks may outlive an exchange's close, so those are
+// left to the garbage collector). Loop only.
+type loopState struct {
+	arena headArena
+	free  []*exchange // at most maxFree
 }
 
-// exchanges pools the exchanges of servers whose handlers run on the loop
-// (worker callbacks may outlive an exchange's close: those are left to the
-// garbage collector).
-var exchanges = sync.Pool{New: func() any { return new(exchange) }}
+// maxFree bounds the exchanges a loop keeps between requests: a burst of
+// requests in progress at once leaves the rest to the garbage collector.
+const maxFree = 64
 
-// nextExchange returns an exchange for a new request of the socket.
+// stateOf returns the api's state of the loop st runs on. Loop only.
+func stateOf(st *engine.Stream) *loopState {
+	l := st.Loop()
+	ls, ok := l.Data.(*loopState)
+	if !ok {
+		ls = new(loopState)
+		l.Data = ls
+	}
+	return ls
+}
+
+// arenaOf returns the head arena of the loop st runs on. Loop only.
+func arenaOf(st *engine.Stream) *headArena { return &stateOf(st).arena }
+
+// nextExchange returns an exchange for a new request of the socket: one
+// the loop retired, or a new one. Loop only.
 func (s *Socket) nextExchange(st *engine.Stream) *exchange {
 	var ex *exchange
-	if s.srv.pool == nil {
-		ex = exchanges.Get().(*exchange)
+	if ls := stateOf(st); s.srv.pool == nil && len(ls.free) > 0 {
+		n := len(ls.free) - 1
+		ex, ls.free[n] = ls.free[n], nil
+		ls.free = ls.free[:n]
 	} else {
 		ex = new(exchange)
 	}
@@ -172,7 +186,7 @@ func (s *Socket) nextExchange(st *engine.Stream) *exchange {
 }
 
 // pin marks an api frame on the loop's stack that uses ex; unpin ends it
-// and gives ex back to the pool once it is over and nothing uses it. Loop
+// and gives ex back to its loop once it is over and nothing uses it. Loop
 // only.
 func (ex *exchange) pin() { ex.pins++ }
 
@@ -187,8 +201,11 @@ func (ex *exchange) unpin() {
 	// From here on every handle of the exchange is stale.
 	ex.reqSt.retire()
 	late := ex.resSt.retire()
+	ls := stateOf(ex.stream)
 	ex.msg, ex.stream, ex.sock = nil, nil, nil
-	exchanges.Put(ex)
+	if len(ls.free) < maxFree {
+		ls.free = append(ls.free, ex)
+	}
 	for _, call := range late { // added late as the exchange closed
 		call()
 	}
