@@ -12,21 +12,12 @@ import (
 	"time"
 )
 
-// listenReturns calls Listen on a goroutine of its own and returns its
-// error; it fails the test when Listen does not return within 10 s (a
-// listener that Listen ran inside itself waits for Listen's return: a
-// deadlock).
-func listenReturns(t *testing.T, srv *Server, port int, cb func()) error {
+// listenReturns calls Listen and returns its error; it fails the test
+// when Listen does not return within 10 s (returnsWithin).
+func listenReturns(t *testing.T, srv *Server, port int, cb func()) (err error) {
 	t.Helper()
-	done := make(chan error, 1)
-	go func() { done <- srv.Listen(port, "127.0.0.1", 0, cb) }()
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(10 * time.Second):
-		t.Fatal("Listen did not return: it ran a 'listening' or 'error' listener inside itself")
-		return nil
-	}
+	returnsWithin(t, "Listen", func() { err = srv.Listen(port, "127.0.0.1", 0, cb) })
+	return err
 }
 
 // TestServerEventsNeverRunInsideListen: 'listening' (Listen's cb and
