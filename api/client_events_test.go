@@ -182,3 +182,37 @@ func TestClientPanicLogsStack(t *testing.T) {
 		t.Fatalf("log %q; want the panic with its stack", out)
 	}
 }
+
+// TestClientSocketLateListenersInOrder: listeners added to a client
+// connection's Socket after its 'close' run once each, in the order
+// added, one at a time (on the client's runner, not each on a goroutine
+// of its own, where their order was the scheduler's).
+func TestClientSocketLateListenersInOrder(t *testing.T) {
+	srv := CreateServer(func(req *IncomingMessage, res *ServerResponse) { res.End([]byte("ok"), nil) }, quiet())
+	host, port := splitAddr(t, listen(t, srv))
+	socks := make(chan *Socket, 1)
+	closed := make(chan struct{})
+	req, _ := Request(RequestOptions{Host: host, Port: port, Agent: testAgent(t, AgentOptions{}),
+		Headers: map[string]string{"Connection": "close"}}, nil)
+	req.OnSocket(func(s *Socket) { socks <- s; s.OnClose(func() { close(closed) }) })
+	req.End(nil, nil)
+	s := <-socks
+	<-closed
+	const n = 50
+	var order []int // written by the listeners, one at a time
+	all := make(chan struct{})
+	for i := range n {
+		s.OnClose(func() {
+			order = append(order, i)
+			if i == n-1 {
+				close(all)
+			}
+		})
+	}
+	awaitClose(t, all, "the last late 'close' listener")
+	for i, got := range order {
+		if got != i {
+			t.Fatalf("late listeners ran in the order %v; want the order added", order)
+		}
+	}
+}

@@ -46,7 +46,9 @@
 //     a request with no connection to run them (Abort or Destroy before it
 //     connected, a failed connect, Agent.Destroy, a listener added after
 //     'close') run on its agent's runner, one goroutine that lives while
-//     it has work and runs them in order.
+//     it has work and runs them in order; a listener added to a client
+//     connection's Socket after its 'close' runs on one such runner
+//     shared by the client connections.
 //
 // A handler may so hand the response to a goroutine or a timer and finish
 // it later. A call for a connection that has gone fails with

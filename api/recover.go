@@ -37,12 +37,11 @@ func runGuarded(log *slog.Logger, what string, fn func()) (ok bool) {
 // goroutine. A task the loop had no time to run before it stopped runs
 // there too, once the server has finished stopping (Server.finishStop). A
 // client's connection (its loop belongs to the agent) and a nil s (a
-// message that never had a connection) run call on a goroutine of its
-// own. A panic is logged (runGuarded) and costs nothing more. Safe from
+// message that never had a connection) run call on clientLate. A panic is logged (runGuarded) and costs nothing more. Safe from
 // any goroutine; never runs call inside the caller's own call.
 func (s *Socket) later(call func()) {
 	if s == nil || s.srv == nil {
-		go runGuarded(slog.Default(), "listener", call)
+		clientLate.post(func() { runGuarded(slog.Default(), "listener", call) })
 		return
 	}
 	srv := s.srv
@@ -57,6 +56,12 @@ func (s *Socket) later(call func()) {
 		srv.events.post(func() { t.run(srv) }) // the loop has stopped
 	}
 }
+
+// clientLate runs the late calls of client connections' Sockets and of
+// messages that never had a connection, in the order posted, one at a
+// time, on one goroutine that lives while it has work (agent_runner.go).
+// Like a loop, it must not be blocked by a callback.
+var clientLate runner
 
 // laterTask is a call of Socket.later, run once whoever gets to it first:
 // the loop, or the goroutine that finishes stopping the server.
