@@ -116,6 +116,7 @@ type hostEntry struct {
 type pool struct {
 	free   []*agentConn     // idle connections, the most recent last
 	open   int              // connections open or being dialed
+	ending int              // connections whose response is ending: free soon, unless they close (agentConn.ending)
 	queue  []*ClientRequest // requests waiting for a connection, in order
 	addr   string
 	key    string      // the pool's key in Agent.pools: addr, or for https the TLS settings too
@@ -129,6 +130,10 @@ type agentConn struct {
 	pc   *poller.Conn
 	gen  uint32
 	sock *Socket
+	// ending: its response is ending and the connection is kept, so it
+	// will be free in a moment (or close); counted in pool.ending until
+	// release or closed settles it. Guarded by the agent's mu.
+	ending bool
 
 	// Requests given this connection while its loop runs a request's
 	// callbacks (see during) wait here instead of crossing to the loop.
@@ -296,6 +301,13 @@ func (a *Agent) acquire(r *ClientRequest, fresh bool) {
 			}
 			a.mu.Lock() // closed meanwhile: its close hook settles the count
 		}
+		if len(p.queue) < p.ending {
+			// A connection whose response is ending takes it in a moment
+			// (release), or its close dials for it (next).
+			p.queue = append(p.queue, r)
+			a.mu.Unlock()
+			return
+		}
 	}
 	if a.opts.MaxSockets > 0 && p.open >= a.opts.MaxSockets {
 		p.queue = append(p.queue, r)
@@ -368,6 +380,7 @@ func (a *Agent) release(ac *agentConn) {
 	p := ac.pool
 	for {
 		a.mu.Lock()
+		p.settleEnding(ac)
 		if len(p.queue) == 0 {
 			break
 		}
@@ -394,6 +407,7 @@ func (a *Agent) release(ac *agentConn) {
 func (a *Agent) closed(ac *agentConn) {
 	p := ac.pool
 	a.mu.Lock()
+	p.settleEnding(ac)
 	if i := indexOf(p.free, ac); i >= 0 {
 		p.free = append(p.free[:i], p.free[i+1:]...)
 	}
@@ -420,6 +434,27 @@ func (a *Agent) closed(ac *agentConn) {
 	}
 	ac.sock.emitClose(err)
 	a.next(p)
+}
+
+// responseEnding notes that ac's response is ending on a kept connection:
+// until ac is released or closes, a request for its pool waits for it
+// rather than dialing (acquire). On ac's loop.
+func (a *Agent) responseEnding(ac *agentConn) {
+	a.mu.Lock()
+	if !ac.ending {
+		ac.ending = true
+		ac.pool.ending++
+	}
+	a.mu.Unlock()
+}
+
+// settleEnding ends ac's count in ending, if it had one. Called with the
+// agent's mu held.
+func (p *pool) settleEnding(ac *agentConn) {
+	if ac.ending {
+		ac.ending = false
+		p.ending--
+	}
 }
 
 // next dials for the first waiting request if the pool has room.

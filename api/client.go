@@ -155,6 +155,7 @@ type ClientRequest struct {
 	timeout  time.Duration
 	ahead    int     // ops handed to the loop, or being applied by attach, not yet carried out (sendBound)
 	socketed bool    // OnSocket has fired
+	keepConn bool    // the response keeps the connection (loop only)
 	sock     *Socket // the socket OnSocket fired with
 
 	// The events that fire once, as they have: a listener added later

@@ -216,3 +216,45 @@ func TestClientSocketLateListenersInOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestClientRequestFromEndReusesTheConnection: a request made as the
+// previous response ends (from its 'end' listener, before the connection
+// is back in the pool) waits for that connection instead of dialing a new
+// one: keep-alive is reused however soon the next request comes.
+func TestClientRequestFromEndReusesTheConnection(t *testing.T) {
+	var conns atomic.Int64
+	srv := CreateServer(func(req *IncomingMessage, res *ServerResponse) { res.End([]byte("ok"), nil) }, quiet())
+	srv.OnConnection(func(*Socket) { conns.Add(1) })
+	host, port := splitAddr(t, listen(t, srv))
+	agent := testAgent(t, AgentOptions{})
+	const rounds = 20
+	socks := make(chan *Socket, rounds)
+	done := make(chan struct{})
+	var get func(i int)
+	get = func(i int) {
+		req, err := Request(RequestOptions{Host: host, Port: port, Agent: agent}, func(m *IncomingMessage) {
+			m.OnData(func([]byte) {})
+			m.OnEnd(func() {
+				if i+1 < rounds {
+					get(i + 1) // before the connection is free again
+				} else {
+					close(done)
+				}
+			})
+		})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		req.OnSocket(func(s *Socket) { socks <- s })
+		req.End(nil, nil)
+	}
+	get(0)
+	awaitClose(t, done, "the last response")
+	first := <-socks
+	for i := 1; i < rounds; i++ {
+		if s := <-socks; s != first {
+			t.Fatalf("request %d came on another connection (%d connections in all); want the kept one", i, conns.Load())
+		}
+	}
+}

@@ -74,6 +74,7 @@ func (h *reqHandler) Response(x *engine.Exchange, resp *codec.Response) {
 	if r.ac != nil {
 		res.Socket = r.ac.sock
 	}
+	r.keepConn = resp.KeepAlive
 	r.mu.Lock()
 	r.res = res
 	fns := r.onResponse
@@ -153,6 +154,9 @@ func (h *reqHandler) End(x *engine.Exchange, trailers []codec.Header) {
 		}
 		res.Complete = true
 		res.st.fired.Or(firedEnd)
+		if r.keepConn && r.agent.keepAlive() {
+			r.agent.responseEnding(r.ac) // a request made from 'end' waits for this connection
+		}
 		r.ac.during(func() { r.call(func() { res.st.emit(&res.st.onEnd) }) })
 	}
 }
