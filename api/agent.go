@@ -54,7 +54,9 @@ type AgentOptions struct {
 
 // Agent pools client connections per scheme, host and port (Node's http.Agent): a
 // request takes an idle connection, or opens one while the host has fewer
-// than MaxSockets, or waits. A connection the server has closed leaves the
+// than MaxSockets, or waits. A request made while a kept connection's
+// response is ending (from its 'end' listener, say) waits for that
+// connection rather than opening another. A connection the server has closed leaves the
 // pool at once and is never used; a request that met such a connection as
 // it went out is sent again on a new one only when that is safe (see
 // ClientRequest). The agent's event loops start on its first request;
