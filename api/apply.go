@@ -1,6 +1,9 @@
 package api
 
-import "github.com/loophttp/loophttp/engine"
+import (
+	"github.com/loophttp/loophttp/engine"
+	"github.com/valyala/bytebufferpool"
+)
 
 // How the calls recorded on a ServerResponse reach the engine: queued
 // under the response's lock and carried out on the loop (queue, apply), or
@@ -23,6 +26,7 @@ func (s *resState) queue(o op) {
 		}
 	}
 	if s.gone != nil && !own {
+		o.release()
 		if cb := o.cb; cb != nil {
 			call := func() { cb(ErrConnectionGone) }
 			if s.ex.sock.srv.pool != nil {
@@ -61,6 +65,9 @@ func (s *resState) apply() {
 	outer := !s.applying // a Resume below may deliver events, which apply again
 	s.applying = true
 	defer func() {
+		for i := range ops {
+			ops[i].release() // the engine copied the bytes into the output
+		}
 		clear(ops) // drop the references to bodies and callbacks
 		s.mu.Lock()
 		s.spare = ops[:0]
@@ -252,7 +259,7 @@ func (s *resState) endNow(data []byte, cb func(error)) {
 	status, reason, fields, trailers := s.status, s.reason, s.hdr, s.trailers
 	// The engine's calls make their arguments escape: handing it data
 	// itself would move every caller's body to the heap.
-	body := s.copyBody(data) // a variable of its own: data itself must not escape
+	body, buf := s.copyBody(data) // a variable of its own: data itself must not escape
 	s.mu.Unlock()
 	st := s.ex.stream
 	s.applying = true // a Close the engine raises below waits (closePending)
@@ -260,6 +267,9 @@ func (s *resState) endNow(data []byte, cb func(error)) {
 		s.sendHead(st, status, reason, fields)
 	}
 	err := st.EndTrailers(body, trailers)
+	if buf != nil {
+		bytebufferpool.Put(buf) // the engine copied the bytes into the output
+	}
 	s.applying = false
 	s.endOwed, s.endErr, s.endCB = true, err, cb
 }

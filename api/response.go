@@ -10,6 +10,7 @@ import (
 
 	"github.com/loophttp/loophttp/codec"
 	"github.com/loophttp/loophttp/engine"
+	"github.com/valyala/bytebufferpool"
 )
 
 // Header is one header field for WriteHead and WriteInformation.
@@ -65,24 +66,29 @@ type resState struct {
 	// works through one while callers queue into the other) and copies of
 	// the bodies queued by Write and End when they fit.
 	hdrInline [4]Header
-	opsA      [2]op
+	opsA      [inlineOps]op
 	opsB      [1]op
 	bodies    [256]byte
 }
 
-// copyBody copies p into the inline space when it fits, else onto the
-// heap. Called with mu held.
-func (s *resState) copyBody(p []byte) []byte {
+// copyBody copies p into the inline space when it fits, else into a
+// buffer from bytebufferpool, which it returns too: the op that carries
+// the copy gives it back (op.release) once the engine has taken the bytes
+// (it copies them into the connection's output) or the op is dropped.
+// Called with mu held.
+func (s *resState) copyBody(p []byte) ([]byte, *bytebufferpool.ByteBuffer) {
 	if len(p) == 0 {
-		return nil
+		return nil, nil
 	}
 	if len(p) <= len(s.bodies)-s.bodyN {
 		b := s.bodies[s.bodyN : s.bodyN+len(p) : s.bodyN+len(p)]
 		copy(b, p)
 		s.bodyN += len(p)
-		return b
+		return b, nil
 	}
-	return append([]byte(nil), p...)
+	buf := bytebufferpool.Get()
+	buf.B = append(buf.B[:0], p...)
+	return buf.B, buf
 }
 
 // resData is resState's data, reset as a whole for each exchange.
@@ -145,8 +151,17 @@ type op struct {
 	kind   opKind
 	status int
 	data   []byte
+	buf    *bytebufferpool.ByteBuffer // data's pooled buffer, when copyBody took one
 	fields []codec.Header
 	cb     func(error)
+}
+
+// release gives op's pooled buffer back, once nothing reads its data.
+func (o *op) release() {
+	if o.buf != nil {
+		bytebufferpool.Put(o.buf)
+		o.buf, o.data = nil, nil
+	}
 }
 
 // Errors of response methods.
@@ -171,9 +186,32 @@ var (
 // has served anyone.
 func (s *resState) clear(ex *exchange) {
 	clear(s.hdrInline[:]) // drop the last response's strings
-	s.resData = resData{ex: ex, ops: s.opsA[:0], spare: s.opsB[:0], hdr: s.hdrInline[:0]}
+	ops, spare := keptOps(s.ops, s.opsA[:0]), keptOps(s.spare, s.opsB[:0])
+	s.resData = resData{ex: ex, ops: ops, spare: spare, hdr: s.hdrInline[:0]}
 	s.listening.Store(0)
 	s.fired.Store(0)
+}
+
+// maxKeptOps bounds the queued-call buffers a state keeps for later
+// exchanges once a response outgrew its inline ones (a handler that makes
+// many Writes in one callback would otherwise grow them anew every time).
+const maxKeptOps = 32
+
+// inlineOps is the size of the larger inline queued-call buffer (opsA):
+// a buffer of that capacity or less is one of the two inline ones.
+const inlineOps = 2
+
+// keptOps returns b emptied, for the next exchange, when it grew past the
+// inline buffers within maxKeptOps; else inline. (After apply swapped
+// them, b may be the other inline buffer: it is never kept, so the two
+// never share storage.)
+func keptOps(b, inline []op) []op {
+	if cap(b) <= inlineOps || cap(b) > maxKeptOps {
+		return inline
+	}
+	b = b[:cap(b)]
+	clear(b) // drop the last response's bodies and callbacks
+	return b[:0]
 }
 
 // open lets the state serve the exchange of generation gen. The state
@@ -196,6 +234,7 @@ func (s *resState) retire() (late []func()) {
 	s.gen.Store(0)
 	late = s.late
 	for _, o := range s.ops { // queued for a task the loop never ran (it closed the connection first)
+		o.release()
 		if cb := o.cb; cb != nil {
 			late = append(late, func() { cb(ErrConnectionGone) })
 		}
@@ -465,7 +504,8 @@ func (r *ServerResponse) Write(data []byte, cb func(error)) bool {
 		return false
 	}
 	s.accepted += int64(len(data))
-	s.queue(op{kind: opWrite, data: s.copyBody(data), cb: cb})
+	body, buf := s.copyBody(data)
+	s.queue(op{kind: opWrite, data: body, buf: buf, cb: cb})
 	s.queued += len(data)
 	ok := !s.overWater && s.queued < s.highWater
 	if !ok {
@@ -510,7 +550,8 @@ func (r *ServerResponse) End(data []byte, cb func(error)) error {
 		s.endNow(data, cb) // unlocks
 		return nil
 	}
-	s.queue(op{kind: opEnd, data: s.copyBody(data), cb: cb})
+	body, buf := s.copyBody(data)
+	s.queue(op{kind: opEnd, data: body, buf: buf, cb: cb})
 	s.mu.Unlock()
 	return nil
 }
