@@ -258,3 +258,42 @@ func TestClientRequestFromEndReusesTheConnection(t *testing.T) {
 		}
 	}
 }
+
+// TestClientRequestFromEndWhileBodyUnfinished: when the server answers
+// before the request's body is done (and the client never finishes it),
+// the connection is not about to be free: a request made from 'end' opens
+// another connection instead of waiting for this one.
+func TestClientRequestFromEndWhileBodyUnfinished(t *testing.T) {
+	srv := CreateServer(func(req *IncomingMessage, res *ServerResponse) { res.End([]byte("early"), nil) }, quiet())
+	host, port := splitAddr(t, listen(t, srv))
+	agent := testAgent(t, AgentOptions{})
+	second := make(chan int, 1)
+	first, err := Request(RequestOptions{Host: host, Port: port, Method: "POST", Agent: agent,
+		Headers: map[string]string{"Content-Length": "10"}}, func(m *IncomingMessage) {
+		m.OnData(func([]byte) {})
+		m.OnEnd(func() {
+			req, err := Request(RequestOptions{Host: host, Port: port, Agent: agent}, func(m *IncomingMessage) {
+				m.OnData(func([]byte) {})
+				m.OnEnd(func() { second <- m.StatusCode })
+			})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			req.End(nil, nil)
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.Write([]byte("12345"), nil) // half the body, never finished
+	select {
+	case status := <-second:
+		if status != 200 {
+			t.Fatalf("second request: status %d", status)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the second request waited for a connection whose request never ends")
+	}
+	first.Destroy(nil)
+}

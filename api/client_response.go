@@ -154,7 +154,10 @@ func (h *reqHandler) End(x *engine.Exchange, trailers []codec.Header) {
 		}
 		res.Complete = true
 		res.st.fired.Or(firedEnd)
-		if r.keepConn && r.agent.keepAlive() {
+		r.mu.Lock()
+		sent := r.finished // the request went out whole: the connection is free once this ends
+		r.mu.Unlock()
+		if sent && r.keepConn && r.agent.keepAlive() {
 			r.agent.responseEnding(r.ac) // a request made from 'end' waits for this connection
 		}
 		r.ac.during(func() { r.call(func() { res.st.emit(&res.st.onEnd) }) })
