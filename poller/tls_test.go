@@ -137,6 +137,12 @@ func TestTLSTransportReadWaitsDuringHandshake(t *testing.T) {
 	if s := <-got; s != "abc" {
 		t.Fatalf("Read = %q; want abc", s)
 	}
+	// The loop has been told the handshake starves (the test has no loop
+	// to tell: a Read that had to ask would post to a nil connection), so
+	// the next Read only waits, however it races the close.
+	layer.mu.Lock()
+	layer.starving = true
+	layer.mu.Unlock()
 	errc := make(chan error, 1)
 	go func() {
 		_, err := layer.Read(make([]byte, 8))
