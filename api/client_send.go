@@ -284,10 +284,7 @@ func (r *ClientRequest) apply(x *engine.Exchange, op *clientOp, keep bool) {
 		r.finished = true
 		finish, r.onFinish = r.onFinish, nil
 	}
-	due := r.owed && !r.full && r.queued < r.agent.highWater()
-	if due {
-		r.owed = false
-	}
+	due := r.takeDrain()
 	drain := r.onDrain
 	r.mu.Unlock()
 	if first {
@@ -298,13 +295,20 @@ func (r *ClientRequest) apply(x *engine.Exchange, op *clientOp, keep bool) {
 	}
 }
 
-// drainIfOwed fires OnDrain once the request's buffers have room again.
-func (r *ClientRequest) drainIfOwed() {
-	r.mu.Lock()
+// takeDrain reports whether an owed 'drain' is due now (the buffers have
+// room again), and if so marks it paid. Called with mu held.
+func (r *ClientRequest) takeDrain() bool {
 	due := r.owed && !r.full && r.queued < r.agent.highWater()
 	if due {
 		r.owed = false
 	}
+	return due
+}
+
+// drainIfOwed fires OnDrain once the request's buffers have room again.
+func (r *ClientRequest) drainIfOwed() {
+	r.mu.Lock()
+	due := r.takeDrain()
 	fns := r.onDrain
 	r.mu.Unlock()
 	if due {

@@ -86,9 +86,7 @@ func (s *resState) copyBody(p []byte) ([]byte, *bytebufferpool.ByteBuffer) {
 		s.bodyN += len(p)
 		return b, nil
 	}
-	buf := bytebufferpool.Get()
-	buf.B = append(buf.B[:0], p...)
-	return buf.B, buf
+	return bodyCopy(p)
 }
 
 // resData is resState's data, reset as a whole for each exchange.
