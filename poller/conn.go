@@ -46,6 +46,7 @@ type Conn struct {
 	paused        bool // reading is off (interest.go)
 	armed         bool // the watcher will call onWritable
 	shutdownAfter bool // shut the write side once the pending output has gone
+	closing       bool // Close was called: gnet closes it in a task, and its input is no longer read
 
 	// Data belongs to the layer above (its per-connection state). Loop only.
 	Data any
@@ -53,7 +54,9 @@ type Conn struct {
 
 // CloseErr returns the error the connection closed with: nil when the
 // server closed it, io.EOF-wrapping when the peer did, else the socket
-// error. Valid in Hooks.Closed (and ClientHooks.Closed).
+// error. Valid in Hooks.Closed (and ClientHooks.Closed), and while the
+// engine hears of a close the TLS layer made for a peer's alert or bad
+// record (crypto/tls's error then).
 func (c *Conn) CloseErr() error { return c.loop.closeErr }
 
 // machine is what a Conn drives: engine.ServerConn or engine.ClientConn.
@@ -293,6 +296,7 @@ func (c *Conn) Close() {
 	}
 	c.Flush()
 	if c.isOpen() { // else the write failed and gnet closed the connection
+		c.closing = true
 		c.dropPending()
 		_ = c.gc.Close()
 	}
@@ -402,6 +406,9 @@ func traffic(gc gnet.Conn) gnet.Action {
 	c, ok := gc.Context().(*Conn)
 	if !ok || !c.isOpen() {
 		return gnet.Close
+	}
+	if c.closing {
+		return gnet.None // closed by the layer above: nothing more is read
 	}
 	prev := c.enter()
 	if c.tls != nil {

@@ -151,7 +151,7 @@ func (l *loop) close(c *Conn) {
 	l.countClose(c)
 	l.wheel.stop(&c.timer)
 	c.dropPending()
-	c.gc, c.paused, c.armed, c.shutdownAfter, c.Data, c.tls = nil, false, false, false, nil, nil
+	c.gc, c.paused, c.armed, c.shutdownAfter, c.closing, c.Data, c.tls = nil, false, false, false, false, nil, nil
 	l.free = append(l.free, c)
 }
 
