@@ -57,7 +57,10 @@ type RequestOptions struct {
 // then OnClose.
 var (
 	// ErrSocketHangUp: the connection closed before a complete response
-	// head ("socket hang up").
+	// head ("socket hang up"). When the close had a reason beyond the end
+	// of the stream (a reset, a TLS alert), the request's error is
+	// ErrSocketHangUp with that reason: errors.Is matches both, and the
+	// message names it ("socket hang up: read: connection reset by peer").
 	ErrSocketHangUp = engine.ErrHangUp
 	// ErrResponseAborted: the connection closed inside the response body.
 	ErrResponseAborted = engine.NewError(engine.ErrClosed, "api: response aborted: connection closed inside the body")

@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"io"
 
 	"github.com/loophttp/loophttp/codec"
 	"github.com/loophttp/loophttp/engine"
@@ -199,6 +200,9 @@ func (h *reqHandler) Close(x *engine.Exchange, err error) {
 	if err != nil && r.retry(x, err) {
 		return
 	}
+	if ac != nil && errors.Is(err, engine.ErrHangUp) {
+		err = withCause(err, ac.pc.CloseErr())
+	}
 	end := func() { r.finish(clientError(err, r.agent)) } // a stopped request ends as its stop says
 	if ac == nil {
 		end()
@@ -206,6 +210,22 @@ func (h *reqHandler) Close(x *engine.Exchange, err error) {
 	}
 	ac.during(end)
 }
+
+// withCause adds to a hang-up the transport's reason for the close, when
+// it gave one that says more than an end of stream (a TLS alert, a reset):
+// errors.Is matches both.
+func withCause(err, cause error) error {
+	if cause == nil || errors.Is(cause, io.EOF) {
+		return err
+	}
+	return &causedError{err: err, cause: cause}
+}
+
+// causedError is an error with the reason underneath it.
+type causedError struct{ err, cause error }
+
+func (e *causedError) Error() string   { return e.err.Error() + ": " + e.cause.Error() }
+func (e *causedError) Unwrap() []error { return []error{e.err, e.cause} }
 
 // clientError maps an engine error to the api's; a is the request's agent.
 func clientError(err error, a *Agent) error {

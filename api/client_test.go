@@ -1054,3 +1054,26 @@ func TestClientConnectionClosingInsideEnd(t *testing.T) {
 		})
 	}
 }
+
+// TestClientHangUpByResetSaysSo: a server that resets the connection
+// before its answer makes the request fail with ErrSocketHangUp that
+// also matches the reset (errors.Is ECONNRESET) and names it, as Node's
+// "read ECONNRESET"; a server that closes cleanly gives the plain hang-up.
+func TestClientHangUpByResetSaysSo(t *testing.T) {
+	host, port, _ := rawServer(t, func(c net.Conn) {
+		if readHead(bufio.NewReader(c)) != nil {
+			return
+		}
+		_ = c.(*net.TCPConn).SetLinger(0) // the close sends a reset
+	})
+	o := fetch(t, RequestOptions{Host: host, Port: port, Agent: testAgent(t, AgentOptions{})}, nil)
+	if len(o.errs) != 1 || !errors.Is(o.errs[0], ErrSocketHangUp) || !errors.Is(o.errs[0], syscall.ECONNRESET) ||
+		!strings.Contains(o.errs[0].Error(), "reset") {
+		t.Fatalf("errors %v; want one hang-up that is the reset", o.errs)
+	}
+	host, port, _ = rawServer(t, func(c net.Conn) { readHead(bufio.NewReader(c)) })
+	o = fetch(t, RequestOptions{Host: host, Port: port, Agent: testAgent(t, AgentOptions{})}, nil)
+	if len(o.errs) != 1 || o.errs[0].Error() != ErrSocketHangUp.Error() {
+		t.Fatalf("errors %v; want the plain hang-up", o.errs)
+	}
+}

@@ -158,6 +158,8 @@
 //	'checkContinue' (req, res)          Server.OnCheckContinue
 //	'upgrade' (req, socket, head)       Server.OnUpgrade (the socket becomes a byte pipe)
 //	'connect' (req, socket, head)       Server.OnConnect
+//	'secureConnection' (socket)         Server.OnSecureConnection (https: the handshake is done)
+//	'tlsClientError' (err, socket)      Server.OnTLSClientError   (https: the handshake failed)
 //
 //	req.method, req.url                 IncomingMessage.Method, URL
 //	req.httpVersion                     IncomingMessage.HTTPVersion ("1.1"; "1.2" as received)

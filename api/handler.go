@@ -266,6 +266,38 @@ func (h *serverHandler) Opened(c *poller.Conn) {
 	}
 }
 
+// Secured fires 'secureConnection': the connection's TLS handshake is
+// done.
+func (h *serverHandler) Secured(c *poller.Conn) {
+	s, ok := c.Data.(*Socket)
+	if !ok {
+		return
+	}
+	fns := listeners(h.srv, &h.srv.onSecure)
+	if len(fns) == 0 {
+		return
+	}
+	s.noteTLS()
+	e := s.more()
+	e.securing = true // Destroy and End in a listener act at once (onLoop)
+	defer func() { e.securing = false }()
+	for _, fn := range fns {
+		s.safely(func() { fn(s) })
+	}
+}
+
+// HandshakeFailed fires 'tlsClientError'; the poller closes the connection
+// next.
+func (h *serverHandler) HandshakeFailed(c *poller.Conn, err error) {
+	s, ok := c.Data.(*Socket)
+	if !ok {
+		return
+	}
+	for _, fn := range listeners(h.srv, &h.srv.onTLSError) {
+		s.safely(func() { fn(err, s) })
+	}
+}
+
 // Closed fires the socket's 'close'.
 func (h *serverHandler) Closed(c *poller.Conn) {
 	s, ok := c.Data.(*Socket)

@@ -97,6 +97,8 @@ type Server struct {
 	onListening     []func()
 	onError         []func(error)
 	onClientError   []func(error, *Socket)
+	onSecure        []func(*Socket)
+	onTLSError      []func(error, *Socket)
 	onTimeout       []func(*Socket)
 	onCheckContinue func(*IncomingMessage, *ServerResponse)
 	onUpgrade       []func(*IncomingMessage, *Socket, []byte)
@@ -206,6 +208,24 @@ func emitServer[F any](s *Server, what string, fns []F, call func(F)) {
 // 505 and is being closed; err is a codec.Error).
 // Any goroutine; callbacks on the loop.
 func (s *Server) OnClientError(fn func(error, *Socket)) { add(s, &s.onClientError, fn) }
+
+// OnSecureConnection adds a listener for 'secureConnection' (HTTPS servers,
+// Options.TLS): a connection's TLS handshake is done. It fires after
+// 'connection' and before the connection's first 'request'; Socket.TLS
+// tells what was negotiated, including the client's certificates. A
+// listener may Destroy the socket: no request of it is served then.
+// Any goroutine; callbacks on the loop.
+func (s *Server) OnSecureConnection(fn func(*Socket)) { add(s, &s.onSecure, fn) }
+
+// OnTLSClientError adds a listener for 'tlsClientError' (HTTPS servers): a
+// connection's TLS handshake failed, and the connection is being closed.
+// err is crypto/tls's error (a client certificate refused, no common
+// version or cipher suite, a bad record), poller.ErrHandshakeTimeout (not
+// done within Options.HandshakeTimeout), poller.ErrHandshakeEvicted
+// (stalled while others waited for a handshake slot) or poller.ErrNotTLS
+// (plain HTTP, answered with 400 first, or other bytes). Socket.TLS is nil.
+// Any goroutine; callbacks on the loop.
+func (s *Server) OnTLSClientError(fn func(error, *Socket)) { add(s, &s.onTLSError, fn) }
 
 // OnTimeout adds a listener for 'timeout': a connection was idle for
 // Timeout while a request was in progress. With a listener (here, on the

@@ -53,6 +53,7 @@ func tcpAddr(a net.Addr) *net.TCPAddr {
 // socketExtra is the part of a Socket most connections never use.
 type socketExtra struct {
 	upgraded *engine.Stream // set once the socket is a byte pipe (upgrade, CONNECT); loop only
+	securing bool           // the server's 'secureConnection' listeners are running; loop only
 	// tls is a copy of the TLS state, taken on the loop once the
 	// handshake is done (noteTLS), read by TLS from any goroutine.
 	tls atomic.Pointer[tls.ConnectionState]
@@ -322,9 +323,14 @@ func (s *Socket) SetNoDelay(bool) {}
 // configured per socket. Any goroutine.
 func (s *Socket) SetKeepAlive(bool, time.Duration) {}
 
-// onLoop runs fn on the connection's loop, unless the connection is gone.
+// onLoop runs fn on the connection's loop, unless the connection is gone:
+// at once inside the server's 'secureConnection' listeners, else in a task.
 func (s *Socket) onLoop(fn func()) {
 	if s.closed.Load() {
+		return
+	}
+	if s.pc.InEvent() && s.x().securing {
+		fn() // in 'secureConnection': at once, before a request can be read
 		return
 	}
 	_ = s.pc.Submit(s.gen, fn)

@@ -526,7 +526,7 @@ func (t *tlsLayer) readFailed(err error, got bool, now time.Time) {
 		return
 	}
 	t.c.loop.logger().Debug("loophttp: TLS record error", "err", err)
-	t.abort(now)
+	t.abortWith(err, now)
 }
 
 // deliverEOF tells the engine of a close_notify once it wants input. It
@@ -543,12 +543,19 @@ func (t *tlsLayer) deliverEOF() bool {
 
 // abort ends the connection at once: the state machine hears a close, and
 // the socket is closed after what the kernel takes at once (an alert).
-func (t *tlsLayer) abort(now time.Time) {
+func (t *tlsLayer) abort(now time.Time) { t.abortWith(nil, now) }
+
+// abortWith is abort for a reason the peer gave (a TLS alert, a bad
+// record): Conn.CloseErr reports it while the engine hears of the close.
+func (t *tlsLayer) abortWith(cause error, now time.Time) {
 	c := t.c
 	if !c.isOpen() {
 		return
 	}
+	prev := c.loop.closeErr
+	c.loop.closeErr = cause
 	c.m().OnClose(now)
+	c.loop.closeErr = prev
 	c.Close()
 }
 
@@ -561,6 +568,7 @@ func (t *tlsLayer) onTimer(now time.Time) {
 	}
 	if t.state != tlsRejected {
 		t.c.loop.stats.tlsTimeouts++
+		t.failed(ErrHandshakeTimeout)
 	}
 	t.abort(now)
 }

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/loophttp/loophttp/engine"
 	"github.com/panjf2000/gnet/v2"
 )
 
@@ -103,6 +104,7 @@ func (h *handshakes) evict(n int, now time.Time) {
 func closeEvicted(c *Conn) {
 	if t := c.tls; t != nil && t.evicted.Load() && t.state == tlsShaking {
 		c.loop.stats.tlsEvicted++
+		t.failed(ErrHandshakeEvicted)
 		t.abort(time.Now())
 	}
 }
@@ -136,6 +138,40 @@ func serverConfig(cfg *tls.Config) *tls.Config {
 		cfg.NextProtos = []string{"http/1.1"}
 	}
 	return cfg
+}
+
+// TLSHooks are the hooks a TLS server's Hooks may add (Node's
+// 'secureConnection' and 'tlsClientError'). Both are called on the loop.
+// Secured: a connection's handshake is done, before its first request is
+// read; the hook may close the connection. HandshakeFailed: a handshake
+// failed (with crypto/tls's error), timed out (ErrHandshakeTimeout), was
+// evicted to make room for others (ErrHandshakeEvicted), or met a peer that
+// does not speak TLS (ErrNotTLS); the connection closes right after (plain
+// HTTP after its 400), and Closed follows.
+type TLSHooks interface {
+	Secured(c *Conn)
+	HandshakeFailed(c *Conn, err error)
+}
+
+// The errors a TLS server's HandshakeFailed hook gets besides crypto/tls's.
+var (
+	ErrHandshakeTimeout = engine.NewError(engine.ErrTimeout, "poller: TLS handshake timed out")
+	ErrHandshakeEvicted = engine.NewError(engine.ErrLimit, "poller: TLS handshake stalled and closed to make room for others")
+	ErrNotTLS           = engine.NewError(engine.ErrInvalid, "poller: the client does not speak TLS")
+)
+
+// tlsHooks returns the server's TLSHooks, or nil. Loop only.
+func (t *tlsLayer) tlsHooks() TLSHooks {
+	h, _ := t.c.loop.srv.hooks.(TLSHooks)
+	return h
+}
+
+// failed tells the hooks that the handshake failed with err (the caller
+// then closes the connection). Loop only, on a server's connection.
+func (t *tlsLayer) failed(err error) {
+	if h := t.tlsHooks(); h != nil {
+		h.HandshakeFailed(t.c, err)
+	}
 }
 
 // openTLS puts a TLS layer on a server connection that has just opened:
@@ -174,8 +210,10 @@ func (t *tlsLayer) hello(now time.Time) {
 		l.hsWait = append(l.hsWait, t)
 		t.hs.evict(1, now)
 	case 'A' <= in[0] && in[0] <= 'Z': // an HTTP method (RFC 9110 §9: a token)
+		t.failed(ErrNotTLS)
 		t.reject(now)
 	default:
+		t.failed(ErrNotTLS)
 		t.abort(now)
 	}
 }
@@ -217,11 +255,18 @@ func (t *tlsLayer) shaken(err error) {
 	if err != nil {
 		c.loop.stats.tlsFailed++
 		c.loop.logger().Debug("loophttp: TLS handshake failed", "err", err, "remote", c.RemoteAddr())
+		t.failed(err)
 		t.abort(now) // after the alert, already posted
 		return
 	}
 	c.loop.stats.tlsHandshakes++
 	t.opened()
+	if h := t.tlsHooks(); h != nil {
+		h.Secured(c)
+		if !c.isOpen() || c.closing {
+			return // the hook closed it
+		}
+	}
 	got, rerr := t.readRecords()
 	if rerr != nil {
 		t.readFailed(rerr, got, now)

@@ -15,9 +15,19 @@ import (
 	"time"
 )
 
-// New makes a self-signed certificate named cn, valid from an hour ago
-// for valid from now, with its parsed Leaf. Safe from any goroutine.
+// New makes a self-signed server certificate named cn, valid from an hour
+// ago for valid from now, with its parsed Leaf. Safe from any goroutine.
 func New(cn string, valid time.Duration) (tls.Certificate, error) {
+	return create(cn, valid, x509.ExtKeyUsageServerAuth)
+}
+
+// NewClient is New for a client certificate (TLS client authentication).
+func NewClient(cn string, valid time.Duration) (tls.Certificate, error) {
+	return create(cn, valid, x509.ExtKeyUsageClientAuth)
+}
+
+// create makes a self-signed certificate for usage.
+func create(cn string, valid time.Duration, usage x509.ExtKeyUsage) (tls.Certificate, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return tls.Certificate{}, err
@@ -33,7 +43,7 @@ func New(cn string, valid time.Duration) (tls.Certificate, error) {
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              now.Add(valid),
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		ExtKeyUsage:           []x509.ExtKeyUsage{usage},
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 		DNSNames:              []string{"localhost"},

@@ -42,6 +42,10 @@ func Client() *tls.Config {
 // 127.0.0.1, ::1 and localhost, valid for a day.
 func New(cn string) (tls.Certificate, error) { return selfsigned.New(cn, 24*time.Hour) }
 
+// NewClient makes a self-signed client certificate named cn (for TLS
+// client authentication), valid for a day.
+func NewClient(cn string) (tls.Certificate, error) { return selfsigned.NewClient(cn, 24*time.Hour) }
+
 // PEM returns the certificate and the key of cert in PEM.
 func PEM(cert tls.Certificate) (certPEM, keyPEM []byte, err error) {
 	der, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
