@@ -11,7 +11,10 @@
 # Environment:
 #   SERVERS  servers to run (default "loophttp api plaintext ceiling fasthttp
 #            hertz nbio nethttp"; "api" is cmd/plaintext -api -loops 0, the
-#            README's server with default options, "plaintext" the engine level)
+#            README's server with default options, "plaintext" the engine level;
+#            "apireuse", not in the default list, is the same server with
+#            Options.ReuseMessages, which shows what the default's
+#            allocation per request costs)
 #   MODES    modes to run (default "ka256 pipe16"; "ka64" is also known)
 #   OUT      directory for the results (default benchmarks/results)
 #   QUIET_BUSY, QUIET_WAIT  see below (default 25 %, 30 s)
@@ -82,6 +85,7 @@ start() {
     nbio) cmd=("$bin/nbiod" -addr 127.0.0.1:0) ;;
     plaintext) cmd=("$bin/plaintext" -addr 127.0.0.1:0 -loops 1) ;;
     api) cmd=("$bin/plaintext" -api -addr 127.0.0.1:0 -loops 0) ;;
+    apireuse) cmd=("$bin/plaintext" -api -reuse -addr 127.0.0.1:0 -loops 0) ;;
     *) echo "unknown server $1" >&2; exit 1 ;;
   esac
   : >"$bin/server.out"

@@ -46,6 +46,7 @@ func main() {
 	pin := flag.Bool("pin", false, "pin each loop to a CPU")
 	profile := flag.String("cpuprofile", "", "write a CPU profile to this file until interrupted")
 	useAPI := flag.Bool("api", false, "serve through the Node-style api layer instead of the engine directly")
+	reuse := flag.Bool("reuse", false, "with -api, set Options.ReuseMessages (as loophttp serve does)")
 	flag.Parse()
 	if *profile != "" {
 		f, err := os.Create(*profile)
@@ -60,6 +61,9 @@ func main() {
 	start := startEngine
 	if *useAPI {
 		start = startAPI
+	}
+	if *reuse {
+		reuseMessages = true
 	}
 	shutdown, a, err := start(*addr, *loops, *pin)
 	if err != nil {
@@ -86,6 +90,9 @@ func startEngine(addr string, loops int, pin bool) (func(), string, error) {
 	return func() { _ = srv.Shutdown(context.Background()) }, srv.Addr().String(), nil
 }
 
+// reuseMessages is the -reuse flag, for startAPI.
+var reuseMessages bool
+
 // startAPI serves the same answer through api.CreateServer; the returned
 // function closes the server and waits until it has.
 func startAPI(addr string, loops int, pin bool) (func(), string, error) {
@@ -100,8 +107,8 @@ func startAPI(addr string, loops int, pin bool) (func(), string, error) {
 	// With -loops 0 and no -pin: nil, the default options, as in the
 	// README's server (the default loop count is GOMAXPROCS).
 	var opts *api.Options
-	if loops != 0 || pin {
-		opts = &api.Options{Loops: loops, PinCPU: pin}
+	if loops != 0 || pin || reuseMessages {
+		opts = &api.Options{Loops: loops, PinCPU: pin, ReuseMessages: reuseMessages}
 	}
 	srv := api.CreateServer(func(req *api.IncomingMessage, res *api.ServerResponse) {
 		_ = res.SetHeader("Content-Type", "text/plain")

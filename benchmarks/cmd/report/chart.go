@@ -33,13 +33,14 @@ var (
 		"loophttp":  {31, 119, 180, 255},
 		"plaintext": {23, 190, 207, 255},
 		"api":       {148, 103, 189, 255},
+		"apireuse":  {197, 176, 213, 255},
 		"ceiling":   {127, 127, 127, 255},
 		"fasthttp":  {255, 127, 14, 255},
 		"nbio":      {44, 160, 44, 255},
 		"hertz":     {188, 189, 34, 255},
 		"nethttp":   {214, 39, 40, 255},
 	}
-	shortNames = map[string]string{"loophttp": "serve", "nethttp": "net/http", "plaintext": "engine", "api": "api"}
+	shortNames = map[string]string{"loophttp": "serve", "nethttp": "net/http", "plaintext": "engine", "api": "api", "apireuse": "api reuse"}
 )
 
 type bar struct {

@@ -56,6 +56,7 @@ var serverTitles = map[string]string{
 	"hertz":     "Hertz (netpoll)",
 	"plaintext": "loophttp engine-level",
 	"api":       "loophttp api, default options",
+	"apireuse":  "loophttp api, ReuseMessages",
 }
 
 func main() {
@@ -213,7 +214,7 @@ func summarise(runs []run, idles []idle) *summary {
 		}
 		byKey[[3]string{r.mode, r.server, strconv.Itoa(r.round)}] = r
 	}
-	order := []string{"loophttp", "api", "plaintext", "ceiling", "fasthttp", "hertz", "nbio", "nethttp"}
+	order := []string{"loophttp", "api", "apireuse", "plaintext", "ceiling", "fasthttp", "hertz", "nbio", "nethttp"}
 	slices.SortStableFunc(s.servers, func(a, b string) int { return slices.Index(order, a) - slices.Index(order, b) })
 	modeOrder := []string{"ka64", "ka256", "pipe16"}
 	slices.SortStableFunc(s.modes, func(a, b string) int { return slices.Index(modeOrder, a) - slices.Index(modeOrder, b) })
