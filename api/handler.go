@@ -172,7 +172,7 @@ func (s *Socket) nextExchange(st *engine.Stream) *exchange {
 	} else {
 		ex = new(exchange)
 	}
-	ex.xgen++
+	ex.xgen = nextGen(ex.xgen)
 	ex.sock, ex.stream, ex.gen = s, st, s.gen
 	ex.paused, ex.done, ex.closePending, ex.pins, ex.limit = false, false, false, 0, nil
 	if ex.resSt.ex == nil { // new; a pooled one was cleared when retired
@@ -183,6 +183,15 @@ func (s *Socket) nextExchange(st *engine.Stream) *exchange {
 	ex.reqSt.open(ex.xgen)
 	ex.resSt.open(ex.xgen)
 	return ex
+}
+
+// nextGen returns the exchange generation after g. Generations skip 0,
+// which marks a state that has served no exchange yet.
+func nextGen(g uint32) uint32 {
+	if g++; g == 0 {
+		return 1
+	}
+	return g
 }
 
 // pin marks an api frame on the loop's stack that uses ex; unpin ends it

@@ -46,7 +46,8 @@ type msgState struct {
 	// listening counts the listeners registered for the exchange: while
 	// it is 0 the loop skips the lock to look for them. Written under lmu.
 	listening atomic.Int32
-	// gen is the generation of the exchange served now; 0 once retired.
+	// gen is the generation of the exchange served now; once retired, the
+	// next one (no handle has it yet); 0 before the first.
 	// Written on the loop; read under lmu by handles.
 	gen atomic.Uint32
 	// fired records the events that fire once (firedEnd, …) as they fire:
@@ -88,18 +89,23 @@ func (s *msgState) clear(ex *exchange) {
 }
 
 // open lets the state serve the exchange of generation gen. The state
-// must be clear: new, or retired. It takes no lock: no handle passes the
-// generation check before the store, and the handles that do are made
-// after it, on the loop.
-func (s *msgState) open(gen uint32) { s.gen.Store(gen) }
+// must be clear: new, or retired (which set gen already). It takes no
+// lock: no handle passes the generation check before the store, and the
+// handles that do are made after it, on the loop.
+func (s *msgState) open(gen uint32) {
+	if s.gen.Load() != gen {
+		s.gen.Store(gen)
+	}
+}
 
-// retire makes every handle of the state stale (generations start at 1)
-// and clears it for the next exchange. It takes lmu: a call that passed
-// the generation check reads the exchange's fields under lmu, and the loop
-// rewrites them once retire returns (unpin, nextExchange).
+// retire makes every handle of the state stale, giving the state the
+// generation of the exchange's next request (nextGen) at once, and clears
+// it for that request. It takes lmu: a call that passed the generation
+// check reads the exchange's fields under lmu, and the loop rewrites them
+// once retire returns (unpin, nextExchange).
 func (s *msgState) retire() {
 	s.lmu.Lock()
-	s.gen.Store(0)
+	s.gen.Store(nextGen(s.ex.xgen))
 	s.clear(s.ex)
 	s.lmu.Unlock()
 }

@@ -55,7 +55,8 @@ type resState struct {
 	// listening counts the listeners registered for the exchange: while
 	// it is 0 the loop skips the lock to look for them. Written under mu.
 	listening atomic.Int32
-	// gen is the generation of the exchange served now; 0 once retired.
+	// gen is the generation of the exchange served now; once retired, the
+	// next one (no handle has it yet); 0 before the first.
 	// Written on the loop; read under mu by handles.
 	gen atomic.Uint32
 	// fired records 'finish' and 'close' as they fire (see msgState.fired).
@@ -186,7 +187,9 @@ func (s *resState) clear(ex *exchange) {
 	clear(s.hdrInline[:]) // drop the last response's strings
 	ops, spare := keptOps(s.ops, s.opsA[:0]), keptOps(s.spare, s.opsB[:0])
 	s.resData = resData{ex: ex, ops: ops, spare: spare, hdr: s.hdrInline[:0]}
-	s.listening.Store(0)
+	if s.listening.Load() != 0 {
+		s.listening.Store(0) // an atomic store costs even when it changes nothing
+	}
 	s.fired.Store(0)
 }
 
@@ -212,14 +215,17 @@ func keptOps(b, inline []op) []op {
 	return b[:0]
 }
 
-// open lets the state serve the exchange of generation gen. The state
-// must be clear: new, or retired. It takes no lock: no handle passes the
-// generation check before the store, and the handles that do are made
-// after it, on the loop.
-func (s *resState) open(gen uint32) { s.gen.Store(gen) }
+// open lets the state serve the exchange of generation gen, as
+// msgState.open does.
+func (s *resState) open(gen uint32) {
+	if s.gen.Load() != gen {
+		s.gen.Store(gen)
+	}
+}
 
-// retire makes every handle of the state stale (generations start at 1)
-// and clears it for the next exchange. It takes mu: a call that passed the
+// retire makes every handle of the state stale, giving the state the
+// generation of the exchange's next request (nextGen) at once, and clears
+// it for that request. It takes mu: a call that passed the
 // generation check reads the exchange's fields (its socket, its
 // generation) under mu, and the loop rewrites them once retire returns
 // (unpin, nextExchange).
@@ -229,7 +235,7 @@ func (s *resState) open(gen uint32) { s.gen.Store(gen) }
 // loop runs them.
 func (s *resState) retire() (late []func()) {
 	s.mu.Lock()
-	s.gen.Store(0)
+	s.gen.Store(nextGen(s.ex.xgen))
 	late = s.late
 	for _, o := range s.ops { // queued for a task the loop never ran (it closed the connection first)
 		o.release()
