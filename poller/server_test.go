@@ -74,6 +74,12 @@ func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard
 
 func startServer(t *testing.T, cfg Config, h engine.Handler) *Server {
 	t.Helper()
+	return startServerHooks(t, cfg, h, nil)
+}
+
+// startServerHooks is startServer with hooks.
+func startServerHooks(t *testing.T, cfg Config, h engine.Handler, hooks Hooks) *Server {
+	t.Helper()
 	cfg.Addr = "127.0.0.1:0"
 	cfg.Loops = 2
 	if cfg.Tick == 0 {
@@ -82,7 +88,7 @@ func startServer(t *testing.T, cfg Config, h engine.Handler) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = quietLogger()
 	}
-	s, err := Start(cfg, h, nil)
+	s, err := Start(cfg, h, hooks)
 	if err != nil {
 		t.Fatal(err)
 	}

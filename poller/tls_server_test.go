@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -541,5 +542,63 @@ func TestTLSEvictsSilentHandshake(t *testing.T) {
 	}
 	if st := s.Stats(); st.TLSEvicted != 1 {
 		t.Fatalf("TLSEvicted = %d; want 1", st.TLSEvicted)
+	}
+}
+
+// tlsHookLog records a TLS server's hooks: "secured" and the errors of
+// HandshakeFailed, each with whether it ran inside an event of its
+// connection.
+type tlsHookLog struct {
+	mu     sync.Mutex
+	events []string
+	errs   []error
+}
+
+func (h *tlsHookLog) Opened(*Conn) {}
+func (h *tlsHookLog) Closed(*Conn) {}
+func (h *tlsHookLog) Secured(c *Conn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.events = append(h.events, fmt.Sprintf("secured in-event=%v", c.InEvent()))
+}
+func (h *tlsHookLog) HandshakeFailed(c *Conn, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.events = append(h.events, fmt.Sprintf("failed in-event=%v", c.InEvent()))
+	h.errs = append(h.errs, err)
+}
+
+func (h *tlsHookLog) snapshot() ([]string, []error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.events...), append([]error(nil), h.errs...)
+}
+
+// TestTLSHooksSecuredAndEvicted: TLSHooks hear a handshake done (Secured)
+// and one evicted to make room (HandshakeFailed with ErrHandshakeEvicted),
+// each inside an event of its connection, on the loop.
+func TestTLSHooksSecuredAndEvicted(t *testing.T) {
+	hooks := &tlsHookLog{}
+	s := startServerHooks(t, Config{TLS: serverTLS(), MaxHandshakes: 1, HandshakeTimeout: time.Minute}, &bulk{}, hooks)
+	s.hs.evictAge = 300 * time.Millisecond
+	staller := dial(t, s)
+	staller.Write(clientHello(t))
+	r := bufio.NewReader(staller)
+	if _, err := r.Peek(1); err != nil { // the server's flight: the slot is taken
+		t.Fatal(err)
+	}
+	c := rawTLS(t, s, nil)
+	fmt.Fprintf(c, "GET /bytes/2 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+	if resp := readAllFrom(t, c); !bytes.HasPrefix(resp, []byte("HTTP/1.1 200")) {
+		t.Fatalf("response %q", resp)
+	}
+	staller.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.Copy(io.Discard, r); err != nil && !isReset(err) {
+		t.Fatalf("the silent peer's connection: %v; want it closed", err)
+	}
+	events, errs := hooks.snapshot()
+	if strings.Join(events, ",") != "failed in-event=true,secured in-event=true" || len(errs) != 1 ||
+		!errors.Is(errs[0], ErrHandshakeEvicted) {
+		t.Fatalf("hooks heard %q with %v; want the eviction, then the healthy handshake", events, errs)
 	}
 }
