@@ -4,9 +4,11 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"io"
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -276,4 +278,53 @@ func TestHTTPSClientErrorKinds(t *testing.T) {
 	if !errors.Is(poller.ErrHandshakeTimeout, engine.ErrTimeout) || !errors.Is(poller.ErrNotTLS, engine.ErrInvalid) {
 		t.Fatal("the TLS errors' kinds")
 	}
+}
+
+// TestHTTPSTLSListenersPanicking: a 'secureConnection' listener that
+// panics closes its connection (no request served) and a 'tlsClientError'
+// one that panics changes nothing; the server serves on.
+func TestHTTPSTLSListenersPanicking(t *testing.T) {
+	opts := quiet()
+	opts.TLS = testcert.Server()
+	srv := CreateServer(func(req *IncomingMessage, res *ServerResponse) { res.End([]byte("ok"), nil) }, opts)
+	srv.OnSecureConnection(func(s *Socket) {
+		if s.TLS().ServerName == "panic.example" {
+			panic("a listener's bug")
+		}
+	})
+	var failed atomic.Int64
+	srv.OnTLSClientError(func(error, *Socket) { failed.Add(1); panic("another listener's bug") })
+	addr := listen(t, srv)
+
+	d, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, ServerName: "panic.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = d.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+	_ = d.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := d.Read(make([]byte, 1)); err == nil || n != 0 {
+		t.Fatalf("the panicking listener's connection answered: %d bytes, %v", n, err)
+	}
+	d.Close()
+
+	for range 3 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = c.Write([]byte("\x00\x01\x02"))
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, _ = io.Copy(io.Discard, c)
+		c.Close()
+	}
+	if failed.Load() != 3 {
+		t.Fatalf("'tlsClientError' heard %d failures; want 3", failed.Load())
+	}
+	c, err := tls.Dial("tcp", addr, testcert.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, _ = c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+	readOK(t, c)
 }
