@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,7 +13,6 @@ import (
 	"github.com/loophttp/loophttp/codec"
 	"github.com/loophttp/loophttp/engine"
 	"github.com/loophttp/loophttp/poller"
-	"golang.org/x/sys/unix"
 )
 
 // AgentOptions configure an Agent. The zero value of each field means its
@@ -71,8 +69,6 @@ type Agent struct {
 	// runner runs the callbacks of requests that have no connection to
 	// run them on.
 	runner runner
-	// loopTids are the threads of the client's loops (noteLoop).
-	loopTids []int
 	// lastHost is the entry names returned last.
 	lastHost atomic.Pointer[hostEntry]
 }
@@ -349,7 +345,6 @@ func (a *Agent) dial(p *pool, r *ClientRequest) {
 			return
 		}
 		// On pc's loop, before anything else happens on it.
-		a.noteLoop()
 		ac.pc, ac.gen = pc, pc.Gen()
 		ac.sock = newSocket(pc, nil)
 		pc.Data = ac
@@ -502,9 +497,8 @@ func (h agentHooks) Closed(pc *poller.Conn) {
 // returns, and the rest follows on the loops.
 func (a *Agent) Destroy() {
 	a.mu.Lock()
-	onLoop := slices.Contains(a.loopTids, unix.Gettid())
 	cl := a.client
-	a.client, a.loopTids = nil, nil
+	a.client = nil
 	var waiting []*ClientRequest
 	for _, p := range a.pools {
 		waiting = append(waiting, p.queue...)
@@ -519,24 +513,11 @@ func (a *Agent) Destroy() {
 	}
 	switch {
 	case cl == nil:
-	case onLoop:
+	case cl.OnLoop():
 		go func() { _ = cl.Close() }()
 	default:
 		_ = cl.Close()
 	}
-}
-
-// noteLoop records the calling loop's thread as one of the agent's, so
-// that Destroy can tell a call made on it. Loops are locked to their
-// threads, so the thread id tells a loop exactly (as poller.Conn.InEvent
-// does). Called on a loop, for each new connection.
-func (a *Agent) noteLoop() {
-	tid := unix.Gettid()
-	a.mu.Lock()
-	if !slices.Contains(a.loopTids, tid) {
-		a.loopTids = append(a.loopTids, tid)
-	}
-	a.mu.Unlock()
 }
 
 // highWater is AgentOptions.HighWater resolved. Any goroutine (the options

@@ -68,7 +68,10 @@ func itoa(n int) string {
 // to). Besides the wall time, which includes the client, it reports
 // server-ns/op: the CPU time of the server's one loop thread per request,
 // system calls included, which is what the end-to-end benchmark's
-// "requests per server CPU-second" measures, without wrk's noise.
+// "requests per server CPU-second" measures, without wrk's noise. The
+// servers set PinCPU, which locks the loop to its thread: unlocked, the
+// loop's goroutine may change threads, and a thread's CPU time would not
+// be the loop's.
 func BenchmarkPipelined(b *testing.B) {
 	body := []byte("Hello, World!")
 	for _, reuse := range []bool{false, true} {
@@ -77,11 +80,11 @@ func BenchmarkPipelined(b *testing.B) {
 			name = "api-reuse"
 		}
 		b.Run(name, func(b *testing.B) {
-			pipelined(b, plainServer(b, body, &Options{Loops: 1, Logger: quiet().Logger, ReuseMessages: reuse}), body)
+			pipelined(b, plainServer(b, body, &Options{Loops: 1, PinCPU: true, Logger: quiet().Logger, ReuseMessages: reuse}), body)
 		})
 	}
 	b.Run("engine", func(b *testing.B) {
-		srv, err := poller.Start(poller.Config{Addr: "127.0.0.1:0", Loops: 1, Logger: quiet().Logger}, plainHandler{body}, nil)
+		srv, err := poller.Start(poller.Config{Addr: "127.0.0.1:0", Loops: 1, PinCPU: true, Logger: quiet().Logger}, plainHandler{body}, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -34,7 +34,7 @@ type exchange struct {
 	gen    uint32 // the connection generation it belongs to
 	xgen   uint32 // the request it serves, counted per exchange object
 
-	cbG          atomic.Uintptr  // the goroutine (curg) running a callback of this exchange on the loop; 0 between callbacks
+	cbG          atomic.Uintptr  // the goroutine (poller.CallerID) running a callback of this exchange on the loop; 0 between callbacks
 	work         serial          // callbacks queued for the worker pool (Options.Workers)
 	paused       bool            // the loop paused the body while workers catch up (loop only)
 	done         bool            // Handler.Close has been called
@@ -540,7 +540,7 @@ func (ex *exchange) deliver(e event) {
 		ex.deliverToPool(e)
 		return
 	}
-	prev := ex.cbG.Swap(curg()) // a callback in progress when apply delivers more (Resume)
+	prev := ex.cbG.Swap(poller.CallerID()) // a callback in progress when apply delivers more (Resume)
 	defer func() {
 		ex.cbG.Store(prev)
 		if ex.resSt.endOwed {
@@ -554,13 +554,14 @@ func (ex *exchange) deliver(e event) {
 }
 
 // inOwnCallback reports whether the caller is the goroutine running a
-// callback of the exchange on its loop, exactly (curg): then what it asks
-// of the response is carried out as that callback returns (deliver calls
-// apply), and needs no task. Any other goroutine, or any goroutine where
-// curg cannot tell (exactGoroutine false), gets false. Safe from any
-// goroutine.
+// callback of the exchange on its loop, exactly (poller.CallerID; cbG is
+// stored by that goroutine and restored before its callback returns, so
+// no other goroutine can have the same identity meanwhile): then what it
+// asks of the response is carried out as that callback returns (deliver
+// calls apply), and needs no task. Any other goroutine gets false. Safe
+// from any goroutine.
 func (ex *exchange) inOwnCallback() bool {
-	return exactGoroutine && ex.cbG.Load() == curg()
+	return ex.cbG.Load() == poller.CallerID()
 }
 
 // deliverToPool hands e to the worker pool. It is a function of its own so

@@ -20,7 +20,7 @@ import (
 // default.
 type Options struct {
 	Loops     int  // event loops (default GOMAXPROCS)
-	PinCPU    bool // pin each loop to a CPU
+	PinCPU    bool // lock each loop to an OS thread pinned to a CPU
 	ReusePort bool // SO_REUSEPORT
 	// Limits bound requests (zero fields: the codec's defaults).
 	// Limits.MaxBodySize bounds a request body (default 64 MiB): a

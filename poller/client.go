@@ -20,7 +20,7 @@ import (
 // default.
 type ClientConfig struct {
 	// Loops is the number of event loops (default GOMAXPROCS). Each is a
-	// goroutine locked to its OS thread.
+	// goroutine (identity.go says when it is locked to an OS thread).
 	Loops int
 	// Tick is the resolution of the loops' timing wheels (default 50 ms).
 	Tick time.Duration
@@ -59,6 +59,13 @@ type Client struct {
 	cancel context.CancelFunc
 }
 
+// OnLoop reports whether the caller runs on one of the client's loops (a
+// callback of one of its connections): Close cannot wait for the loops to
+// stop from there. Exact while the loops run; after Close it may also
+// answer true for a goroutine that is not a loop (identity.go). Safe from
+// any goroutine.
+func (cl *Client) OnLoop() bool { return cl.loops.has(CallerID()) }
+
 // ErrClientClosed is returned by Dial after Close.
 var ErrClientClosed = engine.NewError(engine.ErrClosed, "poller: client closed")
 
@@ -93,7 +100,7 @@ func NewClient(cfg ClientConfig, hooks ClientHooks) (*Client, error) {
 	cl.gc, err = gnet.NewClient(cl,
 		gnet.WithMulticore(true),
 		gnet.WithNumEventLoop(cfg.Loops),
-		gnet.WithLockOSThread(true),
+		gnet.WithLockOSThread(lockThreads),
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 		gnet.WithTicker(true),
 		gnet.WithLogger(slogAdapter{cfg.Logger}),

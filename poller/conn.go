@@ -439,12 +439,12 @@ func (c *Conn) enter() (prev *Conn) {
 // making, or work handed to the loop for it. A call made there may act on
 // the state machine at once (afterEvent then writes and re-reads as needed);
 // from anywhere else it must be handed to the loop with Submit. Safe from
-// any goroutine. It is exact: a loop's goroutine is locked to its OS
-// thread, so the thread id tells it from every other goroutine (one
-// gettid(2), about 100 ns); only then is the loop's current event read.
+// any goroutine. It is exact: the loop's identity tells its goroutine
+// from every other (identity.go); only then is the loop's current event
+// read.
 func (c *Conn) InEvent() bool {
 	l := c.loop
-	return unix.Gettid() == l.tid && l.cur.Load() == c
+	return CallerID() == l.id && l.cur.Load() == c
 }
 
 // closing ends gc's connection in its state machine, for a close from

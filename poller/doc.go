@@ -1,7 +1,7 @@
 // Package poller runs loophttp's engine on gnet: it is the only package that
 // imports gnet. A Server listens, spreads connections over event loops
-// (one goroutine each, locked to its OS thread and optionally pinned to a
-// CPU), and drives an engine.ServerConn per connection.
+// (one goroutine each, optionally locked to an OS thread pinned to a CPU;
+// identity.go), and drives an engine.ServerConn per connection.
 //
 // # Events
 //

@@ -34,7 +34,7 @@ type loop struct {
 	epollHint []int        // epoll sets of the process when the loops started
 	noPause   bool         // gnet's epoll set cannot be found: reading is never paused
 	log       *slog.Logger
-	tid       int // the loop's OS thread (gnet locks each loop to one while it runs): Conn.InEvent
+	id        uintptr // the loop goroutine's identity (CallerID, identity.go): Conn.InEvent, Stats
 	// cur is the connection whose event is running, or nil. Written by
 	// the loop alone; atomic because Conn.InEvent reads it from
 	// goroutines that share the loop's thread once the loop has stopped.
@@ -72,7 +72,7 @@ func newBareLoop(el gnet.EventLoop, tick time.Duration, highWater int, now time.
 		epfd:      -1,
 		epollHint: hint,
 		log:       log,
-		tid:       unix.Gettid(), // newBareLoop runs on the loop
+		id:        CallerID(), // newBareLoop runs on the loop
 	}
 	l.tickTask = gnet.RunnableFunc(func(context.Context) error {
 		l.tick(time.Now())
@@ -277,6 +277,19 @@ func (ls *loopSet) get(el gnet.EventLoop, create func() *loop) *loop {
 	l := create()
 	ls.m[el] = l
 	return l
+}
+
+// has reports whether id (CallerID) is one of the set's loops. Safe from
+// any goroutine.
+func (ls *loopSet) has(id uintptr) bool {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	for _, l := range ls.m {
+		if l.id == id {
+			return true
+		}
+	}
+	return false
 }
 
 // each posts a task built by task to every loop.

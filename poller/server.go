@@ -24,9 +24,11 @@ type Config struct {
 	// 0 picks a free port, reported by Server.Addr.
 	Addr string
 	// Loops is the number of event loops (default GOMAXPROCS). Each is a
-	// goroutine locked to its OS thread.
+	// goroutine, locked to an OS thread only with PinCPU or where
+	// goroutines cannot be told apart otherwise (identity.go).
 	Loops int
-	// PinCPU pins loop i to CPU i modulo the CPUs this process may use.
+	// PinCPU locks loop i to an OS thread and pins that thread to CPU i
+	// modulo the CPUs this process may use.
 	PinCPU bool
 	// ReusePort sets SO_REUSEPORT, so several processes can share the port.
 	ReusePort bool
@@ -174,7 +176,7 @@ func Start(cfg Config, h engine.Handler, hooks Hooks) (*Server, error) {
 		err := gnet.Run(s, "tcp://"+cfg.Addr,
 			gnet.WithMulticore(true),
 			gnet.WithNumEventLoop(cfg.Loops),
-			gnet.WithLockOSThread(true),
+			gnet.WithLockOSThread(lockThreads || cfg.PinCPU),
 			gnet.WithReusePort(cfg.ReusePort),
 			gnet.WithReuseAddr(true),
 			gnet.WithTCPNoDelay(gnet.TCPNoDelay),

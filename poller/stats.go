@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
-	"golang.org/x/sys/unix"
 
 	"github.com/loophttp/loophttp/engine"
 )
@@ -98,9 +97,9 @@ func (s *Server) Stats() Stats {
 	parts := make([]Stats, len(loops))
 	got := make(chan int, len(loops))
 	waiting := len(loops)
-	tid := unix.Gettid()
+	me := CallerID()
 	for i, l := range loops {
-		if l.tid == tid { // called on this loop (from a handler): read it here
+		if l.id == me { // called on this loop (from a handler): read it here
 			parts[i] = l.snapshot()
 			got <- i
 			continue

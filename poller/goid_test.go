@@ -1,30 +1,30 @@
-package api
+package poller
 
 import (
 	"runtime"
 	"testing"
 )
 
-// TestCurgTellsGoroutinesApart: curg is stable on one goroutine (across a
+// TestGoroutineTellsGoroutinesApart: goroutine is stable on one goroutine (across a
 // reschedule) and differs on every other goroutine alive meanwhile.
-func TestCurgTellsGoroutinesApart(t *testing.T) {
+func TestGoroutineTellsGoroutinesApart(t *testing.T) {
 	if !exactGoroutine {
-		t.Skip("no stub for this architecture: every call is handed to the loop")
+		t.Skip("no stub for this architecture")
 	}
-	mine := curg()
+	mine := goroutine()
 	if mine == 0 {
-		t.Fatal("curg() = 0")
+		t.Fatal("goroutine() = 0")
 	}
 	runtime.Gosched()
-	if got := curg(); got != mine {
-		t.Fatalf("curg() changed on one goroutine: %#x, then %#x", mine, got)
+	if got := goroutine(); got != mine {
+		t.Fatalf("goroutine() changed on one goroutine: %#x, then %#x", mine, got)
 	}
 	const n = 50
 	others := make(chan uintptr, n)
 	release := make(chan struct{})
 	for i := 0; i < n; i++ {
 		go func() {
-			others <- curg()
+			others <- goroutine()
 			<-release // alive while the others are compared
 		}()
 	}
@@ -32,7 +32,7 @@ func TestCurgTellsGoroutinesApart(t *testing.T) {
 	for i := 0; i < n; i++ {
 		g := <-others
 		if seen[g] {
-			t.Errorf("curg() %#x seen on two live goroutines", g)
+			t.Errorf("goroutine() %#x seen on two live goroutines", g)
 		}
 		seen[g] = true
 	}
