@@ -513,6 +513,20 @@ func TestTLSCloseSendsCloseNotify(t *testing.T) {
 	}
 }
 
+// stallHandshake opens a connection that sends a whole hello and then
+// nothing, and returns it once the server's flight has come (its
+// handshake holds a slot), with the reader of what follows.
+func stallHandshake(t *testing.T, s *Server) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	staller := dial(t, s)
+	staller.Write(clientHello(t))
+	r := bufio.NewReader(staller)
+	if _, err := r.Peek(1); err != nil {
+		t.Fatal(err)
+	}
+	return staller, r
+}
+
 // TestTLSEvictsSilentHandshake: with one slot, held by a peer that sent a
 // hello and then nothing, a healthy client is served once that handshake
 // has been silent for evictAge, long before the handshake timeout; the
@@ -520,12 +534,7 @@ func TestTLSCloseSendsCloseNotify(t *testing.T) {
 func TestTLSEvictsSilentHandshake(t *testing.T) {
 	s := startTLS(t, Config{MaxHandshakes: 1, HandshakeTimeout: time.Minute}, &bulk{})
 	s.hs.evictAge = 300 * time.Millisecond
-	staller := dial(t, s)
-	staller.Write(clientHello(t))
-	r := bufio.NewReader(staller)
-	if _, err := r.Peek(1); err != nil { // the server's flight: the slot is taken
-		t.Fatal(err)
-	}
+	staller, r := stallHandshake(t, s)
 	start := time.Now()
 	c := rawTLS(t, s, nil)
 	took := time.Since(start)
@@ -581,12 +590,7 @@ func TestTLSHooksSecuredAndEvicted(t *testing.T) {
 	hooks := &tlsHookLog{}
 	s := startServerHooks(t, Config{TLS: serverTLS(), MaxHandshakes: 1, HandshakeTimeout: time.Minute}, &bulk{}, hooks)
 	s.hs.evictAge = 300 * time.Millisecond
-	staller := dial(t, s)
-	staller.Write(clientHello(t))
-	r := bufio.NewReader(staller)
-	if _, err := r.Peek(1); err != nil { // the server's flight: the slot is taken
-		t.Fatal(err)
-	}
+	staller, r := stallHandshake(t, s)
 	c := rawTLS(t, s, nil)
 	fmt.Fprintf(c, "GET /bytes/2 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
 	if resp := readAllFrom(t, c); !bytes.HasPrefix(resp, []byte("HTTP/1.1 200")) {
