@@ -48,9 +48,9 @@ func (s *Socket) noteTLS() {
 }
 
 // TLSOptions are the TLS settings of an https request (Node's https.request
-// options ca, servername and rejectUnauthorized). The zero value verifies
-// the server's certificate against the system's roots, for the host
-// requested.
+// options ca, cert and key, servername and rejectUnauthorized). The zero
+// value verifies the server's certificate against the system's roots, for
+// the host requested, and presents no certificate of its own.
 type TLSOptions struct {
 	// RootCAs are the authorities trusted (Node's ca); nil means the
 	// system's.
@@ -60,6 +60,12 @@ type TLSOptions struct {
 	// InsecureSkipVerify accepts any certificate (curl -k, Node's
 	// rejectUnauthorized: false): for tests and local use only.
 	InsecureSkipVerify bool
+	// Certificates are the client's own certificate chains with their
+	// keys (Node's cert and key, curl --cert and --key; tls.LoadX509KeyPair
+	// reads them from PEM files), presented to a server that asks for
+	// one. The agent keeps connections made with different Certificates
+	// (different slices) apart.
+	Certificates []tls.Certificate
 	// Config, when set, is used as it is (its ServerName defaulting to the
 	// host) and the fields above are ignored.
 	Config *tls.Config
@@ -81,7 +87,7 @@ func newClientTLS(addr, host string, o *TLSOptions) *clientTLS {
 		ct.opts = *o
 	}
 	ct.key = "https://" + addr + "|" + ct.opts.ServerName + "|" + strconv.FormatBool(ct.opts.InsecureSkipVerify) +
-		fmt.Sprintf("|%p|%p", ct.opts.RootCAs, ct.opts.Config)
+		fmt.Sprintf("|%p|%p|%p", ct.opts.RootCAs, ct.opts.Config, ct.opts.Certificates)
 	return ct
 }
 
@@ -103,6 +109,7 @@ func (ct *clientTLS) config() *tls.Config {
 		RootCAs:            ct.opts.RootCAs,
 		ServerName:         name,
 		InsecureSkipVerify: ct.opts.InsecureSkipVerify,
+		Certificates:       ct.opts.Certificates,
 		NextProtos:         []string{"http/1.1"},
 		ClientSessionCache: tls.NewLRUClientSessionCache(0),
 	}

@@ -328,3 +328,39 @@ func TestHTTPSTLSListenersPanicking(t *testing.T) {
 	_, _ = c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
 	readOK(t, c)
 }
+
+// TestHTTPSClientCertificateOption: TLSOptions.Certificates (Node's cert
+// and key) presents the client's certificate; requests with different
+// certificates through one agent never share a connection, so each is
+// served as its own client, and requests with the same options share one.
+func TestHTTPSClientCertificateOption(t *testing.T) {
+	one, err := testcert.NewClient("client one")
+	if err != nil {
+		t.Fatal(err)
+	}
+	two, err := testcert.NewClient("client two")
+	if err != nil {
+		t.Fatal(err)
+	}
+	trusted := x509.NewCertPool()
+	trusted.AddCert(one.Leaf)
+	trusted.AddCert(two.Leaf)
+	addr, ev := mutualTLSServer(t, clientCertServer(trusted, tls.RequireAndVerifyClientCert))
+	_, serverPool := testcert.Pair()
+	a := testAgent(t, AgentOptions{})
+	asOne := &TLSOptions{RootCAs: serverPool, Certificates: []tls.Certificate{one}}
+	asTwo := &TLSOptions{RootCAs: serverPool, Certificates: []tls.Certificate{two}}
+	for i, c := range []struct {
+		opts *TLSOptions
+		want string
+	}{{asOne, "client one"}, {asTwo, "client two"}, {asOne, "client one"}, {asTwo, "client two"}} {
+		o := fetchHTTPS(t, "https://"+addr+"/", RequestOptions{Agent: a, TLS: c.opts}, nil)
+		if len(o.errs) != 0 || o.status != 200 || string(o.body) != c.want {
+			t.Fatalf("request %d: errors %v, status %d, body %q; want %q", i, o.errs, o.status, o.body, c.want)
+		}
+	}
+	ev.wait(t, 2)
+	if got, _ := ev.snapshot(); strings.Join(got, ",") != "secure client one,secure client two" {
+		t.Fatalf("connections %q; want one per certificate, kept alive", got)
+	}
+}
