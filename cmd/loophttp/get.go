@@ -30,7 +30,8 @@ like curl -v. -H may be repeated: fields go out in the order given; a
 name given twice is sent once with its values joined by ", " (RFC 9110
 §5.3; "; " for Cookie), as the api cannot send a field twice yet.
 https:// URLs verify the server against the system's roots, or -cacert's;
--k accepts any certificate, as curl -k.
+-k accepts any certificate, as curl -k; -cert and -key present a client
+certificate, as curl --cert and --key.
 
 Exit status: 0 when a whole response arrived, whatever its status; 1 when
 the request failed (connect, reset, a response that breaks HTTP/1.1, a
@@ -69,7 +70,7 @@ type getRequest struct {
 	// loop, and TCP flow control the server.
 	sink    io.Writer
 	include bool
-	tls     *api.TLSOptions // https: -k, -cacert; nil: the system's roots
+	tls     *api.TLSOptions // https: -k, -cacert, -cert, -key; nil: the system's roots, no client certificate
 }
 
 // timeoutError is a get that ran out of time (exit status 3).

@@ -27,7 +27,8 @@ one; a failure counts once, however many requests it took with it.
 With -R, latencies are corrected for coordinated omission as wrk2 does:
 each is measured from when its request was meant to go out.
 https:// URLs verify the server against the system's roots, or -cacert's;
--k accepts any certificate. Each new connection makes a full handshake (no
+-k accepts any certificate; -cert and -key present a client certificate.
+Each new connection makes a full handshake (no
 session is reused).
 
 Exit status: 0 when the run got at least one response (failures and

@@ -25,7 +25,8 @@ a second signal, or the end of -grace, cuts what is left. Exit status 0 when
 nothing was cut, 1 when something was.
 Endpoints: / (text), /json, /anything (the request as JSON), /echo,
 /status/{code}, /bytes/{n}, /stream/{n} (chunked lines), /delay/{ms}.
-HTTPS: -tls-cert and -tls-key (SIGHUP reloads them), or -tls-self-signed.`
+HTTPS: -tls-cert and -tls-key (SIGHUP reloads them), or -tls-self-signed;
+-tls-client-ca requires client certificates (mutual TLS).`
 
 // serve runs the demo until SIGTERM or SIGINT, then stops gracefully
 // within the grace period; a second signal cuts what is left. interrupts

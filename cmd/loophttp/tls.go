@@ -29,6 +29,7 @@ import (
 type tlsFlags struct {
 	cert, key  *string
 	selfSigned *bool
+	clientCA   *string
 }
 
 // addTLSFlags adds the TLS flags to fs.
@@ -37,12 +38,43 @@ func addTLSFlags(fs *flag.FlagSet) *tlsFlags {
 		cert:       fs.String("tls-cert", "", "serve HTTPS with the certificate (chain) in this PEM `FILE`; reloaded on SIGHUP"),
 		key:        fs.String("tls-key", "", "the private key of -tls-cert, a PEM `FILE`"),
 		selfSigned: fs.Bool("tls-self-signed", false, "serve HTTPS with a certificate made at start for localhost, 127.0.0.1 and ::1 (its SHA-256 fingerprint is printed)"),
+		clientCA:   fs.String("tls-client-ca", "", "require every client to present a certificate signed by an authority in this PEM `FILE` (mutual TLS)"),
 	}
 }
 
 // config returns the TLS configuration the flags ask for, nil for plain
 // HTTP, and the store to reload on SIGHUP (nil unless from files).
 func (f *tlsFlags) config(fs *flag.FlagSet, out io.Writer) (*tls.Config, *certStore, error) {
+	cfg, store, err := f.serverConfig(fs, out)
+	if err != nil || *f.clientCA == "" {
+		return cfg, store, err
+	}
+	if cfg == nil {
+		return nil, nil, usagef(fs, "-tls-client-ca needs -tls-cert and -tls-key, or -tls-self-signed")
+	}
+	pool, err := readPool(*f.clientCA)
+	if err != nil {
+		return nil, nil, usagef(fs, "-tls-client-ca: %v", err)
+	}
+	cfg.ClientCAs, cfg.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	return cfg, store, nil
+}
+
+// readPool returns the certificates of a PEM file as a pool.
+func readPool(file string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s: no PEM certificate in it", file)
+	}
+	return pool, nil
+}
+
+// serverConfig is config without the client certificates.
+func (f *tlsFlags) serverConfig(fs *flag.FlagSet, out io.Writer) (*tls.Config, *certStore, error) {
 	files := *f.cert != "" || *f.key != ""
 	switch {
 	case files && *f.selfSigned:
@@ -145,32 +177,43 @@ func fingerprint(c *x509.Certificate) string {
 type clientTLSFlags struct {
 	insecure *bool
 	caFile   *string
+	certFile *string
+	keyFile  *string
 }
 
-// addClientTLSFlags adds -k and -cacert to fs.
+// addClientTLSFlags adds -k, -cacert, -cert and -key to fs.
 func addClientTLSFlags(fs *flag.FlagSet) *clientTLSFlags {
 	return &clientTLSFlags{
 		insecure: fs.Bool("k", false, "https: accept any certificate (as curl -k): for tests and local use only"),
 		caFile:   fs.String("cacert", "", "https: trust the authorities in this PEM `FILE` instead of the system's (as curl --cacert)"),
+		certFile: fs.String("cert", "", "https: present the client certificate (chain) in this PEM `FILE` to a server that asks (as curl --cert)"),
+		keyFile:  fs.String("key", "", "https: the private key of -cert, a PEM `FILE` (as curl --key)"),
 	}
 }
 
 // options returns the api's TLS options for the flags; nil when none is
-// set (the system's roots).
+// set (the system's roots, no client certificate).
 func (f *clientTLSFlags) options(fs *flag.FlagSet) (*api.TLSOptions, error) {
-	if !*f.insecure && *f.caFile == "" {
+	if !*f.insecure && *f.caFile == "" && *f.certFile == "" && *f.keyFile == "" {
 		return nil, nil
 	}
 	o := &api.TLSOptions{InsecureSkipVerify: *f.insecure}
 	if *f.caFile != "" {
-		pem, err := os.ReadFile(*f.caFile)
+		pool, err := readPool(*f.caFile)
 		if err != nil {
 			return nil, usagef(fs, "-cacert: %v", err)
 		}
-		o.RootCAs = x509.NewCertPool()
-		if !o.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, usagef(fs, "-cacert %s: no PEM certificate in it", *f.caFile)
+		o.RootCAs = pool
+	}
+	switch {
+	case (*f.certFile == "") != (*f.keyFile == ""):
+		return nil, usagef(fs, "-cert and -key go together")
+	case *f.certFile != "":
+		cert, err := tls.LoadX509KeyPair(*f.certFile, *f.keyFile)
+		if err != nil {
+			return nil, usagef(fs, "-cert and -key: %v", err)
 		}
+		o.Certificates = []tls.Certificate{cert}
 	}
 	return o, nil
 }
@@ -181,7 +224,7 @@ func clientConfig(o *api.TLSOptions, addr string) *tls.Config {
 	host, _, _ := net.SplitHostPort(addr)
 	cfg := &tls.Config{ServerName: host, NextProtos: []string{"http/1.1"}}
 	if o != nil {
-		cfg.RootCAs, cfg.InsecureSkipVerify = o.RootCAs, o.InsecureSkipVerify
+		cfg.RootCAs, cfg.InsecureSkipVerify, cfg.Certificates = o.RootCAs, o.InsecureSkipVerify, o.Certificates
 	}
 	return cfg
 }

@@ -28,11 +28,30 @@ func writeCert(t *testing.T, dir, cn string) (certFile, keyFile string, cert tls
 	if err != nil {
 		t.Fatal(err)
 	}
+	certFile, keyFile = writePair(t, dir, "", cert)
+	return certFile, keyFile, cert
+}
+
+// writeClientCert is writeCert for a client certificate, in
+// client.pem and client-key.pem.
+func writeClientCert(t *testing.T, dir, cn string) (certFile, keyFile string) {
+	t.Helper()
+	cert, err := testcert.NewClient(cn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return writePair(t, dir, "client-", cert)
+}
+
+// writePair writes cert and its key as PEM files in dir, named
+// <prefix>cert.pem and <prefix>key.pem.
+func writePair(t *testing.T, dir, prefix string, cert tls.Certificate) (certFile, keyFile string) {
+	t.Helper()
 	c, k, err := testcert.PEM(cert)
 	if err != nil {
 		t.Fatal(err)
 	}
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	certFile, keyFile = filepath.Join(dir, prefix+"cert.pem"), filepath.Join(dir, prefix+"key.pem")
 	// Written beside and renamed, as a certificate renewal does: a reload
 	// never reads half a file.
 	for _, f := range []struct {
@@ -46,7 +65,7 @@ func writeCert(t *testing.T, dir, cn string) (certFile, keyFile string, cert tls
 			t.Fatal(err)
 		}
 	}
-	return certFile, keyFile, cert
+	return certFile, keyFile
 }
 
 // startTLSDemo starts the demo in this process with the TLS flags args
@@ -96,6 +115,9 @@ func TestServeTLSFlagErrors(t *testing.T) {
 		{"-tls-key", keyFile},
 		{"-tls-self-signed", "-tls-cert", certFile, "-tls-key", keyFile},
 		{"-tls-cert", filepath.Join(dir, "missing.pem"), "-tls-key", keyFile},
+		{"-tls-client-ca", certFile},
+		{"-tls-self-signed", "-tls-client-ca", filepath.Join(dir, "missing.pem")},
+		{"-tls-self-signed", "-tls-client-ca", keyFile}, // no certificate in it
 	} {
 		if srv, _, _, err := startDemo(append([]string{"-addr", "127.0.0.1:0", "-quiet"}, args...), io.Discard); err == nil {
 			closeOnCleanup(t, srv)
@@ -125,6 +147,34 @@ func TestGetAndLoadHTTPS(t *testing.T) {
 	// longer than a 300 ms run.
 	var out bytes.Buffer
 	if err := load([]string{"-k", "-c", "2", "-d", "2s", "-quiet", "https://" + addr + "/"}, &out, io.Discard, nil); err != nil {
+		t.Fatalf("load: %v\n%s", err, out.String())
+	}
+	if s := out.String(); !strings.Contains(s, "status:      200: ") || !strings.Contains(s, "errors:      0\n") {
+		t.Fatalf("load summary:\n%s", s)
+	}
+}
+
+// TestServeAndGetClientCertificates: serve -tls-client-ca serves only
+// clients whose certificate an authority in the file signed; get and load
+// present one with -cert and -key, and get without one fails with one
+// error naming the server's alert.
+func TestServeAndGetClientCertificates(t *testing.T) {
+	dir := t.TempDir()
+	clientCert, clientKey := writeClientCert(t, dir, "a client")
+	addr, _ := startTLSDemo(t, "-tls-self-signed", "-tls-client-ca", clientCert)
+	url := "https://" + addr + "/bytes/3"
+	if got, err := runGet(t, "-k", "-cert", clientCert, "-key", clientKey, url); err != nil || len(got) != 3 {
+		t.Fatalf("get with a certificate: %q, %v", got, err)
+	}
+	_, err := runGet(t, "-k", url)
+	if err == nil || !strings.Contains(err.Error(), "tls: ") {
+		t.Fatalf("get without a certificate: %v; want the server's alert", err)
+	}
+	if _, err := runGet(t, "-k", "-cert", clientCert, url); err == nil {
+		t.Fatal("get -cert without -key: no error")
+	}
+	var out bytes.Buffer
+	if err := load([]string{"-k", "-cert", clientCert, "-key", clientKey, "-c", "2", "-d", "2s", "-quiet", "https://" + addr + "/"}, &out, io.Discard, nil); err != nil {
 		t.Fatalf("load: %v\n%s", err, out.String())
 	}
 	if s := out.String(); !strings.Contains(s, "status:      200: ") || !strings.Contains(s, "errors:      0\n") {
