@@ -307,12 +307,12 @@ func TestHTTPSTLSListenersPanicking(t *testing.T) {
 	}
 	d.Close()
 
-	for range 3 {
+	for _, send := range []string{"\x00\x01\x02", "GET / HTTP/1.1\r\nHost: x\r\n\r\n", "\x00"} {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, _ = c.Write([]byte("\x00\x01\x02"))
+		_, _ = c.Write([]byte(send))
 		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 		_, _ = io.Copy(io.Discard, c)
 		c.Close()
