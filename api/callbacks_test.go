@@ -9,20 +9,19 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/loophttp/loophttp/poller"
 )
 
 // TestCallbacksOfAFinishedExchange: the callbacks that calls through the
 // handles of a finished exchange owe (End's and Write's callbacks, late
 // 'close' and 'finish' listeners) run once each, on the connection's loop
-// (its OS thread: gnet locks each loop to one), never on a goroutine of
-// their own, while the loop runs; once the server has stopped, once each
-// still.
+// (its goroutine, told by poller.CallerID), never on a goroutine of their
+// own, while the loop runs; once the server has stopped, once each still.
 func TestCallbacksOfAFinishedExchange(t *testing.T) {
-	var loopTid atomic.Int64
+	var loopID atomic.Uintptr
 	held := make(chan [2]any, 1)
 	srv := CreateServer(func(req *IncomingMessage, res *ServerResponse) {
-		loopTid.Store(int64(unix.Gettid()))
+		loopID.Store(poller.CallerID())
 		if req.URL == "/keep" {
 			held <- [2]any{req, res}
 		}
@@ -51,9 +50,9 @@ func TestCallbacksOfAFinishedExchange(t *testing.T) {
 	h := <-held
 	req, res := h[0].(*IncomingMessage), h[1].(*ServerResponse)
 
-	calls := func() (ran chan int64, total int) {
-		ran = make(chan int64, 16)
-		tid := func() { ran <- int64(unix.Gettid()) }
+	calls := func() (ran chan uintptr, total int) {
+		ran = make(chan uintptr, 16)
+		tid := func() { ran <- poller.CallerID() }
 		res.End(nil, func(err error) {
 			if err != ErrConnectionGone {
 				t.Errorf("End's callback: %v; want ErrConnectionGone", err)
@@ -76,8 +75,8 @@ func TestCallbacksOfAFinishedExchange(t *testing.T) {
 	for i := 0; i < n; i++ {
 		select {
 		case got := <-ran:
-			if want := loopTid.Load(); got != want {
-				t.Errorf("callback %d ran on thread %d; want the loop's, %d", i, got, want)
+			if want := loopID.Load(); got != want {
+				t.Errorf("callback %d ran on goroutine %#x; want the loop's, %#x", i, got, want)
 			}
 		case <-time.After(10 * time.Second):
 			t.Fatalf("%d of %d callbacks ran", i, n)

@@ -4,6 +4,3 @@ package api
 
 // loopCPU returns -1: only Linux tells a thread's CPU time here.
 func loopCPU() int64 { return -1 }
-
-// processCPU returns -1: only Linux is measured here.
-func processCPU() int64 { return -1 }

@@ -218,8 +218,9 @@ func TestClientCloseAbortsExchanges(t *testing.T) {
 }
 
 // TestInEventAfterTheLoopStopped: once a client's loops have stopped,
-// their threads serve other goroutines (gnet unlocks them), which then
-// share the thread id a loop recorded; InEvent from them is false and
+// other goroutines may have the identity a loop recorded (its thread,
+// which gnet unlocks, or its goroutine's descriptor, which the runtime
+// reuses: identity.go); InEvent from them is false and
 // reads nothing the loop wrote without synchronisation (the race detector
 // caught a Resume, from a goroutine a loop callback had started, reading
 // the loop's current connection after an Agent.Destroy). Goroutines
