@@ -2,7 +2,6 @@ package api
 
 import (
 	"github.com/loophttp/loophttp/engine"
-	"github.com/valyala/bytebufferpool"
 )
 
 // How the calls recorded on a ServerResponse reach the engine: queued
@@ -259,17 +258,15 @@ func (s *resState) endNow(data []byte, cb func(error)) {
 	status, reason, fields, trailers := s.status, s.reason, s.hdr, s.trailers
 	// The engine's calls make their arguments escape: handing it data
 	// itself would move every caller's body to the heap.
-	body, buf := s.copyBody(data) // a variable of its own: data itself must not escape
+	body := s.copyBody(data) // a variable of its own: data itself must not escape
 	s.mu.Unlock()
 	st := s.ex.stream
 	s.applying = true // a Close the engine raises below waits (closePending)
 	if !st.HeadSent() {
 		s.sendHead(st, status, reason, fields)
 	}
-	err := st.EndTrailers(body, trailers)
-	if buf != nil {
-		bytebufferpool.Put(buf) // the engine copied the bytes into the output
-	}
+	err := st.EndTrailers(body.data, trailers)
+	body.release() // the engine copied the bytes into the output
 	s.applying = false
 	s.endOwed, s.endErr, s.endCB = true, err, cb
 }

@@ -205,29 +205,38 @@ type ClientRequest struct {
 
 // clientOp is a Write or End on its way to the engine.
 type clientOp struct {
-	data []byte
-	buf  *bytebufferpool.ByteBuffer // holds data, from the pool; nil when data is
-	cb   func(error)
-	end  bool
+	pooledBody // the caller's bytes until send copies them
+	cb         func(error)
+	end        bool
 }
 
-// bodyCopy returns a copy of data in a buffer from the pool (nil, nil for
+// pooledBody is a body handed to Write or End, in buf from bytebufferpool
+// once copied there (bodyCopy); buf is nil when data is the caller's, or
+// in storage of its owner's (resState.copyBody), or empty.
+type pooledBody struct {
+	data []byte
+	buf  *bytebufferpool.ByteBuffer
+}
+
+// bodyCopy returns a copy of data in a buffer from the pool (nothing for
 // no data): the caller may reuse data once Write or End returns.
-func bodyCopy(data []byte) ([]byte, *bytebufferpool.ByteBuffer) {
+func bodyCopy(data []byte) pooledBody {
 	if len(data) == 0 {
-		return nil, nil
+		return pooledBody{}
 	}
 	b := bytebufferpool.Get()
 	b.B = append(b.B[:0], data...)
-	return b.B, b
+	return pooledBody{data: b.B, buf: b}
 }
 
-// release gives op's buffer back to the pool once nothing will read its
-// data again.
-func (op *clientOp) release() {
-	if op.buf != nil {
-		bytebufferpool.Put(op.buf)
-		op.buf, op.data = nil, nil
+// release gives the buffer back to the pool once nothing will read data
+// again (the engine copies what it is handed into the connection's
+// output, so that is once the engine call returns, or the body is
+// dropped).
+func (b *pooledBody) release() {
+	if b.buf != nil {
+		bytebufferpool.Put(b.buf)
+		b.buf, b.data = nil, nil
 	}
 }
 

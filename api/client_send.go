@@ -43,7 +43,7 @@ func (r *ClientRequest) Write(data []byte, cb func(error)) bool {
 	r.queued += len(data)
 	ok := !r.full && r.queued < r.agent.highWater()
 	r.owed = r.owed || !ok
-	r.send(clientOp{data: data, cb: cb}) // unlocks
+	r.send(clientOp{pooledBody: pooledBody{data: data}, cb: cb}) // unlocks
 	return ok
 }
 
@@ -71,7 +71,7 @@ func (r *ClientRequest) End(data []byte, cb func(error)) error {
 		r.mismatch(cb)
 		return ErrContentLengthMismatch
 	}
-	r.send(clientOp{data: data, cb: cb, end: true}) // unlocks
+	r.send(clientOp{pooledBody: pooledBody{data: data}, cb: cb, end: true}) // unlocks
 	return nil
 }
 
@@ -93,13 +93,13 @@ func (r *ClientRequest) mismatch(cb func(error)) {
 func (r *ClientRequest) send(op clientOp) {
 	switch r.state {
 	case reqNew:
-		op.data, op.buf = bodyCopy(op.data)
+		op.pooledBody = bodyCopy(op.data)
 		r.pending = append(r.pending, op)
 		r.state = reqWaiting
 		r.mu.Unlock()
 		r.agent.acquire(r, false)
 	case reqWaiting:
-		op.data, op.buf = bodyCopy(op.data)
+		op.pooledBody = bodyCopy(op.data)
 		r.pending = append(r.pending, op)
 		r.mu.Unlock()
 	default:
@@ -127,7 +127,7 @@ func (r *ClientRequest) sendBound(op clientOp) {
 	r.ahead++
 	r.mu.Unlock()
 	bound := op // only this copy escapes: the direct path keeps op inline
-	bound.data, bound.buf = bodyCopy(op.data)
+	bound.pooledBody = bodyCopy(op.data)
 	err := pc.Submit(gen, func() {
 		r.mu.Lock()
 		r.ahead--

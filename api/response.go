@@ -10,7 +10,6 @@ import (
 
 	"github.com/loophttp/loophttp/codec"
 	"github.com/loophttp/loophttp/engine"
-	"github.com/valyala/bytebufferpool"
 )
 
 // Header is one header field for WriteHead and WriteInformation.
@@ -73,19 +72,18 @@ type resState struct {
 }
 
 // copyBody copies p into the inline space when it fits, else into a
-// buffer from bytebufferpool, which it returns too: the op that carries
-// the copy gives it back (op.release) once the engine has taken the bytes
-// (it copies them into the connection's output) or the op is dropped.
-// Called with mu held.
-func (s *resState) copyBody(p []byte) ([]byte, *bytebufferpool.ByteBuffer) {
+// buffer from bytebufferpool (bodyCopy), which whoever carries the copy
+// gives back (release) once the engine has taken the bytes or the copy is
+// dropped. Called with mu held.
+func (s *resState) copyBody(p []byte) pooledBody {
 	if len(p) == 0 {
-		return nil, nil
+		return pooledBody{}
 	}
 	if len(p) <= len(s.bodies)-s.bodyN {
 		b := s.bodies[s.bodyN : s.bodyN+len(p) : s.bodyN+len(p)]
 		copy(b, p)
 		s.bodyN += len(p)
-		return b, nil
+		return pooledBody{data: b}
 	}
 	return bodyCopy(p)
 }
@@ -147,20 +145,11 @@ const (
 
 // op is one call recorded for the loop. Data is the caller's bytes, copied.
 type op struct {
-	kind   opKind
-	status int
-	data   []byte
-	buf    *bytebufferpool.ByteBuffer // data's pooled buffer, when copyBody took one
-	fields []codec.Header
-	cb     func(error)
-}
-
-// release gives op's pooled buffer back, once nothing reads its data.
-func (o *op) release() {
-	if o.buf != nil {
-		bytebufferpool.Put(o.buf)
-		o.buf, o.data = nil, nil
-	}
+	kind       opKind
+	status     int
+	pooledBody // Write's and End's body (copyBody)
+	fields     []codec.Header
+	cb         func(error)
 }
 
 // Errors of response methods.
@@ -508,8 +497,7 @@ func (r *ServerResponse) Write(data []byte, cb func(error)) bool {
 		return false
 	}
 	s.accepted += int64(len(data))
-	body, buf := s.copyBody(data)
-	s.queue(op{kind: opWrite, data: body, buf: buf, cb: cb})
+	s.queue(op{kind: opWrite, pooledBody: s.copyBody(data), cb: cb})
 	s.queued += len(data)
 	ok := !s.overWater && s.queued < s.highWater
 	if !ok {
@@ -554,8 +542,7 @@ func (r *ServerResponse) End(data []byte, cb func(error)) error {
 		s.endNow(data, cb) // unlocks
 		return nil
 	}
-	body, buf := s.copyBody(data)
-	s.queue(op{kind: opEnd, data: body, buf: buf, cb: cb})
+	s.queue(op{kind: opEnd, pooledBody: s.copyBody(data), cb: cb})
 	s.mu.Unlock()
 	return nil
 }
