@@ -41,14 +41,13 @@
 //     worker; once the server has stopped, on the server's event
 //     goroutine (below; a task the loop had no time for runs there when
 //     the server has finished stopping). Such a callback is never lost
-//     and runs once. On the
-//     client, a request's callbacks run on its connection's loop; those of
-//     a request with no connection to run them (Abort or Destroy before it
-//     connected, a failed connect, Agent.Destroy, a listener added after
-//     'close') run on its agent's runner, one goroutine that lives while
-//     it has work and runs them in order; a listener added to a client
-//     connection's Socket after its 'close' runs on one such runner
-//     shared by the client connections.
+//     and runs once. On the client, a request's callbacks run on its
+//     connection's loop; those of a request with no connection to run
+//     them (Abort or Destroy before it connected, a failed connect,
+//     Agent.Destroy, a listener added after 'close') run on its agent's
+//     runner, one goroutine that lives while it has work and runs them in
+//     order; a listener added to a client connection's Socket after its
+//     'close' runs on one such runner shared by the client connections.
 //
 // A handler may so hand the response to a goroutine or a timer and finish
 // it later. A call for a connection that has gone fails with

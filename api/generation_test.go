@@ -22,8 +22,8 @@ func TestRetiredHandlesStaleAcrossTheWrap(t *testing.T) {
 			if ex.xgen == 0 {
 				t.Fatalf("from %d: generation 0 handed out", start)
 			}
-			ex.reqSt.open(ex.xgen)
-			ex.resSt.open(ex.xgen)
+			ex.reqSt.gen.open(ex.xgen)
+			ex.resSt.gen.open(ex.xgen)
 			res := &ServerResponse{st: &ex.resSt, gen: ex.xgen}
 			req := &IncomingMessage{st: &ex.reqSt, gen: ex.xgen}
 			if s := res.lock(); s == nil {

@@ -180,9 +180,24 @@ func (s *Socket) nextExchange(st *engine.Stream) *exchange {
 		ex.resSt.clear(ex)
 	}
 	ex.resSt.highWater = s.srv.highWater
-	ex.reqSt.open(ex.xgen)
-	ex.resSt.open(ex.xgen)
+	ex.reqSt.gen.open(ex.xgen)
+	ex.resSt.gen.open(ex.xgen)
 	return ex
+}
+
+// generation is the exchange generation a state (msgState, resState)
+// serves: the exchange's now; once retired, its next (nextGen), which no
+// handle has yet; 0 before the first. Written on the loop only.
+type generation struct{ atomic.Uint32 }
+
+// open lets the state serve the exchange of generation g. The state must
+// be clear: new, or retired (which set g already). It takes no lock: no
+// handle passes the generation check before the store, and the handles
+// that do are made after it, on the loop.
+func (gen *generation) open(g uint32) {
+	if gen.Load() != g {
+		gen.Store(g)
+	}
 }
 
 // nextGen returns the exchange generation after g. Generations skip 0,

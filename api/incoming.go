@@ -46,10 +46,7 @@ type msgState struct {
 	// listening counts the listeners registered for the exchange: while
 	// it is 0 the loop skips the lock to look for them. Written under lmu.
 	listening atomic.Int32
-	// gen is the generation of the exchange served now; once retired, the
-	// next one (no handle has it yet); 0 before the first.
-	// Written on the loop; read under lmu by handles.
-	gen atomic.Uint32
+	gen       generation // read under lmu by handles
 	// fired records the events that fire once (firedEnd, …) as they fire:
 	// the bit is set before the listeners are looked for, and a listener
 	// is added only after counting itself in listening and seeing the bit
@@ -86,16 +83,6 @@ func (s *msgState) clear(ex *exchange) {
 	}
 	s.fired.Store(0)
 	s.ex = ex
-}
-
-// open lets the state serve the exchange of generation gen. The state
-// must be clear: new, or retired (which set gen already). It takes no
-// lock: no handle passes the generation check before the store, and the
-// handles that do are made after it, on the loop.
-func (s *msgState) open(gen uint32) {
-	if s.gen.Load() != gen {
-		s.gen.Store(gen)
-	}
 }
 
 // retire makes every handle of the state stale, giving the state the

@@ -37,8 +37,9 @@ func runGuarded(log *slog.Logger, what string, fn func()) (ok bool) {
 // goroutine. A task the loop had no time to run before it stopped runs
 // there too, once the server has finished stopping (Server.finishStop). A
 // client's connection (its loop belongs to the agent) and a nil s (a
-// message that never had a connection) run call on clientLate. A panic is logged (runGuarded) and costs nothing more. Safe from
-// any goroutine; never runs call inside the caller's own call.
+// message that never had a connection) run call on clientLate. A panic
+// is logged (runGuarded) and costs nothing more. Safe from any goroutine;
+// never runs call inside the caller's own call.
 func (s *Socket) later(call func()) {
 	if s == nil || s.srv == nil {
 		clientLate.post(func() { runGuarded(slog.Default(), "listener", call) })

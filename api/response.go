@@ -54,10 +54,7 @@ type resState struct {
 	// listening counts the listeners registered for the exchange: while
 	// it is 0 the loop skips the lock to look for them. Written under mu.
 	listening atomic.Int32
-	// gen is the generation of the exchange served now; once retired, the
-	// next one (no handle has it yet); 0 before the first.
-	// Written on the loop; read under mu by handles.
-	gen atomic.Uint32
+	gen       generation // read under mu by handles
 	// fired records 'finish' and 'close' as they fire (see msgState.fired).
 	fired atomic.Uint32
 
@@ -202,14 +199,6 @@ func keptOps(b, inline []op) []op {
 	b = b[:cap(b)]
 	clear(b) // drop the last response's bodies and callbacks
 	return b[:0]
-}
-
-// open lets the state serve the exchange of generation gen, as
-// msgState.open does.
-func (s *resState) open(gen uint32) {
-	if s.gen.Load() != gen {
-		s.gen.Store(gen)
-	}
 }
 
 // retire makes every handle of the state stale, giving the state the

@@ -220,11 +220,11 @@ func TestClientCloseAbortsExchanges(t *testing.T) {
 // TestInEventAfterTheLoopStopped: once a client's loops have stopped,
 // other goroutines may have the identity a loop recorded (its thread,
 // which gnet unlocks, or its goroutine's descriptor, which the runtime
-// reuses: identity.go); InEvent from them is false and
-// reads nothing the loop wrote without synchronisation (the race detector
-// caught a Resume, from a goroutine a loop callback had started, reading
-// the loop's current connection after an Agent.Destroy). Goroutines
-// started on the loops keep asking while the client closes and after.
+// reuses: identity.go); InEvent from them is false and reads nothing the
+// loop wrote without synchronisation (the race detector caught a Resume,
+// from a goroutine a loop callback had started, reading the loop's
+// current connection after an Agent.Destroy). Goroutines started on the
+// loops keep asking while the client closes and after.
 func TestInEventAfterTheLoopStopped(t *testing.T) {
 	srv := startServer(t, Config{}, newEcho())
 	cl := newTestClient(t, nil)

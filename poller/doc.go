@@ -74,6 +74,10 @@
 // connection's loop if the connection of the given generation (Conn.Gen)
 // is still open, so a late call for a closed or reused connection is a
 // harmless ErrConnGone, never a write to someone else's socket.
+// Conn.InEvent tells exactly whether a call runs inside one of the
+// connection's events: a loop is told by its goroutine (CallerID,
+// identity.go), as server loops are not locked to OS threads unless
+// pinned.
 //
 // # Memory
 //

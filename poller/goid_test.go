@@ -5,8 +5,9 @@ import (
 	"testing"
 )
 
-// TestGoroutineTellsGoroutinesApart: goroutine is stable on one goroutine (across a
-// reschedule) and differs on every other goroutine alive meanwhile.
+// TestGoroutineTellsGoroutinesApart: goroutine is stable on one goroutine
+// (across a reschedule) and differs on every other goroutine alive
+// meanwhile.
 func TestGoroutineTellsGoroutinesApart(t *testing.T) {
 	if !exactGoroutine {
 		t.Skip("no stub for this architecture")
